@@ -1,0 +1,1 @@
+"""Chemistry: ligand curation, SMILES vocabularies, complexes, descriptors."""

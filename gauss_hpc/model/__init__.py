@@ -1,0 +1,1 @@
+"""The semi-supervised SMILES VAE and its property heads."""

@@ -1,0 +1,231 @@
+"""The HDF5 schema of every file the stages exchange, in one place.
+
+Conventions (see README "File formats"):
+- every file carries provenance attributes: format version, gauss_hpc version, creation time, the command and
+  config that made it, and content hashes of its source files;
+- tables are groups with one 1-D (or N-D, first axis = rows) dataset per column; strings are variable-length
+  UTF-8; missing labels are NaN plus an explicit boolean mask;
+- writers never leave a half-written file: `atomic_path` writes to a temporary name in the same directory and
+  renames it into place.
+
+Files and their layout:
+  ligands.h5   /ligands  table: smiles, canonical, charge, donor_element, donor_z, donor_index, parent_id, source
+               /labels/<name>  values (float, NaN = missing), mask (bool), attrs: unit, method
+               /splits   test (bool per ligand), train_subsets/<size> (int indices into /ligands, nested)
+  history.h5   /epochs   table: epoch, one column per loss term and metric, lr, wall_seconds, samples_per_s
+  latents.h5   /latents  mu (n, d), logvar (n, d), ligand_row (int), canonical (str)
+  samples.h5   /attempts per (seed, sigma, batch) outcome counts; /samples table of valid samples;
+               /sigma_stats per sigma and batch: valid/novel/unique fractions, accumulated counts; /metrics
+  results.h5   /results  table: task_id, name, step, backend, status, reason, message, ... ; arrays per result
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import hashlib
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Iterable, Iterator, Mapping
+
+import h5py
+import numpy as np
+import pandas as pd
+
+from . import __version__
+
+FORMAT_VERSION = 1
+STR = h5py.string_dtype(encoding="utf-8")
+
+LIGAND_COLUMNS = ("smiles", "canonical", "charge", "donor_element", "donor_z", "donor_index", "parent_id",
+                  "source")
+
+
+class SchemaError(ValueError):
+    """A file does not have the layout its stage expects."""
+
+
+def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(chunk), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def provenance(kind: str, config: Mapping | None = None, sources: Iterable[str | Path] = (),
+               command: list[str] | None = None) -> dict:
+    """Attributes every file carries: what made it, from what, when."""
+    source_hashes = {}
+    for src in sources:
+        src = Path(src)
+        source_hashes[str(src)] = file_sha256(src) if src.is_file() else "not-a-file"
+    return {
+        "kind": kind,
+        "format_version": FORMAT_VERSION,
+        "gauss_hpc_version": __version__,
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "command": json.dumps(command if command is not None else sys.argv),
+        "config": json.dumps(dict(config or {}), default=str, sort_keys=True),
+        "sources": json.dumps(source_hashes, sort_keys=True),
+    }
+
+
+def stamp(h5: h5py.File, kind: str, **kwargs) -> None:
+    for key, value in provenance(kind, **kwargs).items():
+        h5.attrs[key] = value
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary path next to `path`; on success rename it onto `path`, on error remove it, so
+    readers only ever see the old complete file or the new complete file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp = Path(tmp)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def atomic_write_text(path: str | Path, text: str) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+
+
+def _column_array(values) -> np.ndarray:
+    arr = np.asarray(values)
+    if arr.dtype.kind in "OUS":
+        return np.asarray([("" if v is None else str(v)) for v in values], dtype=object)
+    return arr
+
+
+def write_table(group: h5py.Group, table: pd.DataFrame | Mapping[str, Iterable], **dataset_kwargs) -> None:
+    """One dataset per column; strings as variable-length UTF-8."""
+    columns = table.items() if isinstance(table, Mapping) else ((c, table[c].to_numpy()) for c in table.columns)
+    n_rows = None
+    for name, values in columns:
+        arr = _column_array(values)
+        if n_rows is None:
+            n_rows = len(arr)
+        elif len(arr) != n_rows:
+            raise SchemaError(f"column {name!r} has {len(arr)} rows, expected {n_rows}")
+        if arr.dtype == object:
+            group.create_dataset(name, data=arr, dtype=STR, **dataset_kwargs)
+        else:
+            group.create_dataset(name, data=arr, **dataset_kwargs)
+    group.attrs["n_rows"] = n_rows or 0
+
+
+def read_table(group: h5py.Group, columns: Iterable[str] | None = None) -> pd.DataFrame:
+    """Columns of 1-D datasets as a DataFrame (strings decoded)."""
+    names = list(columns) if columns is not None else [k for k in group if group[k].ndim == 1]
+    data = {}
+    for name in names:
+        if name not in group:
+            raise SchemaError(f"{group.file.filename}:{group.name} has no column {name!r}")
+        ds = group[name]
+        data[name] = ds.asstr()[()] if h5py.check_string_dtype(ds.dtype) else ds[()]
+    return pd.DataFrame(data)
+
+
+def open_checked(path: str | Path, kind: str, mode: str = "r") -> h5py.File:
+    """Open a gauss_hpc file and check it is of the expected kind, with an error that says what to do."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file (expected a {kind} file made by gauss_hpc)")
+    try:
+        h5 = h5py.File(path, mode)
+    except OSError as exc:
+        raise SchemaError(f"{path}: not a readable HDF5 file ({exc})") from exc
+    found = h5.attrs.get("kind")
+    if found != kind:
+        h5.close()
+        raise SchemaError(f"{path}: is a {found or 'foreign'} file, expected {kind}")
+    return h5
+
+
+# --- ligands.h5 ---------------------------------------------------------------------------------------------
+
+def write_ligands(path: str | Path, ligands: pd.DataFrame, *, labels: Mapping[str, tuple] | None = None,
+                  test_mask: np.ndarray | None = None, train_subsets: Mapping[int, np.ndarray] | None = None,
+                  counts: Mapping[str, int] | None = None, **prov) -> None:
+    """Write a complete ligands file atomically. `labels[name] = (values, mask, attrs)`."""
+    missing = [c for c in LIGAND_COLUMNS if c not in ligands.columns]
+    if missing:
+        raise SchemaError(f"ligand table lacks columns {missing}")
+    with atomic_path(path) as tmp, h5py.File(tmp, "w") as h5:
+        stamp(h5, "ligands", **prov)
+        for key, value in (counts or {}).items():
+            h5.attrs[f"count_{key}"] = int(value)
+        write_table(h5.create_group("ligands"), ligands[list(LIGAND_COLUMNS)])
+        lab = h5.create_group("labels")
+        for name, (values, mask, *attrs) in (labels or {}).items():
+            _write_label(lab, name, values, mask, attrs[0] if attrs else {})
+        splits = h5.create_group("splits")
+        if test_mask is not None:
+            splits.create_dataset("test", data=np.asarray(test_mask, bool))
+        subs = splits.create_group("train_subsets")
+        for size, idx in (train_subsets or {}).items():
+            subs.create_dataset(str(size), data=np.asarray(idx, np.int64))
+
+
+def _write_label(group: h5py.Group, name: str, values, mask, attrs: Mapping) -> None:
+    values = np.asarray(values, dtype=np.float64)
+    mask = np.asarray(mask, dtype=bool)
+    if values.shape[0] != mask.shape[0]:
+        raise SchemaError(f"label {name!r}: {values.shape[0]} values but {mask.shape[0]} mask entries")
+    values = np.where(mask.reshape(mask.shape + (1,) * (values.ndim - 1)), values, np.nan)
+    if name in group:
+        del group[name]
+    g = group.create_group(name)
+    g.create_dataset("values", data=values)
+    g.create_dataset("mask", data=mask)
+    for key, value in attrs.items():
+        g.attrs[key] = value
+
+
+def read_ligands(path: str | Path) -> pd.DataFrame:
+    with open_checked(path, "ligands") as h5:
+        return read_table(h5["ligands"], LIGAND_COLUMNS)
+
+
+def read_labels(path: str | Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """{name: (values, mask)} for every proxy label in a ligands file."""
+    with open_checked(path, "ligands") as h5:
+        return {name: (g["values"][()], g["mask"][()]) for name, g in h5["labels"].items()}
+
+
+def read_splits(path: str | Path) -> tuple[np.ndarray, dict[int, np.ndarray]]:
+    """(test mask, {size: training row indices}) of a ligands file."""
+    with open_checked(path, "ligands") as h5:
+        test = h5["splits/test"][()]
+        subsets = {int(k): v[()] for k, v in h5["splits/train_subsets"].items()}
+    return test, subsets
+
+
+def update_labels(path: str | Path, labels: Mapping[str, tuple], **prov) -> None:
+    """Add or replace labels in an existing ligands file, atomically (copy, edit, rename)."""
+    import shutil
+
+    path = Path(path)
+    with open_checked(path, "ligands"):
+        pass
+    with atomic_path(path) as tmp:
+        shutil.copyfile(path, tmp)
+        with h5py.File(tmp, "r+") as h5:
+            n = int(h5["ligands"].attrs["n_rows"])
+            for name, (values, mask, *attrs) in labels.items():
+                if len(mask) != n:
+                    raise SchemaError(f"label {name!r} has {len(mask)} rows; {path} has {n} ligands")
+                _write_label(h5["labels"], name, values, mask, attrs[0] if attrs else {})
+            if prov:
+                h5.attrs["labels_provenance"] = json.dumps(provenance("labels", **prov))
