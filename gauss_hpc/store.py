@@ -229,3 +229,5 @@ def update_labels(path: str | Path, labels: Mapping[str, tuple], **prov) -> None
                 _write_label(h5["labels"], name, values, mask, attrs[0] if attrs else {})
             if prov:
                 h5.attrs["labels_provenance"] = json.dumps(provenance("labels", **prov))
+
+# Sections below are appended by each stage for its own file kind (history/latents, samples, results).
