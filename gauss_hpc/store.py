@@ -231,3 +231,46 @@ def update_labels(path: str | Path, labels: Mapping[str, tuple], **prov) -> None
                 h5.attrs["labels_provenance"] = json.dumps(provenance("labels", **prov))
 
 # Sections below are appended by each stage for its own file kind (history/latents, samples, results).
+
+
+# --- history.h5 / latents.h5 (gauss_hpc.train) --------------------------------------------------------------
+
+def write_history(path: str | Path, epochs: pd.DataFrame | Mapping[str, Iterable], **prov) -> None:
+    """Per-epoch training history (one row per epoch): loss terms, held-out metrics, lr, wall time."""
+    with atomic_path(path) as tmp, h5py.File(tmp, "w") as h5:
+        stamp(h5, "history", **prov)
+        write_table(h5.create_group("epochs"), epochs)
+
+
+def read_history(path: str | Path) -> pd.DataFrame:
+    with open_checked(path, "history") as h5:
+        return read_table(h5["epochs"])
+
+
+def write_latents(path: str | Path, mu: np.ndarray, logvar: np.ndarray, ligand_row: np.ndarray,
+                  canonical: Iterable[str], ligands_file: str | Path, **prov) -> None:
+    """Latent means and log-variances of ligands; ligand_row indexes the /ligands table of `ligands_file`."""
+    mu = np.asarray(mu, np.float32)
+    logvar = np.asarray(logvar, np.float32)
+    ligand_row = np.asarray(ligand_row, np.int64)
+    canonical = _column_array(list(canonical))
+    if not (mu.shape == logvar.shape and mu.ndim == 2 and len(ligand_row) == len(canonical) == mu.shape[0]):
+        raise SchemaError(f"latents: mu {mu.shape}, logvar {logvar.shape}, {len(ligand_row)} rows and "
+                          f"{len(canonical)} SMILES do not match")
+    with atomic_path(path) as tmp, h5py.File(tmp, "w") as h5:
+        stamp(h5, "latents", **prov)
+        group = h5.create_group("latents")
+        group.create_dataset("mu", data=mu)
+        group.create_dataset("logvar", data=logvar)
+        group.create_dataset("ligand_row", data=ligand_row)
+        group.create_dataset("canonical", data=canonical, dtype=STR)
+        group.attrs["n_rows"] = mu.shape[0]
+        h5.attrs["ligands_file"] = str(ligands_file)
+
+
+def read_latents(path: str | Path) -> dict:
+    """{"mu", "logvar", "ligand_row", "canonical", "ligands_file"} of a latents file."""
+    with open_checked(path, "latents") as h5:
+        group = h5["latents"]
+        return {"mu": group["mu"][()], "logvar": group["logvar"][()], "ligand_row": group["ligand_row"][()],
+                "canonical": group["canonical"].asstr()[()], "ligands_file": str(h5.attrs["ligands_file"])}
