@@ -1,10 +1,18 @@
-"""[M(eq)5L2] complexes: the data type shared by assembly, descriptors, oracles and ab initio backends."""
+"""[M(eq)5L2] complexes: the data type shared by assembly, descriptors, oracles and ab initio backends, and their
+assembly with molSimplify's structure generator called in-process (`assemble`, `swap_metal`)."""
 
 from __future__ import annotations
 
+import contextlib
+import difflib
+import functools
+import hashlib
+import io
 from dataclasses import dataclass, field
+from typing import Mapping, Sequence
 
 import numpy as np
+from rdkit import Chem, rdBase
 
 
 @dataclass
@@ -45,3 +53,230 @@ class Complex:
     @classmethod
     def from_dict(cls, data: dict) -> "Complex":
         return cls(**data)
+
+
+# --- assembly -------------------------------------------------------------------------------------------------
+
+
+# Geometries whose last two molSimplify positions are trans ("axial"): name -> coordination number.
+AXIAL_GEOMETRIES = {"pbp": 7, "oct": 6}
+WATER = "O"
+# Closest allowed contact between atoms of different ligands, as a fraction of the sum of Bondi vdW radii.
+CLASH_SCALE = 0.6
+_VDW = {"H": 1.20, "C": 1.70, "N": 1.55, "O": 1.52, "F": 1.47, "P": 1.80, "S": 1.80, "Cl": 1.75, "Br": 1.85,
+        "I": 1.98, "B": 1.92, "Si": 2.10, "Se": 1.90}
+_LANTHANIDES = ("La", "Ce", "Pr", "Nd", "Pm", "Sm", "Eu", "Gd", "Tb", "Dy", "Ho", "Er", "Tm", "Yb", "Lu")
+
+
+class AssemblyError(ValueError):
+    """A complex could not be built or failed a sanity check; the message names the ligand and the problem."""
+
+
+def metal_multiplicity(metal: str, oxidation_state: int = 3) -> int:
+    """High-spin multiplicity of a lanthanide ion 4f^n (Hund: n unpaired up to 7), or 1 for closed-shell
+    Y(III), Sc(III), La(III), Lu(III). Dy(III) 4f9 -> 6, Gd(III) 4f7 -> 8, Y(III) -> 1."""
+    if metal in ("Y", "Sc") and oxidation_state == 3:
+        return 1
+    if metal in _LANTHANIDES:
+        n_f = 57 + _LANTHANIDES.index(metal) - 54 - oxidation_state
+        if 0 <= n_f <= 14:
+            return min(n_f, 14 - n_f) + 1
+    raise AssemblyError(f"metal {metal}({oxidation_state}): no spin rule; pass multiplicity= explicitly")
+
+
+@functools.lru_cache(maxsize=4096)
+def _ligand_info(smiles: str) -> tuple[tuple[str, ...], int]:
+    """(element symbols with explicit H in RDKit order, formal charge) of one ligand SMILES."""
+    with rdBase.BlockLogs():      # RDKit's own parse chatter; the AssemblyError says it clearly
+        mol = Chem.MolFromSmiles(smiles) if isinstance(smiles, str) and smiles else None
+    if mol is None:
+        raise AssemblyError(f"ligand {smiles!r}: not a valid SMILES")
+    mol = Chem.AddHs(mol)
+    return tuple(a.GetSymbol() for a in mol.GetAtoms()), int(Chem.GetFormalCharge(mol))
+
+
+@functools.lru_cache(maxsize=1)
+def _molsimplify_library() -> tuple[list[str], set[str]]:
+    from molSimplify.Scripts.io import getlicores
+    licores = getlicores()
+    groups = {g for entry in licores.values() for g in entry[3]}
+    return list(licores), groups
+
+
+def _check_not_library_name(smiles: str) -> None:
+    """molSimplify reads a ligand string as a library name when it equals or merely resembles one (difflib
+    ratio > 0.6); refuse such SMILES rather than silently build a different ligand."""
+    names, groups = _molsimplify_library()
+    if smiles in names or smiles.lower() in groups:
+        raise AssemblyError(f"ligand {smiles!r}: molSimplify would read it as its library ligand {smiles!r}")
+    best = max(names, key=lambda n: difflib.SequenceMatcher(None, smiles, n).ratio())
+    if difflib.SequenceMatcher(None, smiles, best).ratio() > 0.6:
+        raise AssemblyError(f"ligand {smiles!r}: molSimplify would read it as its library ligand {best!r}; "
+                            "write the SMILES differently (e.g. another atom order after the donor)")
+
+
+def _run_molsimplify(inputs: dict):
+    """In-process molSimplify structure generation, its chatter silenced; returns the mol3D."""
+    from molSimplify.Scripts.generator import startgen_pythonic
+    from openbabel import openbabel
+    openbabel.obErrorLog.SetOutputLevel(0)     # kekulization warnings on aromatic rings are expected
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        _, error, diag = startgen_pythonic(inputs, write=False)
+    if error:
+        raise AssemblyError(f"molSimplify failed: {str(error).strip()[:300]}")
+    return diag.mol
+
+
+def _target_distance(spec, role: str, donor: str) -> float | None:
+    if spec is None or isinstance(spec, (int, float)):
+        return None if spec is None else float(spec)
+    if not isinstance(spec, Mapping):
+        raise AssemblyError(f"metal_donor_distance {spec!r}: expected a number, a dict or None")
+    value = spec.get(role, spec.get(donor))
+    return None if value is None else float(value)
+
+
+def _set_distance(coords: np.ndarray, metal: np.ndarray, block: slice, target: float) -> None:
+    """Move one ligand rigidly along the metal->donor direction so that its donor sits at `target` Angstrom."""
+    bond = coords[block.start] - metal
+    length = np.linalg.norm(bond)
+    coords[block] += bond / length * (target - length)
+
+
+def _check_geometry(symbols, coords, metal_index, blocks, ligands, n_equatorial, clash_scale) -> None:
+    metal = coords[metal_index]
+    owner = np.full(len(symbols), -1)
+    for i, block in enumerate(blocks):
+        owner[block] = i
+    for i, (block, smiles) in enumerate(zip(blocks, ligands)):
+        role = "equatorial" if i < n_equatorial else "axial"
+        dist = np.linalg.norm(coords[block] - metal, axis=1)
+        heavy = np.array([symbols[j] != "H" for j in range(block.start, block.stop)])
+        others = heavy.copy()
+        others[0] = False
+        if others.any() and dist[others].min() < dist[0] + 0.3:
+            j = block.start + int(np.flatnonzero(others)[np.argmin(dist[others])])
+            raise AssemblyError(f"{role} ligand {smiles!r}: atom {symbols[j]}{j - block.start} at "
+                                f"{dist[j - block.start]:.2f} A is bound to the metal instead of / besides the donor "
+                                f"{symbols[block.start]} at {dist[0]:.2f} A")
+        if role == "axial":
+            axis = (coords[block.start] - metal) / dist[0]
+            height = (coords[block][heavy] - metal) @ axis
+            if height.min() < 0.5 * dist[0]:
+                raise AssemblyError(f"axial ligand {smiles!r}: folded into the equatorial plane (a heavy atom "
+                                    f"{height.min():.2f} A above it, donor at {dist[0]:.2f} A)")
+    radii = np.array([_VDW.get(s, 2.0) for s in symbols])
+    diff = coords[:, None, :] - coords[None, :, :]
+    dist = np.sqrt((diff ** 2).sum(-1))
+    different = (owner[:, None] != owner[None, :]) & (owner[:, None] >= 0) & (owner[None, :] >= 0)
+    limit = clash_scale * (radii[:, None] + radii[None, :])
+    bad = np.argwhere(different & (dist < limit))
+    if len(bad):
+        i, j = bad[0]
+        raise AssemblyError(f"clash between ligands {ligands[owner[i]]!r} and {ligands[owner[j]]!r}: atoms "
+                            f"{symbols[i]}{i} and {symbols[j]}{j} are {dist[i, j]:.2f} A apart "
+                            f"(< {limit[i, j]:.2f} A)")
+    # the metal sees only the donors: any other atom closer than 1.8 A is a clash with the metal
+    near = np.flatnonzero((np.linalg.norm(coords - metal, axis=1) < 1.8) & (owner >= 0))
+    if len(near):
+        j = near[0]
+        raise AssemblyError(f"ligand {ligands[owner[j]]!r}: atom {symbols[j]}{j} is "
+                            f"{np.linalg.norm(coords[j] - metal):.2f} A from the metal")
+
+
+def _default_name(metal: str, equatorial: str, n_equatorial: int, axial: Sequence[str], geometry: str) -> str:
+    key = "|".join([metal, geometry, f"{n_equatorial}x{equatorial}", *axial])
+    return f"{metal}_{hashlib.sha1(key.encode()).hexdigest()[:12]}"
+
+
+def assemble(axial: str | Sequence[str], *, metal: str = "Dy", equatorial: str = WATER, n_equatorial: int = 5,
+             geometry: str = "pbp", metal_donor_distance: float | Mapping[str, float] | None = None,
+             oxidation_state: int = 3, multiplicity: int | None = None, name: str | None = None,
+             clash_scale: float = CLASH_SCALE) -> Complex:
+    """[M(equatorial)_n(axial)_2] with molSimplify, each ligand bound through its first SMILES atom.
+
+    axial: one SMILES (used for both axial sites) or one per axial site. metal_donor_distance: None keeps
+    molSimplify's bond lengths (2.40 A for Dy-O); a number sets every M-donor distance; a dict sets them by role
+    ("axial", "equatorial") or donor element ("O", "N"), role first. Raises AssemblyError naming the ligand and
+    the problem: invalid SMILES, molSimplify failure, wrong atom bound, axial ligand folded into the plane, clash.
+    """
+    if geometry not in AXIAL_GEOMETRIES:
+        raise AssemblyError(f"geometry {geometry!r}: expected one of {sorted(AXIAL_GEOMETRIES)}")
+    n_axial = AXIAL_GEOMETRIES[geometry] - n_equatorial
+    axial = [axial] * n_axial if isinstance(axial, str) else list(axial)
+    if n_axial != 2 or len(axial) != n_axial:
+        raise AssemblyError(f"geometry {geometry} with {n_equatorial} equatorial ligands has {n_axial} axial "
+                            f"sites; got {len(axial)} axial ligands {axial}")
+    ligands = [equatorial] * n_equatorial + axial
+    info = {smi: _ligand_info(smi) for smi in set(ligands)}
+    if multiplicity is None:
+        multiplicity = metal_multiplicity(metal, oxidation_state)
+    for smi in set(axial) | ({equatorial} - {WATER}):
+        _check_not_library_name(smi)
+
+    # water from molSimplify's library has proper hydrogens; every other ligand goes in as SMILES
+    eq_token = "water" if equatorial == WATER else equatorial
+    distinct_axial = list(dict.fromkeys(axial))
+    tokens = [eq_token] + distinct_axial
+    occupancies = [n_equatorial] + [axial.count(s) for s in distinct_axial]
+    n_smiles = len(distinct_axial) + (eq_token != "water")
+    inputs = {"-core": metal, "-geometry": geometry, "-coord": str(AXIAL_GEOMETRIES[geometry]),
+              "-lig": " ".join(tokens), "-ligocc": " ".join(map(str, occupancies)),
+              "-smicat": "[" + ",".join(["[1]"] * n_smiles) + "]", "-oxstate": str(oxidation_state),
+              "-spin": str(multiplicity), "-skipANN": "True"}
+    label = f"[{metal}({equatorial}){n_equatorial}({')('.join(axial)})]"
+    try:
+        mol = _run_molsimplify(inputs)
+    except AssemblyError as exc:
+        raise AssemblyError(f"{label}: {exc}") from None
+    except Exception as exc:      # molSimplify raises anything from IndexError to KeyError on odd ligands
+        raise AssemblyError(f"{label}: molSimplify raised {type(exc).__name__}: {exc}") from None
+    symbols = [atom.symbol() for atom in mol.atoms]
+    coords = np.array([atom.coords() for atom in mol.atoms], dtype=float)
+
+    # molSimplify order: metal, then the ligands by token and occupancy; order our ligand list the same way
+    placed = [equatorial] * n_equatorial + [s for s in distinct_axial for _ in range(axial.count(s))]
+    expected = 1 + sum(len(info[s][0]) for s in placed)
+    if symbols[0] != metal or len(symbols) != expected:
+        raise AssemblyError(f"{label}: molSimplify returned {len(symbols)} atoms starting with {symbols[:1]}, "
+                            f"expected {expected} starting with {metal} (a ligand lost or gained atoms)")
+    blocks, start = [], 1
+    for smi in placed:
+        n = len(info[smi][0])
+        block = slice(start, start + n)
+        heavy_ms = [s for s in symbols[block] if s != "H"]
+        heavy_rd = [s for s in info[smi][0] if s != "H"]
+        if heavy_ms != heavy_rd:
+            raise AssemblyError(f"{label}: ligand {smi!r} came back with atoms {heavy_ms}, expected {heavy_rd}")
+        blocks.append(block)
+        start += n
+
+    for i, (block, smi) in enumerate(zip(blocks, placed)):
+        role = "equatorial" if i < n_equatorial else "axial"
+        target = _target_distance(metal_donor_distance, role, symbols[block.start])
+        if target is not None:
+            if not 1.5 <= target <= 4.0:
+                raise AssemblyError(f"metal_donor_distance {target} A for {role} {smi!r}: outside 1.5-4.0 A")
+            _set_distance(coords, coords[0], block, target)
+    _check_geometry(symbols, coords, 0, blocks, placed, n_equatorial, clash_scale)
+
+    charge = oxidation_state + sum(info[s][1] for s in placed)
+    return Complex(name=name or _default_name(metal, equatorial, n_equatorial, axial, geometry),
+                   symbols=symbols, coords=coords, charge=int(charge), multiplicity=int(multiplicity),
+                   metal_index=0, equatorial_donors=[b.start for b in blocks[:n_equatorial]],
+                   axial_donors=[b.start for b in blocks[n_equatorial:]],
+                   ligand_smiles=placed[n_equatorial:])
+
+
+def swap_metal(cx: Complex, metal: str, *, oxidation_state: int = 3, multiplicity: int | None = None,
+               name: str | None = None) -> Complex:
+    """The same geometry with another metal (Dy -> Y for DFT optimisation, as in the published protocol); the
+    multiplicity is recomputed for the new ion (Y(III) singlet, Gd(III) octet). `cx` is taken as M(III): the
+    charge changes only if `oxidation_state` is not 3."""
+    symbols = list(cx.symbols)
+    symbols[cx.metal_index] = metal
+    return Complex(name=name or f"{cx.name}_{metal}", symbols=symbols, coords=cx.coords.copy(),
+                   charge=int(cx.charge - 3 + oxidation_state),
+                   multiplicity=int(multiplicity or metal_multiplicity(metal, oxidation_state)),
+                   metal_index=cx.metal_index, equatorial_donors=list(cx.equatorial_donors),
+                   axial_donors=list(cx.axial_donors), ligand_smiles=list(cx.ligand_smiles))
