@@ -39,6 +39,8 @@ from . import __version__
 
 FORMAT_VERSION = 1
 STR = h5py.string_dtype(encoding="utf-8")
+_UMASK = os.umask(0)
+os.umask(_UMASK)
 
 LIGAND_COLUMNS = ("smiles", "canonical", "charge", "donor_element", "donor_z", "donor_index", "parent_id",
                   "source")
@@ -88,6 +90,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     tmp = Path(tmp)
+    os.chmod(tmp, 0o666 & ~_UMASK)      # mkstemp makes 0600; results are shared with the group as usual
     try:
         yield tmp
         os.replace(tmp, path)
