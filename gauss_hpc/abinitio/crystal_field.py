@@ -1,0 +1,295 @@
+"""Electrostatic point-charge crystal field of Dy(III): the 8 Kramers doublets of the 6H15/2 multiplet in
+milliseconds per complex (a screening oracle, not a substitute for CASSCF).
+
+Model. Each ligand atom i is a point charge q_i (units of e) at R_i, (theta_i, phi_i) from the metal. Within the
+ground J multiplet the one-electron potential becomes (atomic units)
+    H = sum_{k=2,4,6} sum_{q=-k..k} B^k_q  theta_k * Ceq^(k)_q(J),
+    B^k_q = -(1 - sigma_k) <r^k> sum_i q_i C^(k)_q*(theta_i, phi_i) / R_i^(k+1)        (Wybourne parameters)
+with C^(k)_q = sqrt(4 pi / (2k + 1)) Y_kq the Racah-normalised spherical harmonics (Condon-Shortley phase) and
+theta_k the Stevens factors (alpha, beta, gamma). Ceq^(k)_q(J) is the operator equivalent of sum_e C^(k)_q(e):
+the rank-k spherical tensor built from J by the ladder recursion [J-, T_q] = sqrt(k(k+1) - q(q-1)) T_{q-1},
+scaled so that its q = 0 component equals O_k^0 / a_k (a_2, a_4, a_6 = 2, 8, 16: r^k P_k(cos theta) =
+f_k0 / a_k with f_k0 the Stevens polynomials 3z^2 - r^2, 35z^4 - ..., 231z^6 - ...). The axial Stevens parameters
+B_k^0 = B^k_0 theta_k / a_k are reported too (one -1 charge on +z: B_2^0 < 0 and |+-15/2> lowest).
+
+Constants for Dy(III) (DESIGN.md): J = 15/2, g_J = 4/3, alpha = -2/315, beta = -8/135135, gamma = 4/3864861,
+<r^2> = 0.849, <r^4> = 1.977, <r^6> = 10.44 a0^k (Edvardsson & Klintenberg 1998). No Sternheimer shielding by
+default (sigma_k = 0); pass `shielding=(s2, s4, s6)` to apply it.
+
+Charges. `charges=` gives one charge per atom of the complex (e.g. xTB or LoProp charges; the metal's entry is
+ignored). Without it, the default rule is Gasteiger-Marsili charges of each free ligand computed by RDKit from
+its SMILES (axial ligands from `Complex.ligand_smiles`; equatorial ligands must be water, recognised by their
+O, H, H atoms), placed on every ligand atom; each ligand's charges sum to its formal charge.
+
+Library calls: `kd_energies(cx)` for one complex, `kd_energies_many(complexes)` (vectorised, one Result per
+complex, failures isolated) and `crystal_field_levels(positions, charges)` on plain arrays.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+from rdkit import Chem
+from rdkit.Chem import AllChem
+from scipy.special import sph_harm_y
+
+from ..chem.complexes import Complex
+from .result import Result, Status
+
+BACKEND = "crystal_field"
+HARTREE_TO_CM = 219474.6313705
+BOHR_ANGSTROM = 0.529177210903
+KRAMERS_TOLERANCE_CM = 1e-6
+_POLY_NORM = {2: 2.0, 4: 8.0, 6: 16.0}       # r^k P_k(cos theta) = f_k0 / a_k
+
+
+@dataclass(frozen=True)
+class Ion:
+    """Free-ion constants of the ground J multiplet of a 4f ion."""
+
+    name: str
+    J: float
+    g_J: float
+    stevens: tuple[float, float, float]        # theta_2, theta_4, theta_6 (alpha, beta, gamma)
+    radial: tuple[float, float, float]         # <r^2>, <r^4>, <r^6> in a0^k
+
+
+DY3 = Ion("Dy(III) 6H15/2", 7.5, 4.0 / 3.0, (-2.0 / 315.0, -8.0 / 135135.0, 4.0 / 3864861.0), (0.849, 1.977, 10.44))
+
+
+def angular_momentum(J: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(M values, Jz, J+, J-) in the |J M> basis ordered M = J, J-1, ..., -J."""
+    m = J - np.arange(int(round(2 * J)) + 1)
+    jz = np.diag(m).astype(complex)
+    jplus = np.zeros_like(jz)
+    for col in range(1, len(m)):            # J+ |M> = sqrt(J(J+1) - M(M+1)) |M+1>, row col-1 holds M+1
+        jplus[col - 1, col] = np.sqrt(J * (J + 1) - m[col] * (m[col] + 1))
+    return m, jz, jplus, jplus.conj().T
+
+
+def stevens_o_k0(J: float, k: int) -> np.ndarray:
+    """Diagonal of the Stevens operator O_k^0 (Hutchings 1964) in the M = J..-J basis."""
+    m = J - np.arange(int(round(2 * J)) + 1)
+    x = J * (J + 1)
+    if k == 2:
+        return 3 * m ** 2 - x
+    if k == 4:
+        return 35 * m ** 4 - (30 * x - 25) * m ** 2 + 3 * x ** 2 - 6 * x
+    if k == 6:
+        return (231 * m ** 6 - (315 * x - 735) * m ** 4 + (105 * x ** 2 - 525 * x + 294) * m ** 2
+                - 5 * x ** 3 + 40 * x ** 2 - 60 * x)
+    raise ValueError(f"Stevens operator O_{k}^0: only k = 2, 4, 6")
+
+
+@functools.lru_cache(maxsize=None)
+def operator_equivalents(ion: Ion = DY3) -> tuple[tuple[tuple[int, int], ...], np.ndarray]:
+    """((k, q) pairs, theta_k * Ceq^(k)_q(J) matrices (n_kq, 2J+1, 2J+1)) for k = 2, 4, 6 and q = -k..k."""
+    _, _, jplus, jminus = angular_momentum(ion.J)
+    keys, mats = [], []
+    for k, theta in zip((2, 4, 6), ion.stevens):
+        tensor = {k: np.linalg.matrix_power(jplus, k)}
+        for q in range(k, -k, -1):
+            tensor[q - 1] = (jminus @ tensor[q] - tensor[q] @ jminus) / np.sqrt(k * (k + 1) - q * (q - 1))
+        diag0 = np.real(np.diag(tensor[0]))
+        target = stevens_o_k0(ion.J, k) / _POLY_NORM[k]
+        scale = (target @ diag0) / (diag0 @ diag0)
+        for q in range(-k, k + 1):
+            keys.append((k, q))
+            mats.append(theta * scale * tensor[q])
+    return tuple(keys), np.array(mats)
+
+
+def wybourne_parameters(positions, charges, ion: Ion = DY3, shielding=(0.0, 0.0, 0.0)) -> np.ndarray:
+    """B^k_q in Hartree, shape (..., 27) in operator_equivalents order, from positions (..., n, 3) in Angstrom
+    relative to the metal and charges (..., n) in e. Atoms with charge 0 (padding) contribute nothing."""
+    positions = np.asarray(positions, dtype=float) / BOHR_ANGSTROM
+    charges = np.asarray(charges, dtype=float)
+    r = np.linalg.norm(positions, axis=-1)
+    safe_r = np.where(r > 0, r, 1.0)
+    theta = np.arccos(np.clip(positions[..., 2] / safe_r, -1.0, 1.0))
+    phi = np.arctan2(positions[..., 1], positions[..., 0])
+    weight = np.where(r > 0, charges, 0.0)
+    keys, _ = operator_equivalents(ion)
+    out = np.empty(positions.shape[:-2] + (len(keys),), dtype=complex)
+    for kk, k in enumerate((2, 4, 6)):
+        radial = -(1 - shielding[kk]) * ion.radial[kk] * weight / safe_r ** (k + 1)
+        for q in range(k + 1):
+            c_kq = np.sqrt(4 * np.pi / (2 * k + 1)) * sph_harm_y(k, q, theta, phi)
+            b = np.sum(radial * np.conj(c_kq), axis=-1)
+            out[..., keys.index((k, q))] = b
+            out[..., keys.index((k, -q))] = (-1) ** q * np.conj(b)      # C_{k,-q} = (-1)^q C_kq*
+    return out
+
+
+def crystal_field_levels(positions, charges, *, ion: Ion = DY3, shielding=(0.0, 0.0, 0.0)) -> dict:
+    """Vectorised core on arrays: positions (B, n, 3) Angstrom relative to the metal, charges (B, n) in e.
+
+    Returns arrays: kd_energies (B, 8) cm-1 (ground 0), kd_gaps (B, 7), kramers_splitting (B,) largest
+    splitting within a doublet (0 up to round-off), mj_weights (B, 8) ground-doublet weight of |mJ| = J..1/2,
+    g_tensors (B, 8, 3) main g values of each doublet (ascending), stevens_bk0 (B, 3) B_2^0, B_4^0, B_6^0 in
+    cm-1, wybourne (B, 27) complex B^k_q in cm-1, eigenvectors (B, 16, 16).
+    """
+    positions = np.asarray(positions, dtype=float)
+    charges = np.asarray(charges, dtype=float)
+    if positions.ndim == 2:
+        positions, charges = positions[None], charges[None]
+    keys, mats = operator_equivalents(ion)
+    bkq = wybourne_parameters(positions, charges, ion, shielding)                  # (B, 27) Hartree
+    ham = (bkq @ mats.reshape(len(keys), -1)).reshape((-1,) + mats.shape[1:])
+    ham = 0.5 * (ham + np.conj(np.swapaxes(ham, -1, -2)))                         # exact Hermiticity
+    evals, evecs = np.linalg.eigh(ham)
+    evals = (evals - evals[:, :1]) * HARTREE_TO_CM
+    pairs = evals.reshape(len(evals), -1, 2)
+    kd = pairs.mean(axis=-1)
+
+    m, jz, jplus, jminus = angular_momentum(ion.J)
+    jx, jy = (jplus + jminus) / 2, (jplus - jminus) / 2j
+    n_kd = kd.shape[1]
+    doublets = evecs.reshape(len(evecs), len(m), n_kd, 2)                          # (B, 16, KD, 2)
+    moments = []
+    for op in (jx, jy, jz):      # <a|g_J J|b> for the two states a, b of each doublet
+        full = np.conj(np.swapaxes(evecs, -1, -2)) @ (op @ evecs)
+        blocks = full.reshape(len(evecs), n_kd, 2, n_kd, 2)
+        moments.append(ion.g_J * blocks[:, np.arange(n_kd), :, np.arange(n_kd), :].swapaxes(0, 1))
+    moments = np.stack(moments, axis=2)                                           # (B, KD, 3, 2, 2)
+    gmat = 2 * np.real(np.einsum("bkaij,bkcji->bkac", moments, moments))
+    g = np.sqrt(np.clip(np.linalg.eigvalsh(gmat), 0, None))
+
+    weights = np.sum(np.abs(doublets[:, :, 0, :]) ** 2, axis=-1) / 2              # (B, 16) over M = J..-J
+    mj_weights = weights[:, : n_kd] + weights[:, ::-1][:, : n_kd]                 # |M| = J, J-1, ..., 1/2
+    theta = np.array(ion.stevens) / np.array([_POLY_NORM[k] for k in (2, 4, 6)])
+    q0 = [keys.index((k, 0)) for k in (2, 4, 6)]
+    return {"kd_energies": kd, "kd_gaps": np.diff(kd, axis=1),
+            "kramers_splitting": np.abs(pairs[..., 1] - pairs[..., 0]).max(axis=1),
+            "mj_weights": mj_weights, "g_tensors": g,
+            "stevens_bk0": np.real(bkq[:, q0]) * theta * HARTREE_TO_CM,
+            "wybourne": bkq * HARTREE_TO_CM, "eigenvectors": evecs}
+
+
+@functools.lru_cache(maxsize=None)
+def mj_labels(ion: Ion = DY3) -> tuple[str, ...]:
+    """'±15/2', '±13/2', ... '±1/2' for the ground-doublet composition."""
+    return tuple(f"±{int(round(2 * (ion.J - i)))}/2" for i in range(int(round(ion.J + 0.5))))
+
+
+@functools.lru_cache(maxsize=65536)
+def gasteiger_charges(smiles: str) -> tuple[tuple[str, ...], tuple[float, ...]]:
+    """(symbols, Gasteiger-Marsili charges) of a ligand with explicit H in RDKit atom order (donor first)."""
+    mol = Chem.MolFromSmiles(smiles)
+    if mol is None:
+        raise ValueError(f"ligand {smiles!r}: not a valid SMILES")
+    mol = Chem.AddHs(mol)
+    AllChem.ComputeGasteigerCharges(mol)
+    charges = tuple(float(a.GetDoubleProp("_GasteigerCharge")) for a in mol.GetAtoms())
+    if not np.all(np.isfinite(charges)):
+        raise ValueError(f"ligand {smiles!r}: RDKit has no Gasteiger parameters for one of its atoms")
+    return tuple(a.GetSymbol() for a in mol.GetAtoms()), charges
+
+
+def ligand_blocks(cx: Complex) -> list[tuple[int, int]]:
+    """(start, stop) atom ranges of the ligands: each ligand is its donor and the atoms up to the next donor
+    (the atom order `assemble` produces: metal, equatorial ligands, axial ligands)."""
+    donors = sorted(list(cx.equatorial_donors) + list(cx.axial_donors))
+    ends = donors[1:] + [len(cx.symbols)]
+    return list(zip(donors, ends))
+
+
+def default_charges(cx: Complex) -> np.ndarray:
+    """Per-atom charges of the default rule (see module docstring); ValueError naming what is missing."""
+    charges = np.zeros(len(cx.symbols))
+    axial = dict(zip(cx.axial_donors, cx.ligand_smiles))
+    if len(axial) != len(cx.axial_donors):
+        raise ValueError(f"complex {cx.name}: ligand_smiles has {len(cx.ligand_smiles)} entries for "
+                         f"{len(cx.axial_donors)} axial ligands; pass charges= explicitly")
+    for start, stop in ligand_blocks(cx):
+        smiles = axial.get(start)
+        if smiles is None:
+            if cx.symbols[start:stop] not in (["O", "H", "H"],):
+                raise ValueError(f"complex {cx.name}: equatorial ligand at atom {start} "
+                                 f"({''.join(cx.symbols[start:stop])}) is not water; pass charges= explicitly")
+            smiles = "O"
+        symbols, q = gasteiger_charges(smiles)
+        if list(symbols) != list(cx.symbols[start:stop]):
+            raise ValueError(f"complex {cx.name}: atoms {start}-{stop - 1} do not match ligand {smiles!r}; "
+                             "pass charges= explicitly")
+        charges[start:stop] = q
+    return charges
+
+
+def _prepare(cx: Complex, charges) -> tuple[np.ndarray, np.ndarray]:
+    if cx.metal != "Dy":
+        raise ValueError(f"complex {cx.name}: metal {cx.metal}; the crystal-field constants are Dy(III)'s")
+    q = default_charges(cx) if charges is None else np.asarray(charges, dtype=float).reshape(-1)
+    if len(q) != len(cx.symbols):
+        raise ValueError(f"complex {cx.name}: {len(q)} charges for {len(cx.symbols)} atoms")
+    if not np.isfinite(q).all():
+        raise ValueError(f"complex {cx.name}: non-finite charges")
+    positions = cx.coords - cx.coords[cx.metal_index]
+    q = q.copy()
+    q[cx.metal_index] = 0.0
+    distance = np.linalg.norm(positions, axis=1)
+    distance[cx.metal_index] = np.inf
+    if distance.min() < 0.5:
+        raise ValueError(f"complex {cx.name}: an atom sits within 0.5 A of the metal")
+    return positions, q
+
+
+def _result(name: str, levels: dict, i: int, seconds: float, charges: np.ndarray) -> Result:
+    weights = levels["mj_weights"][i]
+    labels = mj_labels()
+    values = {
+        "kd_energies": levels["kd_energies"][i], "kd_gaps": levels["kd_gaps"][i],
+        "ground_mj_composition": {lab: float(w) for lab, w in zip(labels, weights)},
+        "ground_mj": labels[int(np.argmax(weights))],
+        "g_tensors": levels["g_tensors"][i], "stevens_bk0": levels["stevens_bk0"][i],
+        "kramers_splitting": float(levels["kramers_splitting"][i]), "atomic_charges": charges,
+    }
+    return Result(name=name, backend=BACKEND, values=values, wall_seconds=seconds)
+
+
+def kd_energies_many(complexes: Sequence[Complex], *, charges: Sequence | None = None,
+                     shielding=(0.0, 0.0, 0.0), **_ignored) -> list[Result]:
+    """One Result per complex, all valid complexes diagonalised in one vectorised call. `charges` is None (the
+    default rule for all) or one per-atom charge array (or None) per complex. A complex that cannot be set up
+    gets an INVALID_INPUT Result; the others are unaffected."""
+    start = time.perf_counter()
+    charges = [None] * len(complexes) if charges is None else list(charges)
+    if len(charges) != len(complexes):
+        raise ValueError(f"{len(charges)} charge arrays for {len(complexes)} complexes")
+    results: list[Result | None] = [None] * len(complexes)
+    prepared = []
+    for i, (cx, q) in enumerate(zip(complexes, charges)):
+        try:
+            prepared.append((i, *_prepare(cx, q)))
+        except ValueError as exc:
+            results[i] = Result.failure(cx.name, BACKEND, Status.INVALID_INPUT, str(exc))
+    if prepared:
+        n_max = max(len(p[1]) for p in prepared)
+        pos = np.zeros((len(prepared), n_max, 3))
+        chg = np.zeros((len(prepared), n_max))
+        for row, (_, p, q) in enumerate(prepared):
+            pos[row, : len(p)], chg[row, : len(q)] = p, q
+        levels = crystal_field_levels(pos, chg, shielding=shielding)
+        seconds = (time.perf_counter() - start) / len(complexes)
+        for row, (i, _, q) in enumerate(prepared):
+            results[i] = _result(complexes[i].name, levels, row, seconds, q)
+    return results
+
+
+def kd_energies(cx: Complex, *, name: str | None = None, workdir=None, charges=None,
+                shielding=(0.0, 0.0, 0.0), **options) -> Result:
+    """The oracle interface: Kramers-doublet energies (8, cm-1, ground 0), kd_gaps (7), ground_mj_composition
+    ({'±15/2': weight, ...}), ground_mj, g_tensors (8 x 3), stevens_bk0, atomic_charges. Never raises for bad
+    input: the Result says why (workdir and other backend options are accepted and unused)."""
+    try:
+        result = kd_energies_many([cx], charges=[charges], shielding=shielding)[0]
+    except Exception as exc:      # a batch must survive anything one complex does to the model
+        return Result.failure(name or getattr(cx, "name", "?"), BACKEND, Status.FAILED,
+                              f"{type(exc).__name__}: {exc}")
+    if name is not None:
+        result.name = name
+    return result
