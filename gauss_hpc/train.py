@@ -1,0 +1,675 @@
+"""Train the semi-supervised GAUSS VAE: `python -m gauss_hpc.train` as one process, under mpiexec, srun or
+torchrun (same code path; see gauss_hpc.dist).
+
+Results do not depend on the number of ranks: the data order is a seeded global permutation per epoch, each
+global batch is split contiguously across ranks, every random draw (reparameterization, dropout) is made for
+the global batch from (seed, epoch, step), and every loss term is normalized by global counts. For the same
+reason a run resumed from a checkpoint (also one written on SIGTERM/SIGUSR1 mid-epoch) finishes exactly as the
+uninterrupted run would have.
+
+Exit codes: 0 finished (max epochs, early stop, or the --max-minutes budget: the best parameters so far are
+exported and a checkpoint is kept for --resume); 2 bad input; 75 interrupted by SIGTERM/SIGUSR1 with a checkpoint
+saved (rerun with --resume; slurm/train.sbatch requeues the job on 75).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import signal
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from . import config as config_mod
+from . import dist, store
+from .chem.vocab import Vocabulary
+from .model import checkpoint as ckpt
+from .model import losses
+from .model.vae import BatchNoise, SmilesVAE
+
+log = logging.getLogger("gauss_hpc.train")
+
+EXIT_INTERRUPTED = 75   # EX_TEMPFAIL: a checkpoint was saved, rerun with --resume
+KD_TARGETS = "kd_gaps"
+KD_DESCRIPTORS = "kd_descriptors"
+
+# (config key, type, help). Every key of the [train] section is a flag; list values are comma-separated.
+OPTIONS = [
+    ("ligands", str, "ligands file (ligands.h5 from gauss_hpc.data / gauss_hpc.label)"),
+    ("out", str, "run directory for config.toml, vocab.json, checkpoint.pt, best.pt, history.h5, latents.h5"),
+    ("train_size", int, "training ligands: 0 = all; N = the stored nested subset of size N, else the first N"),
+    ("labelled_size", int, "keep property labels on the first N training ligands only (0 = all labelled)"),
+    ("proxy_labels", "list_str", "proxy-head labels: 'all' (donor_z + every label in the file), 'none', "
+                                 "or names, e.g. donor_z,donor_charge"),
+    ("kd_head", bool, "train the GAUSS-I KD head (labels kd_gaps (n,7) and kd_descriptors (n,6) needed)"),
+    ("latent_dim", int, "latent dimension"),
+    ("encoder_hidden", "list_int", "hidden sizes of the bidirectional encoder GRUs, e.g. 128,96,32"),
+    ("decoder_hidden", int, "hidden size of the first decoder GRU (the second is vocabulary-wide)"),
+    ("proxy_hidden", int, "hidden width of the proxy head"),
+    ("proxy_dropout", float, "dropout of the proxy head"),
+    ("kd_hidden", "list_int", "hidden widths of the KD head, e.g. 32,8"),
+    ("kd_dropout", float, "dropout of the KD head"),
+    ("kl_weight", float, "alpha, weight of the (latent-dimension-normalized) KL term"),
+    ("property_weight", float, "weight of the masked property MSE"),
+    ("lr", float, "Adam learning rate"),
+    ("batch_size", int, "GLOBAL batch size (split across ranks)"),
+    ("max_epochs", int, "maximum number of epochs"),
+    ("max_minutes", float, "time budget of this invocation in minutes (0 = none); on expiry a checkpoint is "
+                           "saved and the best parameters so far are exported"),
+    ("early_stop_patience", int, "stop when the monitored loss improved by less than min_delta over this many "
+                                 "epochs"),
+    ("early_stop_min_delta", float, "minimum improvement for early stopping"),
+    ("lr_factor", float, "ReduceLROnPlateau factor"),
+    ("lr_patience", int, "ReduceLROnPlateau patience (epochs)"),
+    ("lr_threshold", float, "ReduceLROnPlateau threshold (absolute)"),
+    ("seed", int, "seed of initialization, data order and noise"),
+    ("threads", int, "torch CPU threads per rank (0 = torch default)"),
+    ("backend", str, "process-group backend: auto, gloo, nccl"),
+    ("device", str, "auto, cpu or cuda"),
+    ("latents_batch", int, "rows per forward pass for held-out evaluation and latents.h5"),
+]
+
+
+def _flag(key: str) -> str:
+    return "--" + key.replace("_", "-")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    defaults = config_mod.defaults().get("train", {})
+    parser = argparse.ArgumentParser(
+        prog="python -m gauss_hpc.train",
+        description="Train the semi-supervised GAUSS SMILES VAE (single process, mpiexec -n N, srun or "
+                    "torchrun). Defaults come from gauss_hpc/defaults.toml [train], then --config, then flags.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--config", help="TOML file with a [train] section overriding the defaults")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue from OUT/checkpoint.pt exactly where it stopped (flags given now override "
+                             "the stored config, e.g. a larger --max-epochs)")
+    parser.add_argument("--log-every", type=int, default=50, help="log a progress line every N steps")
+    parser.add_argument("--no-progress", action="store_true", help="no tqdm progress bar")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    for key, kind, text in OPTIONS:
+        default = defaults.get(key)
+        if kind is bool:
+            parser.add_argument(_flag(key), dest=key, action=argparse.BooleanOptionalAction, default=None,
+                                help=f"{text} (default: {default})")
+        elif kind == "list_int":
+            parser.add_argument(_flag(key), dest=key, type=lambda s: [int(x) for x in s.split(",") if x],
+                                default=None, help=f"{text} (default: {','.join(map(str, default))})")
+        elif kind == "list_str":
+            parser.add_argument(_flag(key), dest=key, type=lambda s: [x.strip() for x in s.split(",") if x.strip()],
+                                default=None, help=f"{text} (default: {','.join(default)})")
+        else:
+            parser.add_argument(_flag(key), dest=key, type=kind, default=None, help=f"{text} (default: {default})")
+    return parser
+
+
+# --- data ---------------------------------------------------------------------------------------------------
+
+@dataclass
+class Dataset:
+    vocab: Vocabulary
+    tokens: torch.Tensor              # (n, L) int64, every ligand of the file
+    canonical: list[str]
+    train_rows: np.ndarray            # rows used for training
+    test_rows: np.ndarray             # held-out rows (metrics)
+    label_names: list[str] = field(default_factory=list)
+    labels: torch.Tensor | None = None        # (n, P) standardized, 0 where unlabelled
+    label_mask: torch.Tensor | None = None    # (n, P) bool
+    label_mean: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    label_std: np.ndarray = field(default_factory=lambda: np.ones(0))
+    kd_targets: torch.Tensor | None = None    # (n, 7) standardized
+    kd_descriptors: torch.Tensor | None = None
+    kd_mask: torch.Tensor | None = None       # (n, 1) bool
+    kd_mean: np.ndarray | None = None
+    kd_std: np.ndarray | None = None
+
+
+class InputError(ValueError):
+    """Bad user input (file, label name, size); reported without a traceback."""
+
+
+def select_train_rows(test_mask: np.ndarray, subsets: dict[int, np.ndarray], train_size: int) -> np.ndarray:
+    train_rows = np.flatnonzero(~test_mask)
+    if train_size <= 0:
+        return train_rows
+    if train_size in subsets:
+        return np.sort(np.asarray(subsets[train_size], np.int64))
+    if train_size > len(train_rows):
+        raise InputError(f"--train-size {train_size} exceeds the {len(train_rows)} training ligands of the file")
+    return train_rows[:train_size]
+
+
+def _standardize(values: np.ndarray, mask: np.ndarray, fit_rows: np.ndarray):
+    fit = values[fit_rows][mask[fit_rows]]
+    mean = fit.mean(axis=0)
+    std = fit.std(axis=0)
+    std = np.where(std > 0, std, 1.0)
+    out = np.where(mask.reshape(mask.shape + (1,) * (values.ndim - 1)), (values - mean) / std, 0.0)
+    return out, mean, std
+
+
+def load_dataset(cfg: dict, vocab: Vocabulary | None = None) -> Dataset:
+    path = Path(cfg["ligands"])
+    try:
+        ligands = store.read_ligands(path)
+        file_labels = store.read_labels(path)
+    except (FileNotFoundError, store.SchemaError) as exc:
+        raise InputError(f"{exc}. Build one with `python -m gauss_hpc.data build --out {path}`.") from exc
+    if len(ligands) == 0:
+        raise InputError(f"{path}: the ligand table is empty")
+    try:
+        test_mask, subsets = store.read_splits(path)
+    except KeyError:
+        log.warning("%s has no /splits/test: no held-out metrics, early stopping on the training loss", path)
+        test_mask, subsets = np.zeros(len(ligands), bool), {}
+    smiles = ligands["smiles"].tolist()
+    if vocab is None:
+        vocab = Vocabulary.build(smiles)
+    try:
+        tokens = torch.from_numpy(vocab.encode(smiles))
+    except ValueError as exc:
+        raise InputError(f"{path}: {exc} (the run's vocab.json does not cover this ligands file)") from exc
+    train_rows = select_train_rows(np.asarray(test_mask, bool), subsets, int(cfg["train_size"]))
+    data = Dataset(vocab=vocab, tokens=tokens, canonical=ligands["canonical"].tolist(), train_rows=train_rows,
+                   test_rows=np.flatnonzero(test_mask))
+
+    available = {"donor_z": (ligands["donor_z"].to_numpy(np.float64), np.ones(len(ligands), bool))}
+    available.update({k: (np.asarray(v, np.float64), np.asarray(m, bool)) for k, (v, m) in file_labels.items()
+                      if np.ndim(v) == 1})
+    wanted = list(cfg["proxy_labels"])
+    if wanted == ["all"]:
+        wanted = ["donor_z"] + sorted(k for k in available if k != "donor_z")
+    elif wanted == ["none"] or not wanted:
+        wanted = []
+    unknown = [name for name in wanted if name not in available]
+    if unknown:
+        raise InputError(f"{path}: no label(s) {unknown}; available: {sorted(available)} (or 'all' / 'none')")
+
+    # Semi-supervision: only the first `labelled_size` training rows keep their labels (held-out rows keep
+    # theirs for the R^2 metrics).
+    keep = np.ones(len(ligands), bool)
+    if int(cfg["labelled_size"]) > 0:
+        keep[train_rows[int(cfg["labelled_size"]):]] = False
+    names, columns, masks = [], [], []
+    for name in wanted:
+        values, mask = available[name]
+        mask = mask & keep & np.isfinite(values)
+        if not mask[train_rows].any():
+            log.warning("label %r has no value on the training ligands: not used", name)
+            continue
+        names.append(name)
+        columns.append(values)
+        masks.append(mask)
+    if names:
+        values, mask = np.stack(columns, 1), np.stack(masks, 1)
+        standardized = np.zeros_like(values)
+        mean, std = np.zeros(len(names)), np.ones(len(names))
+        for j in range(len(names)):
+            standardized[:, j], mean[j], std[j] = _standardize(values[:, j], mask[:, j], train_rows)
+        data.label_names, data.label_mean, data.label_std = names, mean, std
+        data.labels = torch.from_numpy(standardized).float()
+        data.label_mask = torch.from_numpy(mask)
+        log.info("proxy labels %s; labelled training ligands per label: %s", names,
+                 [int(mask[train_rows, j].sum()) for j in range(len(names))])
+    elif not cfg["kd_head"]:
+        log.warning("%s: no property labels to train on: training the VAE alone (no property head)", path)
+
+    if cfg["kd_head"]:
+        if KD_TARGETS not in file_labels or KD_DESCRIPTORS not in file_labels:
+            raise InputError(f"{path}: kd_head needs labels {KD_TARGETS!r} (n, 7) and {KD_DESCRIPTORS!r} (n, 6); "
+                             f"found {sorted(file_labels)}. Train without --kd-head.")
+        (gaps, gmask), (desc, dmask) = file_labels[KD_TARGETS], file_labels[KD_DESCRIPTORS]
+        kd_mask = gmask & dmask & keep & np.isfinite(gaps).all(1) & np.isfinite(desc).all(1)
+        if not kd_mask[train_rows].any():
+            raise InputError(f"{path}: no training ligand has both {KD_TARGETS} and {KD_DESCRIPTORS}")
+        gaps_std, data.kd_mean, data.kd_std = _standardize(np.asarray(gaps, np.float64), kd_mask, train_rows)
+        desc_std, _, _ = _standardize(np.asarray(desc, np.float64), kd_mask, train_rows)
+        data.kd_targets = torch.from_numpy(gaps_std).float()
+        data.kd_descriptors = torch.from_numpy(desc_std).float()
+        data.kd_mask = torch.from_numpy(kd_mask[:, None])
+    return data
+
+
+# --- order of the data --------------------------------------------------------------------------------------
+
+def epoch_order(train_rows: np.ndarray, seed: int, epoch: int) -> np.ndarray:
+    """The global data order of one epoch: the same on every rank, for any number of ranks."""
+    return np.random.default_rng([seed, epoch]).permutation(train_rows)
+
+
+def rank_bounds(n: int, world_size: int, rank: int) -> tuple[int, int]:
+    """Contiguous share [start, stop) of n rows for `rank` (sizes differ by at most one)."""
+    base, extra = divmod(n, world_size)
+    start = rank * base + min(rank, extra)
+    return start, start + base + (1 if rank < extra else 0)
+
+
+# --- training -----------------------------------------------------------------------------------------------
+
+class Interrupt:
+    """SIGTERM / SIGUSR1 (Slurm preemption, --signal before the time limit) only set a flag; the training loop
+    acts on it at the next step boundary, on every rank together."""
+
+    def __init__(self):
+        self.signal_name: str | None = None
+        for sig in (signal.SIGTERM, signal.SIGUSR1):
+            signal.signal(sig, self._handle)
+
+    def _handle(self, signum, _frame):
+        self.signal_name = signal.Signals(signum).name
+
+
+TERMS = ("loss", "reconstruction", "kl", "property", "kd")
+
+
+class Trainer:
+    def __init__(self, cfg: dict, data: Dataset, ctx: dist.DistContext, run_dir: Path, log_every: int = 50,
+                 progress: bool = True):
+        self.cfg, self.data, self.ctx, self.run_dir = cfg, data, ctx, run_dir
+        self.log_every, self.progress = log_every, progress
+        torch.manual_seed(cfg["seed"])
+        self.model = SmilesVAE(
+            vocab_size=data.vocab.size, max_length=data.vocab.max_length, latent_dim=cfg["latent_dim"],
+            encoder_hidden=tuple(cfg["encoder_hidden"]), decoder_hidden=cfg["decoder_hidden"],
+            n_labels=len(data.label_names), proxy_hidden=cfg["proxy_hidden"], proxy_dropout=cfg["proxy_dropout"],
+            kd_head=bool(cfg["kd_head"]), kd_hidden=tuple(cfg["kd_hidden"]), kd_dropout=cfg["kd_dropout"],
+        ).to(ctx.device)
+        self.net = self.model
+        if ctx.distributed:
+            self.net = torch.nn.parallel.DistributedDataParallel(
+                self.model, device_ids=[ctx.device.index] if ctx.device.type == "cuda" else None)
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=cfg["lr"])
+        self.scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+            self.optimizer, mode="min", factor=cfg["lr_factor"], patience=cfg["lr_patience"],
+            threshold=cfg["lr_threshold"], threshold_mode="abs")
+        self.epoch = 0
+        self.step = 0                      # steps done within self.epoch
+        self.epoch_sums = torch.zeros(len(TERMS) + 1, dtype=torch.float64)   # + rows seen
+        self.epoch_seconds = 0.0           # training time spent in self.epoch so far
+        self.best_score = math.inf
+        self.best_epoch = -1
+        self.stop_reference = math.inf     # early stopping: best loss improved by at least min_delta
+        self.epochs_without_improvement = 0
+        self.history: list[dict] = []
+        self.early_stopped = False
+
+    # -- state ----------------------------------------------------------------------------------------------
+    def state(self) -> dict:
+        return {
+            "format": "gauss_hpc.train",
+            "model_state": {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()},
+            "model_hparams": dict(self.model.hparams),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "rng": ckpt.rng_state(),
+            "epoch": self.epoch, "step": self.step,
+            "epoch_sums": self.epoch_sums.clone(), "epoch_seconds": self.epoch_seconds,
+            "best_score": self.best_score, "best_epoch": self.best_epoch,
+            "stop_reference": self.stop_reference, "epochs_without_improvement": self.epochs_without_improvement,
+            "history": json.dumps(self.history), "early_stopped": self.early_stopped,
+            "vocab": self.data.vocab.to_json(), "config": json.dumps(self.cfg, default=str),
+            "world_size": self.ctx.world_size,
+        }
+
+    def restore(self, state: dict) -> None:
+        self.model.load_state_dict(state["model_state"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        ckpt.set_rng_state(state["rng"])
+        self.epoch, self.step = int(state["epoch"]), int(state["step"])
+        # The partial epoch sums are global (all-reduced before saving): rank 0 carries them on.
+        self.epoch_sums = state["epoch_sums"].clone() if self.ctx.is_main else torch.zeros_like(self.epoch_sums)
+        self.epoch_seconds = float(state["epoch_seconds"])
+        self.best_score, self.best_epoch = float(state["best_score"]), int(state["best_epoch"])
+        self.stop_reference = float(state["stop_reference"])
+        self.epochs_without_improvement = int(state["epochs_without_improvement"])
+        self.history = json.loads(state["history"])
+        self.early_stopped = bool(state["early_stopped"])
+
+    def save_checkpoint(self) -> None:
+        state = self.state()
+        state["epoch_sums"] = self.ctx.all_reduce_sum(self.epoch_sums.clone())  # collective: all ranks call
+        if self.ctx.is_main:
+            ckpt.save(self.run_dir / ckpt.CHECKPOINT, state)
+
+    def save_best(self, score: float) -> None:
+        if not self.ctx.is_main:
+            return
+        payload = ckpt.model_payload(self.model, vocab=self.data.vocab, label_names=self.data.label_names,
+                                     label_mean=self.data.label_mean, label_std=self.data.label_std,
+                                     config=self.cfg, kd_label_names=[KD_TARGETS] if self.model.kd else [])
+        payload.update(epoch=self.epoch, score=float(score))
+        ckpt.save(self.run_dir / ckpt.BEST, payload)
+
+    # -- one step -------------------------------------------------------------------------------------------
+    def _batch_tensors(self, rows: np.ndarray):
+        idx = torch.from_numpy(rows)
+        dev = self.ctx.device
+        out = {"tokens": self.data.tokens[idx].to(dev)}
+        if self.data.labels is not None:
+            out["labels"], out["label_mask"] = self.data.labels[idx].to(dev), self.data.label_mask[idx].to(dev)
+        if self.data.kd_targets is not None:
+            out["kd_targets"], out["kd_mask"] = self.data.kd_targets[idx].to(dev), self.data.kd_mask[idx].to(dev)
+            out["kd_descriptors"] = self.data.kd_descriptors[idx].to(dev)
+        return out
+
+    def loss_terms(self, out: dict, batch: dict, n_global: int, label_counts, kd_count) -> dict:
+        terms = {"reconstruction": losses.reconstruction(out["logits"], batch["tokens"], n_global),
+                 "kl": losses.kl_divergence(out["mu"], out["logvar"], n_global)}
+        zero = terms["kl"] * 0.0
+        terms["property"] = (losses.masked_mse(out["proxy"], batch["labels"], batch["label_mask"], label_counts)
+                             if "proxy" in out else zero)
+        terms["kd"] = (losses.masked_mse(out["kd"], batch["kd_targets"], batch["kd_mask"].expand_as(out["kd"]),
+                                         kd_count) if "kd" in out else zero)
+        terms["loss"] = (terms["reconstruction"] + self.cfg["kl_weight"] * terms["kl"]
+                         + self.cfg["property_weight"] * (terms["property"] + terms["kd"]))
+        return terms
+
+    def train_step(self, global_rows: np.ndarray) -> None:
+        n_global = len(global_rows)
+        start, stop = rank_bounds(n_global, self.ctx.world_size, self.ctx.rank)
+        # A rank without rows in a short last batch still joins the gradient all-reduce, with weight 0.
+        weight = 1.0 if stop > start else 0.0
+        local = global_rows[start:stop] if stop > start else global_rows[:1]
+        noise = BatchNoise.draw(self.model, n_global, self.cfg["seed"], self.epoch, self.step)
+        noise = noise.rows(start, start + len(local), self.ctx.device)
+        batch = self._batch_tensors(local)
+        label_counts = (self.data.label_mask[torch.from_numpy(global_rows)].sum(0).to(self.ctx.device)
+                        if self.data.label_mask is not None else None)
+        kd_count = (self.data.kd_mask[torch.from_numpy(global_rows)].sum(0).to(self.ctx.device)
+                    if self.data.kd_mask is not None else None)
+        out = self.net(batch["tokens"], noise, batch.get("kd_descriptors"))
+        terms = self.loss_terms(out, batch, n_global, label_counts, kd_count)
+        self.optimizer.zero_grad(set_to_none=True)
+        # DDP averages gradients over ranks; the terms are already partial sums of the global mean.
+        (terms["loss"] * (weight * self.ctx.world_size)).backward()
+        self.optimizer.step()
+        with torch.no_grad():
+            values = torch.tensor([float(terms[t]) * weight * n_global for t in TERMS] + [weight * len(local)],
+                                  dtype=torch.float64)
+        self.epoch_sums += values
+
+    # -- evaluation -----------------------------------------------------------------------------------------
+    @torch.no_grad()
+    def evaluate(self, rows: np.ndarray) -> dict:
+        """Held-out metrics (deterministic: decodes the latent mean), all-reduced over ranks."""
+        self.model.eval()
+        n_labels = len(self.data.label_names)
+        n_kd = 1 if self.model.kd is not None else 0
+        # sums: n, recon, kl, char_correct, char_total, string_correct, then per property / KD target block:
+        # n_labelled, sum_y, sum_y2, sse
+        sums = torch.zeros(6 + 4 * (n_labels + n_kd * 7), dtype=torch.float64)
+        start, stop = rank_bounds(len(rows), self.ctx.world_size, self.ctx.rank)
+        mine = rows[start:stop]
+        for lo in range(0, len(mine), self.cfg["latents_batch"]):
+            batch = self._batch_tensors(mine[lo:lo + self.cfg["latents_batch"]])
+            tokens = batch["tokens"]
+            mu, logvar = self.model.encode(tokens)
+            logits = self.model.decode(mu)
+            predicted = logits.argmax(-1)
+            nonpad = tokens != 0
+            sums[0] += len(tokens)
+            sums[1] += float(losses.reconstruction(logits, tokens, 1))
+            sums[2] += float(losses.kl_divergence(mu, logvar, 1))
+            sums[3] += float(((predicted == tokens) & nonpad).sum())
+            sums[4] += float(nonpad.sum())
+            sums[5] += float((predicted == tokens).all(1).sum())
+            blocks = []
+            if n_labels:
+                blocks.append((self.model.predict_proxy(mu), batch["labels"], batch["label_mask"]))
+            if n_kd:
+                pred = self.model.predict_kd(mu, batch["kd_descriptors"])
+                blocks.append((pred, batch["kd_targets"], batch["kd_mask"].expand_as(pred)))
+            if blocks:
+                pred = torch.cat([b[0] for b in blocks], 1).double()
+                y = torch.cat([b[1] for b in blocks], 1).double()
+                m = torch.cat([b[2] for b in blocks], 1).double()
+                stats = torch.stack([m.sum(0), (y * m).sum(0), (y * y * m).sum(0), ((pred - y) ** 2 * m).sum(0)], 1)
+                sums[6:] += stats.reshape(-1).cpu()
+        self.model.train()
+        sums = self.ctx.all_reduce_sum(sums)
+        n = max(float(sums[0]), 1.0)
+        metrics = {"val_reconstruction": float(sums[1]) / n, "val_kl": float(sums[2]) / n,
+                   "val_char_accuracy": float(sums[3]) / max(float(sums[4]), 1.0),
+                   "val_string_accuracy": float(sums[5]) / n}
+        stats = sums[6:].reshape(-1, 4).numpy()
+        mse = np.where(stats[:, 0] > 0, stats[:, 3] / np.maximum(stats[:, 0], 1), 0.0)
+        sst = stats[:, 2] - stats[:, 1] ** 2 / np.maximum(stats[:, 0], 1)
+        r2 = np.where((stats[:, 0] > 1) & (sst > 0), 1 - stats[:, 3] / np.where(sst > 0, sst, 1), np.nan)
+        metrics["val_property"] = float(mse[:n_labels].mean()) if n_labels else 0.0
+        metrics["val_kd"] = float(mse[n_labels:].mean()) if n_kd else 0.0
+        for j, name in enumerate(self.data.label_names):
+            metrics[f"r2_{name}"] = float(r2[j])
+        if n_kd:
+            metrics["r2_kd_gaps_mean"] = float(np.nanmean(r2[n_labels:])) if np.isfinite(r2[n_labels:]).any() \
+                else float("nan")
+        metrics["val_loss"] = (metrics["val_reconstruction"] + self.cfg["kl_weight"] * metrics["val_kl"]
+                               + self.cfg["property_weight"] * (metrics["val_property"] + metrics["val_kd"]))
+        return metrics
+
+    # -- the loop -------------------------------------------------------------------------------------------
+    def _end_epoch(self) -> bool:
+        """Metrics, history, LR schedule, best parameters, early stopping. Returns True to stop."""
+        sums = self.ctx.all_reduce_sum(self.epoch_sums)
+        rows_seen = max(float(sums[-1]), 1.0)
+        row = {"epoch": self.epoch}
+        row.update({f"train_{t}": float(sums[i]) / rows_seen for i, t in enumerate(TERMS)})
+        if len(self.data.test_rows):
+            row.update(self.evaluate(self.data.test_rows))
+            monitored = row["val_loss"]
+        else:
+            monitored = row["train_loss"]
+        row["lr"] = self.optimizer.param_groups[0]["lr"]
+        row["wall_seconds"] = self.epoch_seconds
+        row["samples_per_s"] = rows_seen / max(self.epoch_seconds, 1e-9)
+        self.history.append(row)
+        self.scheduler.step(monitored)
+        if monitored < self.best_score:
+            self.best_score, self.best_epoch = monitored, self.epoch
+            self.save_best(monitored)
+        if monitored < self.stop_reference - self.cfg["early_stop_min_delta"]:
+            self.stop_reference, self.epochs_without_improvement = monitored, 0
+        else:
+            self.epochs_without_improvement += 1
+        if self.ctx.is_main:
+            log.info("epoch %d: loss %.4f (recon %.4f, kl %.4f, property %.4f) | held-out %s | lr %.2e | "
+                     "%.0f ligands/s", self.epoch, row["train_loss"], row["train_reconstruction"], row["train_kl"],
+                     row["train_property"],
+                     ", ".join(f"{k[4:] if k.startswith('val_') else k} {v:.3f}" for k, v in row.items()
+                               if k.startswith(("val_string", "val_char", "val_loss", "r2_"))) or "none",
+                     row["lr"], row["samples_per_s"])
+            store.write_history(self.run_dir / ckpt.HISTORY, _history_columns(self.history), config=self.cfg,
+                                sources=[self.cfg["ligands"]])
+        self.epoch += 1
+        self.step = 0
+        self.epoch_sums.zero_()
+        self.epoch_seconds = 0.0
+        stop = self.epochs_without_improvement >= self.cfg["early_stop_patience"]
+        if stop and self.ctx.is_main:
+            log.info("early stop: the loss improved by less than %g over %d epochs; best epoch %d (%.4f)",
+                     self.cfg["early_stop_min_delta"], self.cfg["early_stop_patience"], self.best_epoch,
+                     self.best_score)
+        return stop
+
+    def run(self, interrupt: Interrupt) -> str:
+        """Train until max_epochs, early stop, time budget or a signal. Returns why it stopped:
+        "finished", "budget" or "signal"."""
+        t_start = time.monotonic()
+        budget = float(self.cfg["max_minutes"]) * 60.0
+        batch_size = int(self.cfg["batch_size"])
+        self.model.train()
+        while not self.early_stopped and self.epoch < self.cfg["max_epochs"]:
+            order = epoch_order(self.data.train_rows, self.cfg["seed"], self.epoch)
+            n_steps = math.ceil(len(order) / batch_size)
+            bar = tqdm(total=n_steps, initial=self.step, desc=f"epoch {self.epoch}", unit="batch", leave=False,
+                       disable=not (self.progress and self.ctx.is_main), mininterval=2.0)
+            while self.step < n_steps:
+                # Step boundary: every rank takes the same decision.
+                out_of_time = budget > 0 and time.monotonic() - t_start > budget
+                if self.ctx.any(interrupt.signal_name is not None or out_of_time):
+                    bar.close()
+                    self.save_checkpoint()
+                    reason = "signal" if self.ctx.any(interrupt.signal_name is not None) else "budget"
+                    if self.ctx.is_main:
+                        log.warning("%s at epoch %d step %d/%d: checkpoint saved to %s; continue with --resume",
+                                    f"received {interrupt.signal_name}" if interrupt.signal_name else
+                                    ("stop requested by another rank" if reason == "signal" else
+                                     f"time budget of {self.cfg['max_minutes']} min reached"),
+                                    self.epoch, self.step, n_steps, self.run_dir / ckpt.CHECKPOINT)
+                    return reason
+                t0 = time.monotonic()
+                self.train_step(order[self.step * batch_size:(self.step + 1) * batch_size])
+                self.epoch_seconds += time.monotonic() - t0
+                self.step += 1
+                bar.update(1)
+                if self.ctx.is_main and self.log_every and self.step % self.log_every == 0:
+                    log.info("epoch %d step %d/%d", self.epoch, self.step, n_steps)
+            bar.close()
+            self.early_stopped = self._end_epoch()
+            self.save_checkpoint()
+        return "finished"
+
+    @torch.no_grad()
+    def latents(self) -> tuple[np.ndarray, np.ndarray]:
+        """mu and logvar of every ligand of the file (rows split across ranks, summed into place)."""
+        self.model.eval()
+        n = len(self.data.tokens)
+        full = torch.zeros(n, 2 * self.model.latent_dim, dtype=torch.float64)
+        start, stop = rank_bounds(n, self.ctx.world_size, self.ctx.rank)
+        step = self.cfg["latents_batch"]
+        for lo in range(start, stop, step):
+            hi = min(lo + step, stop)
+            mu, logvar = self.model.encode(self.data.tokens[lo:hi].to(self.ctx.device))
+            full[lo:hi] = torch.cat([mu, logvar], 1).double().cpu()
+        full = self.ctx.all_reduce_sum(full)
+        d = self.model.latent_dim
+        return full[:, :d].float().numpy(), full[:, d:].float().numpy()
+
+
+def _history_columns(history: list[dict]) -> dict:
+    keys = list(dict.fromkeys(k for row in history for k in row))
+    return {k: np.asarray([row.get(k, np.nan) for row in history], dtype=np.float64 if k != "epoch" else np.int64)
+            for k in keys}
+
+
+# --- entry point --------------------------------------------------------------------------------------------
+
+def _resolve_config(args: argparse.Namespace) -> dict:
+    """Defaults < --config file < flags; with --resume the run's stored config.toml replaces the first two."""
+    overrides = {key: getattr(args, key) for key, _, _ in OPTIONS}
+    cfg = config_mod.load("train", args.config, overrides)
+    if args.resume:
+        if args.config:
+            raise InputError("--resume continues with the run's stored config.toml; override single settings "
+                             "with flags instead of --config")
+        stored = Path(cfg["out"]) / ckpt.CONFIG
+        if not stored.is_file():
+            raise InputError(f"{stored} not found: --resume needs the --out directory of an earlier run")
+        cfg = config_mod.load("train", stored, overrides)
+    return cfg
+
+
+def _check_config(cfg: dict) -> None:
+    positive = ["latent_dim", "decoder_hidden", "proxy_hidden", "batch_size", "max_epochs", "latents_batch",
+                "early_stop_patience"]
+    bad = [k for k in positive if int(cfg[k]) < 1]
+    bad += [k for k in ("proxy_dropout", "kd_dropout") if not 0 <= float(cfg[k]) < 1]
+    bad += [k for k in ("train_size", "labelled_size", "threads", "max_minutes", "kl_weight", "property_weight")
+            if float(cfg[k]) < 0]
+    if not cfg["encoder_hidden"] or min(cfg["encoder_hidden"]) < 1:
+        bad.append("encoder_hidden")
+    if len(cfg["kd_hidden"]) != 2:
+        bad.append("kd_hidden (two widths)")
+    if cfg["backend"] not in ("auto", "gloo", "nccl"):
+        bad.append("backend")
+    if cfg["device"] not in ("auto", "cpu", "cuda"):
+        bad.append("device")
+    if bad:
+        raise InputError(f"invalid [train] settings: {', '.join(bad)}; see python -m gauss_hpc.train --help")
+
+
+def _setup_logging(rank: int, verbose: bool) -> None:
+    level = logging.DEBUG if verbose else (logging.INFO if rank == 0 else logging.WARNING)
+    logging.basicConfig(level=level, stream=sys.stderr, force=True,
+                        format=f"%(asctime)s [rank {rank}] %(levelname)s %(name)s: %(message)s")
+
+
+def train(cfg: dict, *, resume: bool = False, log_every: int = 50, progress: bool = True,
+          ctx: dist.DistContext | None = None) -> int:
+    """Library entry: train with a complete [train] config. Returns the exit code."""
+    _check_config(cfg)
+    if cfg["threads"]:
+        torch.set_num_threads(int(cfg["threads"]))
+    interrupt = Interrupt()
+    own_ctx = ctx is None
+    ctx = ctx or dist.init(cfg["backend"], cfg["device"])
+    try:
+        run_dir = Path(cfg["out"])
+        state = None
+        if resume:
+            state = ckpt.load(run_dir / ckpt.CHECKPOINT, "cpu", required=("optimizer", "scheduler", "rng", "vocab"))
+            vocab = Vocabulary.from_json(state["vocab"])
+        elif (run_dir / ckpt.CHECKPOINT).exists():
+            raise InputError(f"{run_dir / ckpt.CHECKPOINT} exists: continue it with --resume, or choose another --out")
+        else:
+            vocab = None
+        data = load_dataset(cfg, vocab)
+        if ctx.is_main:
+            log.info("%s launch, %d rank(s), backend %s, device %s; %d ligands (%d training, %d held out), "
+                     "vocabulary %d tokens x %d positions", ctx.launch.launcher, ctx.world_size, ctx.backend,
+                     ctx.device, len(data.tokens), len(data.train_rows), len(data.test_rows), data.vocab.size,
+                     data.vocab.max_length)
+            run_dir.mkdir(parents=True, exist_ok=True)
+            store.atomic_write_text(run_dir / ckpt.CONFIG, config_mod.dumps(cfg, "train"))
+            store.atomic_write_text(run_dir / ckpt.VOCAB, data.vocab.to_json())
+        trainer = Trainer(cfg, data, ctx, run_dir, log_every=log_every, progress=progress)
+        if state is not None:
+            trainer.restore(state)
+            if ctx.is_main:
+                log.info("resumed from %s at epoch %d step %d", run_dir / ckpt.CHECKPOINT, trainer.epoch,
+                         trainer.step)
+        reason = trainer.run(interrupt)
+        if reason == "signal":
+            return EXIT_INTERRUPTED
+        if trainer.best_epoch < 0:
+            # A time budget shorter than one epoch: export the current parameters as the best so far.
+            trainer.save_best(float("nan"))
+        ctx.barrier()
+        best = ckpt.load(run_dir / ckpt.BEST, ctx.device)
+        trainer.model.load_state_dict(best["model_state"])
+        mu, logvar = trainer.latents()
+        if ctx.is_main:
+            store.write_latents(run_dir / ckpt.LATENTS, mu, logvar, np.arange(len(mu)), data.canonical,
+                                Path(cfg["ligands"]).resolve(), config=cfg, sources=[cfg["ligands"]])
+            log.info("done (%s): best epoch %d, monitored loss %.4f; outputs in %s", reason, trainer.best_epoch,
+                     trainer.best_score, run_dir)
+        ctx.barrier()
+        return 0
+    finally:
+        if own_ctx:
+            ctx.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    launch = dist.detect()
+    _setup_logging(launch.rank, args.verbose)
+    try:
+        cfg = _resolve_config(args)
+        return train(cfg, resume=args.resume, log_every=args.log_every, progress=not args.no_progress)
+    except (InputError, ckpt.CheckpointError, FileNotFoundError, ValueError) as exc:
+        log.error("%s", exc)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
