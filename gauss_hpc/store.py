@@ -277,3 +277,38 @@ def read_latents(path: str | Path) -> dict:
         group = h5["latents"]
         return {"mu": group["mu"][()], "logvar": group["logvar"][()], "ligand_row": group["ligand_row"][()],
                 "canonical": group["canonical"].asstr()[()], "ligands_file": str(h5.attrs["ligands_file"])}
+
+
+# --- samples.h5 (gauss_hpc.sample) --------------------------------------------------------------------------
+# /seeds        table: seed_id, smiles, canonical, ligand_row (-1 = given as SMILES), source, mu (n, d)
+# /samples      table, one row per valid sample in generation order: key, seed_id, seed_smiles, seed_ligand_row,
+#               sigma, batch, attempt, smiles, canonical, charge, valid, novel, unique (first in the whole run),
+#               unique_in_sigma, times_generated, rank, z (n, d) decoded latent, mu (n, d) re-encoded mean,
+#               pred_<label> (proxy head), knn_<label> and knn_<label>_distance (latent neighbours)
+# /attempts     table, one row per (seed, sigma, batch): attempts, valid, novel, unique, unique_in_sigma,
+#               novel_unique_in_sigma, invalid_<reason> for every rejection reason
+# /sigma_stats  table per (sigma, batch): counts and fractions of attempts, per batch and accumulated (cum_*)
+# /metrics      table per sigma and for all samples (sigma = NaN): MOSES/GuacaMol-style generation metrics
+SAMPLE_TABLES = ("seeds", "samples", "attempts", "sigma_stats", "metrics")
+
+
+def write_samples(path: str | Path, tables: Mapping[str, pd.DataFrame | Mapping[str, Iterable]],
+                  attrs: Mapping | None = None, **prov) -> None:
+    """Write a complete samples file atomically; `tables` maps each of SAMPLE_TABLES to its columns."""
+    missing = [name for name in SAMPLE_TABLES if name not in tables]
+    if missing:
+        raise SchemaError(f"samples file needs tables {missing}")
+    with atomic_path(path) as tmp, h5py.File(tmp, "w") as h5:
+        stamp(h5, "samples", **prov)
+        for key, value in (attrs or {}).items():
+            h5.attrs[key] = value if isinstance(value, (int, float, str, np.number)) else json.dumps(value)
+        for name in SAMPLE_TABLES:
+            write_table(h5.create_group(name), tables[name])
+
+
+def read_samples(path: str | Path, table: str = "samples", columns: Iterable[str] | None = None) -> pd.DataFrame:
+    """A table of a samples file (1-D columns; read `/samples/z` and `/samples/mu` with h5py)."""
+    if table not in SAMPLE_TABLES:
+        raise SchemaError(f"samples files have tables {SAMPLE_TABLES}, not {table!r}")
+    with open_checked(path, "samples") as h5:
+        return read_table(h5[table], columns)

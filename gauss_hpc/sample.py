@@ -1,0 +1,356 @@
+"""Local-perturbation sampling around seed ligands, sharded over MPI ranks with global deduplication.
+
+    srun -n 4 --mpi=pmi2 python -m gauss_hpc.sample runs/train --seed-top donor_mulliken_charge 10 \\
+        --sigmas 0.1 0.2 0.3 0.4 0.5 --batches 50 --batch-size 100 --out runs/samples.h5
+    mpiexec -n 2 python -m gauss_hpc.sample runs/train --seed-ids 12 57 --out samples.h5
+    python -m gauss_hpc.sample runs/train --seed-smiles '[O-]c1ccccc1' --sigmas 0.3 --batches 5
+
+For every seed, σ and batch: z' = z + σε, decode (greedy or temperature), check with RDKit that the string is a
+monodentate ligand with its donor first, key it by its kekulized canonical SMILES, then decide globally which
+occurrence came first (unique) and whether it is absent from the training set (novel). Every rank samples its
+own units with its own random streams; the set of results does not depend on the number of ranks.
+Output: samples.h5 (see gauss_hpc.store) and a summary table on rank 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from gauss_hpc import config as configuration
+from gauss_hpc import store
+from gauss_hpc.sampling import dedup, metrics
+from gauss_hpc.sampling.engine import DECODING_MODES, LatentDecoder, sample_groups
+from gauss_hpc.sampling.plan import Plan
+from gauss_hpc.sampling.predict import KnnLabels, sample_properties
+from gauss_hpc.sampling.seeds import Latents, SeedSpec, resolve_seeds
+from gauss_hpc.sampling.validate import REASONS, Validator
+
+log = logging.getLogger("gauss_hpc.sample")
+
+KEEP_MODES = ("valid", "unique")
+
+
+class LaunchError(RuntimeError):
+    """The launcher started several tasks but MPI sees only one (each would write the same output)."""
+
+
+def world():
+    """MPI.COMM_WORLD, checked against the launcher: a common mistake is srun without an MPI plugin, which
+    starts N independent single-rank copies."""
+    from mpi4py import MPI
+
+    comm = MPI.COMM_WORLD
+    expected = max(int(os.environ.get(name, "1") or 1)
+                   for name in ("SLURM_STEP_NUM_TASKS", "PMI_SIZE", "OMPI_COMM_WORLD_SIZE"))
+    if comm.Get_size() == 1 and expected > 1:
+        raise LaunchError(f"the launcher started {expected} tasks but MPI sees a single rank; with Slurm use "
+                          f"`srun --mpi=pmi2` (MPICH wheels) or mpiexec, or run one task")
+    return comm
+
+
+# --- options ------------------------------------------------------------------------------------------------
+
+def parse_args(argv) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m gauss_hpc.sample", description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("run", nargs="?", help="run directory of gauss_hpc.train (default: [sample] run)")
+    p.add_argument("--out", help="samples file to write (HDF5)")
+    p.add_argument("--config", help="TOML file with a [sample] section")
+    p.add_argument("--ligands", help="ligands file (default: the one the run's latents.h5 names)")
+    seeds = p.add_argument_group("seeds (combine freely; duplicates by canonical SMILES are dropped)")
+    seeds.add_argument("--seed-ids", nargs="+", type=int, help="rows of the ligands file's /ligands table")
+    seeds.add_argument("--seed-smiles", nargs="+", help="donor-first SMILES, encoded by the model")
+    seeds.add_argument("--seed-file", help="file with one ligand row or SMILES per line (# comments)")
+    seeds.add_argument("--seed-top", nargs=2, metavar=("LABEL", "K"), help="the K best ligands by LABEL")
+    seeds.add_argument("--seed-bins", nargs=3, metavar=("LABEL", "N_BINS", "PER_BIN"),
+                       help="PER_BIN random ligands from each of N_BINS equal-width bins of LABEL")
+    seeds.add_argument("--seed-random", type=int, metavar="N", help="N random ligands")
+    seeds.add_argument("--seed-by", choices=("label", "prediction"),
+                       help="rules use the file's label values or the model's predictions")
+    seeds.add_argument("--seed-order", choices=("high", "low"), help="top-k: highest or lowest first")
+    s = p.add_argument_group("sampling")
+    s.add_argument("--sigmas", nargs="+", type=float, help="noise scales, e.g. 0 0.1 0.2 ... 1.0")
+    s.add_argument("--batches", type=int, help="batches per seed and sigma")
+    s.add_argument("--batch-size", type=int, help="attempts per batch")
+    s.add_argument("--decoding", choices=DECODING_MODES)
+    s.add_argument("--temperature", type=float)
+    s.add_argument("--rng-seed", type=int, dest="seed", help="base of every random stream")
+    s.add_argument("--units-per-group", type=int, help="batches decoded in one forward pass")
+    s.add_argument("--keep", choices=KEEP_MODES, help="rows of /samples: every valid sample or unique ones")
+    s.add_argument("--knn-k", type=int, help="neighbours for the KD cross-mapping")
+    s.add_argument("--no-metrics", dest="metrics", action="store_false", default=None,
+                   help="skip IntDiv/SNN and the other generation metrics")
+    s.add_argument("--metrics-max-samples", type=int)
+    s.add_argument("--threads", type=int, help="torch threads per rank")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("-v", "--verbose", action="store_true")
+    return p.parse_args(argv)
+
+
+def load_config(args: argparse.Namespace) -> dict:
+    overrides = {key: getattr(args, key) for key in (
+        "run", "out", "ligands", "seed_ids", "seed_smiles", "seed_file", "seed_top", "seed_bins", "seed_random",
+        "seed_by", "seed_order", "sigmas", "batches", "batch_size", "decoding", "temperature", "seed",
+        "units_per_group", "keep", "knn_k", "metrics", "metrics_max_samples", "threads")}
+    return configuration.load("sample", args.config, overrides)
+
+
+def seed_spec(cfg: dict) -> SeedSpec:
+    top = cfg["seed_top"]
+    bins = cfg["seed_bins"]
+    if top and len(top) != 2:
+        raise ValueError(f"seed_top is [label, k], got {top}")
+    if bins and len(bins) != 3:
+        raise ValueError(f"seed_bins is [label, n_bins, per_bin], got {bins}")
+    try:
+        top = (str(top[0]), int(top[1])) if top else None
+        bins = (str(bins[0]), int(bins[1]), int(bins[2])) if bins else None
+    except ValueError as exc:
+        raise ValueError(f"seed_top / seed_bins need whole numbers after the label ({exc})") from None
+    return SeedSpec(ids=[int(i) for i in cfg["seed_ids"]], smiles=list(cfg["seed_smiles"]),
+                    file=cfg["seed_file"] or None, top=top, bins=bins, random=int(cfg["seed_random"]),
+                    by=cfg["seed_by"], order=cfg["seed_order"], random_seed=int(cfg["seed"]))
+
+
+def check_options(cfg: dict) -> None:
+    """Errors every rank detects identically before any communication."""
+    if cfg["keep"] not in KEEP_MODES:
+        raise ValueError(f"keep must be one of {KEEP_MODES}, not {cfg['keep']!r}")
+    out = Path(cfg["out"])
+    parent = out.parent if str(out.parent) else Path(".")
+    if parent.exists() and not os.access(parent, os.W_OK):
+        raise PermissionError(f"cannot write {out}: directory {parent} is not writable")
+    if cfg["knn_k"] < 1 or cfg["metrics_max_samples"] < 1:
+        raise ValueError("knn_k and metrics_max_samples must be >= 1")
+
+
+# --- the run ------------------------------------------------------------------------------------------------
+
+def _unit_counts(local, result, sample_units: np.ndarray, sample_sigma_first: np.ndarray) -> dict:
+    """Per local unit: novel, unique, unique_in_sigma and novel_unique_in_sigma counts of its valid samples."""
+    row = np.searchsorted(local.units, sample_units)
+    n = len(local.units)
+
+    def count(mask):
+        return np.bincount(row[mask], minlength=n).astype(np.int64)
+
+    return {"novel": count(result.novel), "unique": count(result.unique),
+            "unique_in_sigma": count(sample_sigma_first),
+            "novel_unique_in_sigma": count(sample_sigma_first & result.novel)}
+
+
+def _gather_columns(comm, columns: dict) -> dict | None:
+    """Rank 0 gets every rank's columns concatenated (2-D columns stay 2-D); other ranks get None."""
+    parts = comm.gather(columns, root=0)
+    if comm.Get_rank() != 0:
+        return None
+    return {key: np.concatenate([np.asarray(part[key]) for part in parts]) for key in parts[0]}
+
+
+def sigma_statistics(attempts: pd.DataFrame) -> pd.DataFrame:
+    """Per (σ, batch), summed over seeds: counts and fractions of attempts, per batch and accumulated over
+    batches (the data of the paper's validity / novelty / uniqueness curves over σ)."""
+    counts = ["attempts", "valid", "novel", "unique_in_sigma", "novel_unique_in_sigma"]
+    stats = attempts.groupby(["sigma", "batch"], as_index=False)[counts].sum()
+    stats = stats.rename(columns={"unique_in_sigma": "unique", "novel_unique_in_sigma": "novel_unique"})
+    names = ["valid", "novel", "unique", "novel_unique"]
+    cumulative = stats.groupby("sigma")[["attempts", *names]].cumsum()
+    for name in names:
+        stats[f"{name}_fraction"] = stats[name] / stats["attempts"]
+    for name in ["attempts", *names]:
+        stats[f"cum_{name}"] = cumulative[name]
+    for name in names:
+        stats[f"cum_{name}_fraction"] = stats[f"cum_{name}"] / stats["cum_attempts"]
+    return stats
+
+
+def summary_text(stats: pd.DataFrame, metric_rows: pd.DataFrame | None, units: pd.DataFrame, unique: int,
+                 novel_unique: int, seconds: dict) -> str:
+    """The table printed at the end: accumulated fractions per σ, metrics, rejection reasons, timings."""
+    last = stats.sort_values("batch").groupby("sigma").tail(1).sort_values("sigma")
+    header = f"{'sigma':>6} {'attempts':>9} {'valid%':>7} {'novel%':>7} {'unique%':>8} {'nov+uniq%':>9}"
+    lines = [header + ("  unique@1k  IntDiv1    SNN" if metric_rows is not None else "")]
+    by_sigma = metric_rows.set_index("sigma") if metric_rows is not None else None
+    for _, r in last.iterrows():
+        line = (f"{r.sigma:6.3f} {int(r.cum_attempts):9d} {100 * r.cum_valid_fraction:7.1f} "
+                f"{100 * r.cum_novel_fraction:7.1f} {100 * r.cum_unique_fraction:8.1f} "
+                f"{100 * r.cum_novel_unique_fraction:9.1f}")
+        if by_sigma is not None:
+            m = by_sigma.loc[r.sigma]
+            line += f"  {m.unique_at_1k:9.3f} {m.intdiv1:8.3f} {m.snn:6.3f}"
+        lines.append(line)
+    invalid = {r: int(units[f"invalid_{r}"].sum()) for r in REASONS}
+    ranked = sorted(((n, r) for r, n in invalid.items() if n), reverse=True)
+    lines.append("invalid by reason: " + (", ".join(f"{r} {n}" for n, r in ranked) or "none"))
+    lines.append(f"unique ligands over all sigmas: {unique} ({novel_unique} novel)")
+    lines.append("seconds: " + ", ".join(f"{k} {v:.2f}" for k, v in seconds.items()))
+    return "\n".join(lines)
+
+
+def run_sampling(comm, cfg: dict, progress: bool = True) -> dict | None:
+    """The whole stage on every rank of `comm`; rank 0 writes cfg["out"] and returns a summary, others None."""
+    import torch
+
+    from gauss_hpc.model.checkpoint import load_run
+
+    rank, size = comm.Get_rank(), comm.Get_size()
+    if cfg["threads"]:
+        torch.set_num_threads(int(cfg["threads"]))
+    check_options(cfg)
+    comm.Barrier()
+    t_start = time.perf_counter()
+
+    # Every rank resolves the same seeds from the same files: bad input fails identically everywhere.
+    loaded = load_run(cfg["run"])
+    latents = Latents.load(cfg["run"], cfg["ligands"] or None)
+    seeds = resolve_seeds(loaded, latents, seed_spec(cfg))
+    plan = Plan(tuple(s.canonical for s in seeds), tuple(float(x) for x in cfg["sigmas"]), int(cfg["batches"]),
+                int(cfg["batch_size"]), int(cfg["seed"]), int(cfg["units_per_group"]))
+    decoder = LatentDecoder(loaded.model, loaded.vocab, cfg["decoding"], float(cfg["temperature"]))
+    knn = KnnLabels.from_files(latents, cfg["knn_labels"], int(cfg["knn_k"]))
+    seed_mu = np.stack([s.mu for s in seeds]).astype(np.float32)
+    if rank == 0:
+        log.info("%d seeds x %d sigmas x %d batches x %d = %d attempts on %d rank(s)", plan.n_seeds,
+                 len(plan.sigmas), plan.batches, plan.batch_size, plan.attempts, size)
+    t_setup = time.perf_counter()
+
+    groups = plan.groups_of_rank(rank, size)
+    bar = None
+    if progress and rank == 0:
+        from tqdm import tqdm
+        bar = tqdm(total=sum(len(plan.group_units(g)) for g in groups) * plan.batch_size, unit="attempt",
+                   desc=f"sampling (rank 0 of {size})", file=sys.stderr)
+    local = sample_groups(plan, groups, seed_mu, decoder, Validator(), bar)
+    if bar is not None:
+        bar.close()
+    t_sampled = time.perf_counter()
+
+    training = dedup.training_share(comm, latents.ligands_file)
+    keys = np.asarray(local.key, np.int64)
+    sample_units = np.asarray(local.unit, np.int64)
+    _, sigma_index, seed_index = plan.unit_arrays(sample_units)
+    result = dedup.global_dedup(comm, local.canonical, sigma_index, keys, training)
+    t_exchanged = time.perf_counter()
+
+    counts = _unit_counts(local, result, sample_units, result.unique_in_sigma)
+    keep = result.unique if cfg["keep"] == "unique" else np.ones(len(keys), bool)
+    kept_smiles = [s for s, k in zip(local.smiles, keep) if k]
+    properties = sample_properties(loaded, kept_smiles, knn)
+    t_predicted = time.perf_counter()
+
+    batch, unit_sigma, unit_seed = plan.unit_arrays(local.units)
+    sigmas = np.asarray(plan.sigmas)
+    unit_columns = {"unit": local.units, "seed_id": unit_seed, "sigma": sigmas[unit_sigma], "batch": batch,
+                    "attempts": local.attempts, "valid": local.valid, **counts}
+    unit_columns.update({f"invalid_{r}": local.invalid[:, i] for i, r in enumerate(REASONS)})
+    sample_batch = plan.unit_arrays(sample_units)[0]
+    sample_columns = {
+        "key": keys[keep], "seed_id": seed_index[keep], "sigma": sigmas[sigma_index[keep]],
+        "batch": sample_batch[keep], "attempt": keys[keep] % plan.batch_size,
+        "smiles": np.asarray(kept_smiles, dtype=object),
+        "canonical": np.asarray(local.canonical, dtype=object)[keep], "charge": np.asarray(local.charge)[keep],
+        "valid": np.ones(int(keep.sum()), bool), "novel": result.novel[keep], "unique": result.unique[keep],
+        "unique_in_sigma": result.unique_in_sigma[keep], "times_generated": result.times_generated[keep],
+        "rank": np.full(int(keep.sum()), rank, np.int64), "unit": sample_units[keep],
+        "valid_rank": np.asarray(local.valid_rank, np.int64)[keep],
+        "z": local.z_matrix(loaded.model.latent_dim)[keep], **properties}
+    units = _gather_columns(comm, unit_columns)
+    samples = _gather_columns(comm, sample_columns)
+    phase = {"setup": t_setup - t_start, "decode": local.seconds["decode"],
+             "validate": local.seconds["validate"], "exchange": t_exchanged - t_sampled,
+             "predict": t_predicted - t_exchanged}
+    phases = comm.gather(phase, root=0)
+    if rank == 0:
+        units = pd.DataFrame(units).sort_values("unit").reset_index(drop=True)
+        order = np.argsort(samples["key"], kind="stable")
+        samples = {name: column[order] for name, column in samples.items()}
+        flat = pd.DataFrame({name: column for name, column in samples.items() if column.ndim == 1})
+    t_gathered = time.perf_counter()
+
+    metric_rows = None
+    if cfg["metrics"]:
+        subsets = (metrics.diversity_subsets(flat, plan.sigmas, int(cfg["metrics_max_samples"]))
+                   if rank == 0 else None)
+        subsets = comm.bcast(subsets, root=0)
+        distinct = sorted({c for subset in subsets for c in subset})
+        training_block = dedup.read_canonical_block(latents.ligands_file, rank, size)
+        similarity = metrics.nearest_training_similarity(comm, distinct, training_block)
+        if rank == 0:
+            metric_rows = metrics.metrics_table(units, flat, plan.sigmas, subsets,
+                                                dict(zip(distinct, similarity.tolist())))
+    t_metrics = time.perf_counter()
+    if rank != 0:
+        return None
+
+    seed_table = {"seed_id": np.arange(len(seeds)), "smiles": np.asarray([s.smiles for s in seeds], object),
+                  "canonical": np.asarray([s.canonical for s in seeds], object),
+                  "ligand_row": np.asarray([s.ligand_row for s in seeds], np.int64),
+                  "source": np.asarray([s.source for s in seeds], object), "mu": seed_mu}
+    del samples["unit"], samples["valid_rank"]
+    samples = {"key": samples.pop("key"), "seed_id": samples["seed_id"],
+               "seed_smiles": seed_table["smiles"][samples["seed_id"]],
+               "seed_ligand_row": seed_table["ligand_row"][samples["seed_id"]], **samples}
+    stats = sigma_statistics(units)
+    seconds = {name: max(p[name] for p in phases) for name in phases[0]}
+    seconds.update({"gather": t_gathered - t_predicted, "metrics": t_metrics - t_gathered})
+    tables = {"seeds": seed_table, "samples": samples, "attempts": units, "sigma_stats": stats,
+              "metrics": metric_rows if metric_rows is not None else pd.DataFrame({"sigma": []})}
+    store.write_samples(cfg["out"], tables, _file_attrs(cfg, plan, latents, loaded, size, seconds),
+                        config=cfg, sources=[Path(cfg["run"]) / "best.pt", latents.ligands_file])
+    seconds["write"] = time.perf_counter() - t_metrics
+    seconds["total"] = time.perf_counter() - t_start
+    unique = int(units["unique"].sum())
+    novel_unique = int((samples["unique"] & samples["novel"]).sum())
+    print(summary_text(stats, metric_rows, units, unique, novel_unique, seconds))
+    print(f"wrote {cfg['out']}: {int(units['valid'].sum())} valid of {plan.attempts} attempts, "
+          f"{unique} unique ligands ({novel_unique} novel) on {size} rank(s)")
+    return {"attempts": plan.attempts, "valid": int(units["valid"].sum()), "unique": unique,
+            "novel_unique": novel_unique, "ranks": size, "seconds": seconds, "out": str(cfg["out"])}
+
+
+def _file_attrs(cfg, plan: Plan, latents: Latents, loaded, size: int, seconds: dict) -> dict:
+    return {"run_dir": str(cfg["run"]), "ligands_file": str(latents.ligands_file),
+            "sigmas": list(plan.sigmas), "batches": plan.batches, "batch_size": plan.batch_size,
+            "decoding": cfg["decoding"], "temperature": float(cfg["temperature"]), "rng_seed": plan.base_seed,
+            "ranks": size, "reasons": list(REASONS), "label_names": list(loaded.label_names),
+            "model_epoch": int(loaded.epoch), "seconds": seconds}
+
+
+def main(argv=None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    from gauss_hpc.model.checkpoint import CheckpointError
+
+    try:
+        comm = world()
+    except LaunchError as exc:
+        print(f"gauss_hpc.sample: error: {exc}", file=sys.stderr)
+        return 2
+    rank = comm.Get_rank()
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO if rank == 0 else logging.WARNING,
+                        format=f"%(asctime)s rank {rank} %(levelname)s %(message)s")
+    try:
+        cfg = load_config(args)
+        run_sampling(comm, cfg, progress=not args.no_progress)
+    except (ValueError, FileNotFoundError, PermissionError, CheckpointError, store.SchemaError) as exc:
+        # Input problems are found by every rank alike before any exchange, so all ranks stop here together.
+        if rank == 0:
+            print(f"gauss_hpc.sample: error: {exc}", file=sys.stderr)
+        return 2
+    except BaseException:
+        if comm.Get_size() > 1:
+            log.exception("rank %d failed; aborting all ranks", rank)
+            comm.Abort(1)
+        raise
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
