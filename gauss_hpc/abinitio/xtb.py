@@ -1,0 +1,163 @@
+"""Tight-binding oracle: proxy labels of a free ligand's donor atom and cheap relaxations, in-process.
+
+label_ligand(smiles): RDKit 3D geometry (gauss_hpc.chem.geometry, donor = atom 0), optionally relaxed with
+GFN2-xTB, then one GFN2-xTB single point (tblite) and a D4 model evaluation (dftd4):
+  donor_charge          GFN2-xTB partial charge of the donor atom (e)
+  donor_dipole          norm of the donor's GFN2-xTB atomic dipole moment (e*bohr), from tblite's xtbml features
+  donor_polarizability  static D4 atomic polarizability alpha(0) of the donor, charge-dependent via EEQ (bohr^3)
+  atomic_charges        GFN2-xTB charges of all atoms (RDKit order, explicit H last)
+These are milliseconds-cheap stand-ins for the LoProp charge, dipole and polarizability of the published method.
+
+relax_complex(cx): GFN2-xTB relaxation of a complex (L-BFGS on tblite gradients). An open-shell lanthanide is
+replaced by Y(III) for the relaxation, as in the published protocol (swap_to="Y"); the returned geometry carries
+the original metal back.
+
+Both return a Result and never raise for bad input or failed calculations. tblite runs OpenMP: set
+OMP_NUM_THREADS=1 when running many small molecules in parallel processes (gauss_hpc.label does).
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+from rdkit.Chem import GetPeriodicTable
+
+from ..chem.complexes import Complex, swap_metal
+from ..chem.geometry import ligand_geometry
+from .result import Result, Status
+
+BACKEND = "xtb"
+METHOD = "GFN2-xTB"
+BOHR_ANGSTROM = 0.529177210903
+_OPEN_SHELL_4F = ("Ce", "Pr", "Nd", "Pm", "Sm", "Eu", "Gd", "Tb", "Dy", "Ho", "Er", "Tm", "Yb")
+
+
+def atomic_numbers(symbols) -> np.ndarray:
+    table = GetPeriodicTable()
+    return np.array([table.GetAtomicNumber(s) for s in symbols], dtype=np.int32)
+
+
+def _calculator(numbers, positions_bohr, charge: int, uhf: int, *, accuracy: float, max_iterations: int,
+                features: bool = False):
+    from tblite.interface import Calculator
+    calc = Calculator(METHOD, numbers, positions_bohr, charge=float(charge), uhf=int(uhf))
+    calc.set("verbosity", 0)
+    calc.set("accuracy", float(accuracy))
+    calc.set("max-iter", int(max_iterations))
+    if features:
+        calc.add("xtbml")      # atomic dipole moments (dipm_A) of the GFN2 multipole electrostatics
+    return calc
+
+
+def _failure_status(exc: Exception) -> str:
+    text = str(exc).lower()
+    if "converge" in text:
+        return Status.SCF_NOT_CONVERGED
+    if type(exc).__name__ == "TBLiteValueError" or isinstance(exc, ValueError):
+        return Status.INVALID_INPUT
+    return Status.FAILED
+
+
+def relax(numbers, positions_bohr, charge: int, uhf: int = 0, *, max_steps: int = 300, gradient_tol: float = 1e-3,
+          accuracy: float = 1.0, max_iterations: int = 250) -> tuple[np.ndarray, float, bool, int]:
+    """GFN2-xTB minimum near `positions_bohr`: (positions in bohr, energy in Eh, converged, steps). L-BFGS on
+    tblite energies and gradients; converged when the largest gradient component is below `gradient_tol`."""
+    from scipy.optimize import minimize
+
+    calc = _calculator(numbers, positions_bohr, charge, uhf, accuracy=accuracy, max_iterations=max_iterations)
+    shape = np.shape(positions_bohr)
+
+    def energy_and_gradient(flat):
+        calc.update(positions=flat.reshape(shape))
+        res = calc.singlepoint()
+        return float(res.get("energy")), np.asarray(res.get("gradient")).ravel()
+
+    opt = minimize(energy_and_gradient, np.asarray(positions_bohr, float).ravel(), jac=True, method="L-BFGS-B",
+                   options={"maxiter": int(max_steps), "gtol": float(gradient_tol), "ftol": 1e-12})
+    _, grad = energy_and_gradient(opt.x)
+    converged = bool(np.abs(grad).max() < gradient_tol * 5)   # L-BFGS stops on the projected gradient
+    return opt.x.reshape(shape), float(opt.fun), converged, int(opt.nit)
+
+
+def label_ligand(smiles: str, *, name: str | None = None, workdir=None, relax_geometry: bool = False,
+                 seed: int = 0, accuracy: float = 1.0, max_iterations: int = 250, max_steps: int = 200,
+                 **_options) -> Result:
+    """Donor-atom proxy labels of one free ligand (see module docstring). `workdir` is accepted for the shared
+    oracle interface and unused: everything runs in memory."""
+    start = time.perf_counter()
+    name = name or smiles
+    try:
+        symbols, coords, charge = ligand_geometry(smiles, seed=seed)
+    except ValueError as exc:
+        return Result.failure(name, BACKEND, Status.INVALID_INPUT, str(exc),
+                              wall_seconds=time.perf_counter() - start)
+    numbers = atomic_numbers(symbols)
+    n_electrons = int(numbers.sum()) - charge
+    uhf = n_electrons % 2          # a radical keeps one unpaired electron
+    try:
+        positions = coords / BOHR_ANGSTROM
+        if relax_geometry and len(symbols) > 1:
+            positions, _, converged, steps = relax(numbers, positions, charge, uhf, max_steps=max_steps,
+                                                   accuracy=accuracy, max_iterations=max_iterations)
+            if not converged:
+                return Result.failure(name, BACKEND, Status.GEOMETRY_NOT_CONVERGED,
+                                      f"ligand {smiles!r}: GFN2-xTB relaxation not converged in {steps} steps",
+                                      wall_seconds=time.perf_counter() - start)
+        calc = _calculator(numbers, positions, charge, uhf, accuracy=accuracy, max_iterations=max_iterations,
+                           features=True)
+        res = calc.singlepoint()
+        charges = np.asarray(res.get("charges"), float)
+        atomic_dipoles = np.asarray(res.get("post-processing-dict")["dipm_A"], float)
+        from dftd4.interface import DispersionModel
+        alpha = np.asarray(DispersionModel(numbers, positions, charge=float(charge))
+                           .get_properties()["polarizabilities"], float)
+        energy = float(res.get("energy"))
+    except Exception as exc:     # tblite/dftd4 raise their own types; one bad ligand must not stop a batch
+        return Result.failure(name, BACKEND, _failure_status(exc), f"ligand {smiles!r}: {exc}",
+                              wall_seconds=time.perf_counter() - start)
+    values = {"donor_charge": float(charges[0]), "donor_dipole": float(atomic_dipoles[0]),
+              "donor_polarizability": float(alpha[0]), "atomic_charges": charges, "energy": energy,
+              "donor_element": symbols[0], "symbols": symbols, "coordinates": positions * BOHR_ANGSTROM}
+    bad = [k for k in ("donor_charge", "donor_dipole", "donor_polarizability") if not np.isfinite(values[k])]
+    if bad:
+        return Result.failure(name, BACKEND, Status.FAILED, f"ligand {smiles!r}: non-finite {', '.join(bad)}",
+                              wall_seconds=time.perf_counter() - start)
+    return Result(name=name, backend=BACKEND, values=values, wall_seconds=time.perf_counter() - start)
+
+
+def relax_complex(cx: Complex, *, name: str | None = None, workdir=None, swap_to: str | None = "Y",
+                  max_steps: int = 300, gradient_tol: float = 1e-3, accuracy: float = 1.0,
+                  max_iterations: int = 250, **_options) -> Result:
+    """GFN2-xTB relaxation of a complex. An open-shell 4f metal is swapped to `swap_to` (Y: closed shell,
+    similar ionic radius) for the calculation. Values: symbols and coordinates (Angstrom) of the relaxed
+    structure as computed, `complex` (Complex.to_dict with the original metal back), energy (Eh),
+    atomic_charges, steps, relaxed_metal."""
+    start = time.perf_counter()
+    name = name or cx.name
+    try:
+        work = swap_metal(cx, swap_to) if (swap_to and cx.metal in _OPEN_SHELL_4F) else cx
+        numbers = atomic_numbers(work.symbols)
+        positions, energy, converged, steps = relax(numbers, work.coords / BOHR_ANGSTROM, work.charge,
+                                                    work.multiplicity - 1, max_steps=max_steps,
+                                                    gradient_tol=gradient_tol, accuracy=accuracy,
+                                                    max_iterations=max_iterations)
+        calc = _calculator(numbers, positions, work.charge, work.multiplicity - 1, accuracy=accuracy,
+                           max_iterations=max_iterations)
+        charges = np.asarray(calc.singlepoint().get("charges"), float)
+    except Exception as exc:      # one bad complex (or swap_metal refusing a metal) must not stop a batch
+        return Result.failure(name, BACKEND, _failure_status(exc), f"complex {name}: {exc}",
+                              wall_seconds=time.perf_counter() - start)
+    coords = positions * BOHR_ANGSTROM
+    relaxed = Complex(name=cx.name, symbols=list(cx.symbols), coords=coords, charge=cx.charge,
+                      multiplicity=cx.multiplicity, metal_index=cx.metal_index,
+                      equatorial_donors=list(cx.equatorial_donors), axial_donors=list(cx.axial_donors),
+                      ligand_smiles=list(cx.ligand_smiles))
+    values = {"symbols": list(work.symbols), "coordinates": coords, "complex": relaxed.to_dict(),
+              "energy": energy, "atomic_charges": charges, "steps": steps, "relaxed_metal": work.metal}
+    if not converged:
+        return Result.failure(name, BACKEND, Status.GEOMETRY_NOT_CONVERGED,
+                              f"complex {name}: GFN2-xTB relaxation not converged in {steps} steps "
+                              "(values hold the last geometry)", values=values,
+                              wall_seconds=time.perf_counter() - start)
+    return Result(name=name, backend=BACKEND, values=values, wall_seconds=time.perf_counter() - start)
