@@ -1,0 +1,282 @@
+"""OpenMolcas backend: LoProp proxy labels of ligands and CASSCF/RASSI-SO/SINGLE_ANISO Kramers doublets of complexes.
+
+Each calculation is rendered from a template into its own work directory and run as
+`pymolcas <input>` (argument list, no shell) with MOLCAS_MEM, OMP_NUM_THREADS, a private scratch WorkDir and
+MOLCAS_PROJECT set. Outputs are parsed into the shared `Result`; failures become statuses, never exceptions.
+
+Step registry for job arrays (`STEPS`): each step is `(input, workdir, **params) -> Result`,
+"loprop" takes a ligand SMILES (donor atom first), "casscf" a `Complex`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from .result import Result, Status
+from .templates import (Geometry, LoPropContext, MolcasCasscfContext, Resources, TemplateError, render)
+
+BACKEND = "molcas"
+PROGRAM = "pymolcas"
+LOG_NAME = "{project}.log"
+
+# cheap CASSCF for demos and tests: minimal ANO-RCC on the ligands, the sextet 6H term only (11 roots) — the
+# eight Kramers doublets of J = 15/2 come from 6H; the paper-quality default keeps all 21 sextets
+CHEAP_CASSCF = {"basis": "ANO-RCC-MB", "metal_basis": "ANO-RCC-VDZP", "ciroot": 11}
+
+_STOP = re.compile(r"--- Stop Module:\s+(\w+).*?/rc=(_RC_\w+_)")
+
+
+def safe_name(name: str) -> str:
+    """A file-system and MOLCAS_PROJECT safe version of a user's name (SMILES have / \\ # = ...)."""
+    cleaned = re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("._")
+    return cleaned[:60] or "job"
+
+
+def _default_name(prefix: str, key: str) -> str:
+    return f"{prefix}_{hashlib.sha1(key.encode()).hexdigest()[:10]}"
+
+
+def program_path() -> str | None:
+    return shutil.which(PROGRAM)
+
+
+def command(input_name: str) -> list[str]:
+    """The command line of one OpenMolcas run, as an argument list (run from the work directory)."""
+    return [program_path() or PROGRAM, input_name]
+
+
+def environment(workdir: Path, project: str, resources: Resources) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(MOLCAS_MEM=str(resources.memory_mb), OMP_NUM_THREADS=str(resources.cores),
+               MOLCAS_WORKDIR=str(Path(workdir) / "scratch"), MOLCAS_PROJECT=project, MOLCAS_NPROCS="1")
+    return env
+
+
+def run(workdir: str | Path, input_name: str, *, name: str, project: str, resources: Resources = Resources(),
+        timeout: float = 3600.0) -> Result:
+    """Run `pymolcas input_name` in `workdir`; the log goes to <project>.log there. OK means OpenMolcas finished
+    with every module's return code _RC_ALL_IS_WELL_; parse the log for the physics and the detailed status."""
+    workdir = Path(workdir)
+    if program_path() is None:
+        return Result.failure(name, BACKEND, Status.PROGRAM_MISSING,
+                              f"{name}: {PROGRAM} not found on PATH; install OpenMolcas (Debian: apt-get install "
+                              f"openmolcas) or choose another backend", workdir=str(workdir))
+    (workdir / "scratch").mkdir(parents=True, exist_ok=True)
+    log = workdir / LOG_NAME.format(project=project)
+    start = time.monotonic()
+    with open(log, "ab") as out, open(workdir / f"{project}.err", "ab") as err:
+        proc = subprocess.Popen(command(input_name), cwd=workdir, stdout=out, stderr=err,
+                                env=environment(workdir, project, resources), start_new_session=True)
+        try:
+            rc = proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)      # pymolcas starts one process per module: stop them all
+            proc.wait()
+            return Result.failure(name, BACKEND, Status.TIMEOUT,
+                                  f"{name}: OpenMolcas did not finish within {timeout:.0f} s; raise the timeout or "
+                                  f"use a smaller basis/fewer roots", wall_seconds=time.monotonic() - start,
+                                  workdir=str(workdir))
+    wall = time.monotonic() - start
+    status, message = check_log(log, name)
+    if rc != 0 and status in (Status.OK, Status.MISSING_OUTPUT, Status.TRUNCATED_OUTPUT):
+        status, message = Status.CRASHED, f"{name}: pymolcas exited with code {rc}: {_stderr_tail(workdir, project)}"
+    return Result(name=name, backend=BACKEND, status=status, message=message, values={"log": str(log)},
+                  wall_seconds=wall, workdir=str(workdir))
+
+
+def _stderr_tail(workdir: Path, project: str) -> str:
+    path = workdir / f"{project}.err"
+    lines = [ln for ln in path.read_text(errors="replace").splitlines()
+             if ln.strip() and "floating-point exceptions" not in ln] if path.exists() else []
+    return " | ".join(lines[-3:]) or "no message on stderr"
+
+
+def _error_box(text: str, before: int) -> str:
+    """The last ### error box printed before position `before`, RunFile usage warnings left out."""
+    boxes = re.findall(r"((?:^ ###.*\n)+)", text[:before], flags=re.M)
+    for box in reversed(boxes):
+        words = " ".join(line.strip(" #") for line in box.splitlines()).split()
+        message = " ".join(words)
+        if message and "RunFile label" not in message:
+            return message
+    return ""
+
+
+def check_log(path: str | Path, name: str) -> tuple[str, str]:
+    """(status, message) of an OpenMolcas log from its module return codes: OK, SCF/CASSCF not converged,
+    crashed (any other non-zero code, with OpenMolcas's error box), missing, or truncated (no final timing)."""
+    path = Path(path)
+    if not path.is_file() or path.stat().st_size == 0:
+        return Status.MISSING_OUTPUT, f"{name}: no OpenMolcas output at {path}"
+    text = path.read_text(errors="replace")
+    for match in _STOP.finditer(text):
+        module, rc = match.groups()
+        if rc == "_RC_ALL_IS_WELL_":
+            continue
+        box = _error_box(text, match.start())
+        if rc == "_RC_NOT_CONVERGED_":
+            status = Status.CASSCF_NOT_CONVERGED if module == "rasscf" else (
+                Status.SCF_NOT_CONVERGED if module == "scf" else Status.FAILED)
+            detail = re.findall(r"No convergence after\s+\d+\s+\w+", text[:match.start()], flags=re.I)
+            return status, f"{name}: OpenMolcas {module} did not converge ({detail[-1] if detail else rc})"
+        return Status.CRASHED, f"{name}: OpenMolcas {module} stopped with {rc}" + (f": {box}" if box else "")
+    if "Timing: Wall=" not in text:
+        return Status.TRUNCATED_OUTPUT, (f"{name}: OpenMolcas output {path} ends before the final timing "
+                                         f"(killed, out of disk or still running)")
+    return Status.OK, ""
+
+
+# ----------------------------------------------------------------------------------------------------- LoProp
+
+_DOMAIN = re.compile(r"(ATOMIC|BOND) DOMAIN:\s*([A-Za-z]+\d+)\s*(?:,\s*([A-Za-z]+\d+))?")
+
+
+def _atom_index(label: str) -> int:
+    """OpenMolcas labels atoms of an xyz input as element + 1-based position (O1, C2, H3)."""
+    return int(re.search(r"(\d+)$", label).group(1)) - 1
+
+
+def _field(block: str, pattern: str) -> float:
+    match = re.search(pattern + r"\s*:?\s*(-?\d+\.\d+(?:[EeDd][-+]?\d+)?)", block)
+    if match is None:
+        raise ValueError(f"no {pattern!r}")
+    return float(match.group(1).replace("D", "E"))
+
+
+def parse_loprop(log: str | Path, *, name: str, donor_index: int = 0, charge: int | None = None) -> Result:
+    """Per-atom LoProp charges, dipole magnitudes and isotropic polarizabilities (atomic units) and the donor's.
+
+    values: atomic_charges, atomic_dipoles, atomic_polarizabilities (atomic domain plus half of each bond domain,
+    LoProp's atom partition), donor_charge, donor_dipole, donor_polarizability, donor_polarizability_domain
+    (atomic domain only), total_charge (sum of the atomic charges; bond domains carry none).
+    """
+    status, message = check_log(log, name)
+    if status != Status.OK:
+        return Result.failure(name, BACKEND, status, message)
+    text = Path(log).read_text(errors="replace")
+    start = text.find("The Localized properties")
+    if start < 0:
+        return Result.failure(name, BACKEND, Status.PARSE_ERROR,
+                              f"{name}: no 'Localized properties' section in {log}; was &LOPROP in the input?")
+    section = text[start:]
+    end = section.find("Molecular Multipole Moments")
+    section = section[:end] if end > 0 else section
+    heads = list(_DOMAIN.finditer(section))
+    atoms: dict[int, dict] = {}
+    bonds: list[tuple[int, int, float]] = []
+    try:
+        for k, head in enumerate(heads):
+            block = section[head.end(): heads[k + 1].start() if k + 1 < len(heads) else len(section)]
+            alpha = _field(block, "Isotropic Polarizability")
+            if head.group(1) == "ATOMIC":
+                atoms[_atom_index(head.group(2))] = {"charge": _field(block, "Total charge"),
+                                                     "dipole": _field(block, "Dipole magnitude"), "alpha": alpha}
+            else:
+                bonds.append((_atom_index(head.group(2)), _atom_index(head.group(3)), alpha))
+    except (ValueError, AttributeError) as exc:
+        return Result.failure(name, BACKEND, Status.PARSE_ERROR, f"{name}: LoProp section of {log} unreadable: {exc}")
+    n = len(atoms)
+    if n == 0 or sorted(atoms) != list(range(n)) or not 0 <= donor_index < n:
+        return Result.failure(name, BACKEND, Status.PARSE_ERROR,
+                              f"{name}: LoProp gave atoms {sorted(atoms)}; donor index {donor_index} not among them")
+    alpha = np.array([atoms[i]["alpha"] for i in range(n)])
+    for i, j, a in bonds:
+        alpha[i] += a / 2
+        alpha[j] += a / 2
+    charges = [atoms[i]["charge"] for i in range(n)]
+    total = float(sum(charges))
+    if charge is not None and abs(total - charge) > 0.05:
+        return Result.failure(name, BACKEND, Status.PARSE_ERROR,
+                              f"{name}: LoProp charges sum to {total:.3f}, the molecule's charge is {charge}")
+    values = {"atomic_charges": charges, "atomic_dipoles": [atoms[i]["dipole"] for i in range(n)],
+              "atomic_polarizabilities": alpha.tolist(), "donor_index": donor_index,
+              "donor_charge": charges[donor_index], "donor_dipole": atoms[donor_index]["dipole"],
+              "donor_polarizability": float(alpha[donor_index]),
+              "donor_polarizability_domain": atoms[donor_index]["alpha"], "total_charge": total}
+    return Result(name=name, backend=BACKEND, values=values)
+
+
+def render_loprop(context: LoPropContext, workdir: str | Path, template_dir=None) -> list[Path]:
+    """Write <name>.inp for `context` into `workdir`; returns the files written."""
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    path = workdir / f"{safe_name(context.name)}.inp"
+    path.write_text(render("molcas/loprop.inp.j2", context, template_dir))
+    return [path]
+
+
+def _workdir(workdir, prefix: str) -> tuple[Path, bool]:
+    """The work directory and whether it is ours to delete afterwards (a temporary one)."""
+    if workdir is not None:
+        Path(workdir).mkdir(parents=True, exist_ok=True)
+        return Path(workdir), False
+    return Path(tempfile.mkdtemp(prefix=f"gauss_{prefix}_")), True
+
+
+def _finish(result: Result, workdir: Path, temporary: bool, keep_scratch: bool) -> Result:
+    if not keep_scratch:
+        shutil.rmtree(workdir / "scratch", ignore_errors=True)     # integrals and Cholesky vectors: 10-1000 MB
+    if temporary:
+        shutil.rmtree(workdir, ignore_errors=True)
+        result.workdir = ""
+        result.values.pop("log", None)
+    return result
+
+
+def label_ligand(smiles: str, *, name: str | None = None, workdir: str | Path | None = None,
+                 functional: str = "PBE", basis: str = "ANO-R1", multiplicity: int | None = None, seed: int = 0,
+                 cores: int = 1, memory_mb: int = 1000, timeout: float = 1800.0, template_dir=None,
+                 keep_scratch: bool = False) -> Result:
+    """LoProp proxy labels of one ligand (donor = first SMILES atom): PBE/ANO-R1 SCF on an RDKit/MMFF geometry.
+
+    values: donor_charge (e), donor_dipole (a.u., magnitude), donor_polarizability (a.u., isotropic),
+    atomic_charges, total_charge (= the ligand's formal charge) and the rest of `parse_loprop`. Never raises:
+    a SMILES RDKit cannot embed, an element without basis or a missing OpenMolcas is a failure Result.
+    Without `workdir` a temporary directory is used and removed.
+    """
+    from ..chem.geometry import ligand_geometry
+
+    name = name or _default_name("ligand", smiles)
+    start = time.monotonic()
+    try:
+        symbols, coords, charge = ligand_geometry(smiles, seed=seed)
+    except ValueError as exc:
+        return Result.failure(name, BACKEND, Status.INVALID_INPUT, f"{name}: {exc}")
+    if multiplicity is None:     # closed shell unless the electron count is odd (a radical ligand)
+        multiplicity = 1 + Geometry.from_arrays(symbols, coords, charge, 1).n_electrons % 2
+    context = LoPropContext(name=name, geometry=Geometry.from_arrays(symbols, coords, charge, multiplicity),
+                            functional=functional, basis=basis, resources=Resources(cores, memory_mb))
+    return loprop_step(context, workdir, template_dir=template_dir, timeout=timeout, keep_scratch=keep_scratch,
+                       started=start)
+
+
+def loprop_step(context: LoPropContext, workdir=None, *, template_dir=None, timeout: float = 1800.0,
+                keep_scratch: bool = False, started: float | None = None) -> Result:
+    """Render, run and parse one LoProp calculation of a prepared context (donor = atom 0)."""
+    started = time.monotonic() if started is None else started
+    workdir, temporary = _workdir(workdir, "loprop")
+    try:
+        (inp,) = render_loprop(context, workdir, template_dir)
+    except TemplateError as exc:
+        return _finish(Result.failure(context.name, BACKEND, Status.INVALID_INPUT, str(exc), workdir=str(workdir)),
+                       workdir, temporary, keep_scratch)
+    project = safe_name(context.name)
+    result = run(workdir, inp.name, name=context.name, project=project, resources=context.resources, timeout=timeout)
+    if result.status != Status.OK:
+        return _finish(result, workdir, temporary, keep_scratch)
+    parsed = parse_loprop(result.values["log"], name=context.name, donor_index=0, charge=context.geometry.charge)
+    parsed.values["log"] = result.values["log"]
+    parsed.wall_seconds = time.monotonic() - started
+    parsed.workdir = str(workdir)
+    return _finish(parsed, workdir, temporary, keep_scratch)
