@@ -36,9 +36,9 @@ class Molecule:
 
     parent_id: str
     smiles: str
-    elements: list[str] | None = None      # QM9 atom order (heavy atoms first)
-    coords: list[list[float]] | None = None
-    mulliken: list[float] | None = None
+    elements: str | None = None      # QM9 JSON-like text, atom order with heavy atoms first
+    coords: str | None = None
+    mulliken: str | None = None
 
 
 @dataclass
@@ -72,13 +72,17 @@ def read_qm9(limit: int | None = None) -> Iterator[Molecule]:
                 if limit is not None and seen >= limit:
                     return
                 seen += 1
-                try:
-                    elements = json.loads(rec.Elements.replace("'", '"'))
-                    coords = json.loads(rec.XYZ_Ang)
-                    mulliken = json.loads(rec.Mulliken_pop)
-                except (ValueError, AttributeError):
-                    elements = coords = mulliken = None
-                yield Molecule(str(rec.XYZ_file).removesuffix(".xyz"), str(rec.SMILES), elements, coords, mulliken)
+                yield Molecule(str(rec.XYZ_file).removesuffix(".xyz"), str(rec.SMILES), rec.Elements,
+                               rec.XYZ_Ang, rec.Mulliken_pop)
+
+
+def qm9_atom_data(molecule: Molecule) -> tuple[list, list, list] | None:
+    """(elements, coordinates, Mulliken charges) of a QM9 record, parsed in the worker that curates it."""
+    try:
+        return (json.loads(molecule.elements.replace("'", '"')), json.loads(molecule.coords),
+                json.loads(molecule.mulliken))
+    except (ValueError, AttributeError, TypeError):
+        return None
 
 
 def _smiles_column(header: list[str], path: Path) -> int:
@@ -185,8 +189,9 @@ def curate(molecule: Molecule, source: str, max_length: int, allowed: frozenset[
         reject("no_donor", "no N or O atom that can donate a lone pair", molecule.smiles)
         out.molecules_rejected = 1
         return out
-    mulliken_ok = molecule.mulliken is not None and heavy_atom_map_is_consistent(
-        mol, molecule.elements, molecule.coords)
+    atom_data = qm9_atom_data(molecule) if molecule.mulliken is not None else None
+    mulliken = atom_data[2] if atom_data and heavy_atom_map_is_consistent(mol, atom_data[0], atom_data[1]) \
+        else None
     for lig in ligands:
         if len(lig.smiles) > max_length:
             reject("ligand_too_long", f"{len(lig.smiles)} > {max_length} characters", lig.smiles)
@@ -194,7 +199,7 @@ def curate(molecule: Molecule, source: str, max_length: int, allowed: frozenset[
         if lig.charge not in charges:
             reject("ligand_charge", f"charge {lig.charge} not in {sorted(charges)}", lig.smiles)
             continue
-        label = float(molecule.mulliken[lig.donor_index]) if mulliken_ok and lig.kind == "neutral" else np.nan
+        label = float(mulliken[lig.donor_index]) if mulliken is not None and lig.kind == "neutral" else np.nan
         out.rows.append({"smiles": lig.smiles, "canonical": lig.canonical, "charge": lig.charge,
                          "donor_element": lig.donor_element, "donor_z": lig.donor_z,
                          "donor_index": lig.donor_index, "parent_id": molecule.parent_id, "source": source,
