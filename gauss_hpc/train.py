@@ -259,13 +259,18 @@ class Interrupt:
     """SIGTERM / SIGUSR1 (Slurm preemption, --signal before the time limit) only set a flag; the training loop
     acts on it at the next step boundary, on every rank together."""
 
+    SIGNALS = (signal.SIGTERM, signal.SIGUSR1)
+
     def __init__(self):
         self.signal_name: str | None = None
-        for sig in (signal.SIGTERM, signal.SIGUSR1):
-            signal.signal(sig, self._handle)
+        self._previous = {sig: signal.signal(sig, self._handle) for sig in self.SIGNALS}
 
     def _handle(self, signum, _frame):
         self.signal_name = signal.Signals(signum).name
+
+    def restore(self) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
 
 
 TERMS = ("loss", "reconstruction", "kl", "property", "kd")
@@ -655,6 +660,7 @@ def train(cfg: dict, *, resume: bool = False, log_every: int = 50, progress: boo
         ctx.barrier()
         return 0
     finally:
+        interrupt.restore()
         if own_ctx:
             ctx.close()
 

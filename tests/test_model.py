@@ -1,0 +1,132 @@
+"""The VAE, its heads, the masked loss and the checkpoint contract (load_run) other stages rely on."""
+
+import numpy as np
+import pytest
+import torch
+
+from gauss_hpc.chem.vocab import Vocabulary
+from gauss_hpc.model import CheckpointError, SmilesVAE, load_run
+from gauss_hpc.model import checkpoint as ckpt
+from gauss_hpc.model import losses
+from gauss_hpc.model.vae import BatchNoise
+
+SMILES = ["OC", "[O-]c1ccccc1", "N#CC", "n1ccccc1", "OCC", "[O-]C"]
+
+
+def small_model(**kw):
+    args = dict(vocab_size=12, max_length=9, latent_dim=6, encoder_hidden=(16, 12, 8), decoder_hidden=16,
+                n_labels=2)
+    args.update(kw)
+    torch.manual_seed(0)
+    return SmilesVAE(**args)
+
+
+def test_paper_default_sizes_and_shapes():
+    vocab = Vocabulary.build(SMILES)
+    model = SmilesVAE(vocab.size, vocab.max_length, n_labels=3, kd_head=True)
+    assert [g.hidden_size for g in model.encoder] == [128, 96, 32]
+    assert all(g.bidirectional for g in model.encoder)
+    assert model.decoder1.hidden_size == 128 and model.decoder2.hidden_size == vocab.size
+    assert model.latent_dim == 32
+    tokens = torch.from_numpy(vocab.encode(SMILES))
+    mu, logvar = model.encode(tokens)
+    assert mu.shape == logvar.shape == (len(SMILES), 32)
+    assert model.decode(mu).shape == (len(SMILES), vocab.max_length, vocab.size)
+    assert model.predict_proxy(mu).shape == (len(SMILES), 3)
+    assert model.predict_kd(mu, torch.zeros(len(SMILES), 6)).shape == (len(SMILES), 7)
+
+
+def test_encode_rejects_wrong_length():
+    model = small_model()
+    with pytest.raises(ValueError, match=r"shape \(batch, 9\)"):
+        model.encode(torch.zeros(2, 5, dtype=torch.long))
+
+
+def test_noise_drawn_for_global_batch_is_split_exactly():
+    """Two halves of a global batch see exactly the rows of the whole: the basis of rank invariance."""
+    model = small_model(proxy_dropout=0.2)
+    whole = BatchNoise.draw(model, 10, seed=1, epoch=3, step=7)
+    again = BatchNoise.draw(model, 10, seed=1, epoch=3, step=7)
+    assert torch.equal(whole.eps, again.eps) and torch.equal(whole.proxy_keep, again.proxy_keep)
+    halves = [whole.rows(0, 5), whole.rows(5, 10)]
+    assert torch.equal(torch.cat([h.eps for h in halves]), whole.eps)
+    assert not torch.equal(BatchNoise.draw(model, 10, 1, 3, 8).eps, whole.eps)
+
+
+def test_masked_mse_ignores_unlabelled_values_in_loss_and_gradient():
+    model = small_model(proxy_dropout=0.0)
+    tokens = torch.randint(0, 12, (8, 9))
+    mask = torch.tensor([[1, 0], [0, 1], [1, 1], [0, 0], [1, 0], [0, 0], [1, 1], [0, 1]], dtype=torch.bool)
+    clean = torch.where(mask, torch.randn(8, 2), torch.full((8, 2), float("nan")))
+
+    def head_grads(targets):
+        model.zero_grad()
+        mu, _ = model.encode(tokens)
+        loss = losses.masked_mse(model.predict_proxy(mu), targets, mask, mask.sum(0))
+        loss.backward()
+        return loss.detach(), [p.grad.clone() for p in model.proxy.parameters()]
+
+    loss_nan, grads_nan = head_grads(clean)
+    garbage = torch.where(mask, clean, torch.full((8, 2), 1e6))
+    loss_garbage, grads_garbage = head_grads(garbage)
+    assert torch.isfinite(loss_nan) and torch.equal(loss_nan, loss_garbage)
+    assert all(torch.isfinite(a).all() and torch.equal(a, b) for a, b in zip(grads_nan, grads_garbage))
+
+
+def test_masked_mse_normalized_by_global_count():
+    """Two ranks' partial losses sum to the one-rank loss when both use the global labelled count."""
+    pred, target = torch.randn(10, 2), torch.randn(10, 2)
+    mask = torch.rand(10, 2) > 0.4
+    count = mask.sum(0)
+    whole = losses.masked_mse(pred, target, mask, count)
+    parts = losses.masked_mse(pred[:4], target[:4], mask[:4], count) + \
+        losses.masked_mse(pred[4:], target[4:], mask[4:], count)
+    assert torch.allclose(whole, parts)
+
+
+def write_run(tmp_path, model):
+    vocab = Vocabulary.build(SMILES)
+    payload = ckpt.model_payload(model, vocab=vocab, label_names=["donor_z", "donor_charge"],
+                                 label_mean=np.array([7.5, -0.4]), label_std=np.array([0.5, 0.1]),
+                                 config={"latent_dim": model.latent_dim})
+    ckpt.save(tmp_path / ckpt.BEST, payload)
+    return vocab
+
+
+def test_load_run_round_trip_with_weights_only(tmp_path):
+    vocab = Vocabulary.build(SMILES)
+    model = small_model(vocab_size=vocab.size, max_length=vocab.max_length)
+    write_run(tmp_path, model)
+    torch.load(tmp_path / ckpt.BEST, weights_only=True)  # the contract: plain tensors and values only
+    run = load_run(tmp_path)
+    assert not run.model.training
+    assert run.vocab == vocab and run.label_names == ["donor_z", "donor_charge"]
+    assert run.kd_head is None
+    np.testing.assert_allclose(run.unstandardize(np.array([[0.0, 1.0]])), [[7.5, -0.3]])
+    tokens = torch.from_numpy(vocab.encode(SMILES))
+    with torch.no_grad():
+        assert torch.equal(run.model.encode(tokens)[0], model.eval().encode(tokens)[0])
+
+
+def test_missing_and_corrupt_checkpoints_give_clear_errors(tmp_path):
+    with pytest.raises(CheckpointError, match=r"best\.pt: checkpoint not found\. Train first"):
+        load_run(tmp_path)
+    (tmp_path / ckpt.BEST).write_bytes(b"PK\x03\x04 truncated")
+    with pytest.raises(CheckpointError, match=r"best\.pt: not a readable gauss_hpc checkpoint.*delete it"):
+        load_run(tmp_path)
+    torch.save({"something": torch.zeros(2)}, tmp_path / ckpt.BEST)
+    with pytest.raises(CheckpointError, match="not a gauss_hpc.train checkpoint"):
+        load_run(tmp_path)
+    with pytest.raises(CheckpointError, match="not a directory"):
+        load_run(tmp_path / "nope")
+
+
+def test_rng_state_round_trip_is_weights_only_loadable(tmp_path):
+    import random
+
+    state = ckpt.rng_state()
+    expected = (torch.rand(3), np.random.rand(3), random.random())
+    ckpt.save(tmp_path / "rng.pt", {"format": "gauss_hpc.train", "rng": state})
+    ckpt.set_rng_state(ckpt.load(tmp_path / "rng.pt")["rng"])
+    got = (torch.rand(3), np.random.rand(3), random.random())
+    assert torch.equal(expected[0], got[0]) and np.array_equal(expected[1], got[1]) and expected[2] == got[2]
