@@ -37,7 +37,7 @@ from rdkit import Chem
 from rdkit.Chem import AllChem
 from scipy.special import sph_harm_y
 
-from ..chem.complexes import Complex
+from ..chem.complexes import Complex, ligand_blocks
 from .result import Result, Status
 
 BACKEND = "crystal_field"
@@ -190,14 +190,6 @@ def gasteiger_charges(smiles: str) -> tuple[tuple[str, ...], tuple[float, ...]]:
     return tuple(a.GetSymbol() for a in mol.GetAtoms()), charges
 
 
-def ligand_blocks(cx: Complex) -> list[tuple[int, int]]:
-    """(start, stop) atom ranges of the ligands: each ligand is its donor and the atoms up to the next donor
-    (the atom order `assemble` produces: metal, equatorial ligands, axial ligands)."""
-    donors = sorted(list(cx.equatorial_donors) + list(cx.axial_donors))
-    ends = donors[1:] + [len(cx.symbols)]
-    return list(zip(donors, ends))
-
-
 def default_charges(cx: Complex) -> np.ndarray:
     """Per-atom charges of the default rule (see module docstring); ValueError naming what is missing."""
     charges = np.zeros(len(cx.symbols))
@@ -205,7 +197,8 @@ def default_charges(cx: Complex) -> np.ndarray:
     if len(axial) != len(cx.axial_donors):
         raise ValueError(f"complex {cx.name}: ligand_smiles has {len(cx.ligand_smiles)} entries for "
                          f"{len(cx.axial_donors)} axial ligands; pass charges= explicitly")
-    for start, stop in ligand_blocks(cx):
+    for block in ligand_blocks(cx):
+        start, stop = block.start, block.stop
         smiles = axial.get(start)
         if smiles is None:
             if cx.symbols[start:stop] not in (["O", "H", "H"],):

@@ -59,6 +59,23 @@ def _failure_status(exc: Exception) -> str:
     return Status.FAILED
 
 
+def _singlepoint_features(numbers, positions_bohr, charge: int, uhf: int, *, accuracy: float,
+                          max_iterations: int):
+    """GFN2-xTB single point with atomic multipole features; a second, damped attempt with four times the
+    SCF cycles when the first does not converge (some small anions oscillate with the default mixer)."""
+    calc = _calculator(numbers, positions_bohr, charge, uhf, accuracy=accuracy, max_iterations=max_iterations,
+                       features=True)
+    try:
+        return calc.singlepoint()
+    except Exception as exc:      # tblite's TBLiteRuntimeError; only SCF trouble deserves a retry
+        if _failure_status(exc) != Status.SCF_NOT_CONVERGED:
+            raise
+    calc = _calculator(numbers, positions_bohr, charge, uhf, accuracy=accuracy,
+                       max_iterations=4 * max_iterations, features=True)
+    calc.set("mixer-damping", 0.2)
+    return calc.singlepoint()
+
+
 def relax(numbers, positions_bohr, charge: int, uhf: int = 0, *, max_steps: int = 300, gradient_tol: float = 1e-3,
           accuracy: float = 1.0, max_iterations: int = 250) -> tuple[np.ndarray, float, bool, int]:
     """GFN2-xTB minimum near `positions_bohr`: (positions in bohr, energy in Eh, converged, steps). L-BFGS on
@@ -104,9 +121,8 @@ def label_ligand(smiles: str, *, name: str | None = None, workdir=None, relax_ge
                 return Result.failure(name, BACKEND, Status.GEOMETRY_NOT_CONVERGED,
                                       f"ligand {smiles!r}: GFN2-xTB relaxation not converged in {steps} steps",
                                       wall_seconds=time.perf_counter() - start)
-        calc = _calculator(numbers, positions, charge, uhf, accuracy=accuracy, max_iterations=max_iterations,
-                           features=True)
-        res = calc.singlepoint()
+        res = _singlepoint_features(numbers, positions, charge, uhf, accuracy=accuracy,
+                                    max_iterations=max_iterations)
         charges = np.asarray(res.get("charges"), float)
         atomic_dipoles = np.asarray(res.get("post-processing-dict")["dipm_A"], float)
         from dftd4.interface import DispersionModel

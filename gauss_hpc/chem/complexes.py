@@ -143,45 +143,60 @@ def _set_distance(coords: np.ndarray, metal: np.ndarray, block: slice, target: f
     coords[block] += bond / length * (target - length)
 
 
-def _check_geometry(symbols, coords, metal_index, blocks, ligands, n_equatorial, clash_scale) -> None:
-    metal = coords[metal_index]
+def ligand_blocks(cx: Complex) -> list[slice]:
+    """Atom ranges of the ligands in the order `assemble` writes them (metal first, then each ligand from its
+    donor up to the next ligand's donor): equatorial ligands first, then axial ones."""
+    donors = sorted(list(cx.equatorial_donors) + list(cx.axial_donors))
+    return [slice(a, b) for a, b in zip(donors, donors[1:] + [len(cx.symbols)])]
+
+
+def check_geometry(cx: Complex, clash_scale: float = CLASH_SCALE) -> None:
+    """Raise AssemblyError naming the ligand when a complex is not sane: a ligand bound through an atom other
+    than its donor, an axial ligand folded into the equatorial plane, atoms of different ligands (or a
+    non-donor atom and the metal) too close."""
+    symbols, coords = cx.symbols, cx.coords
+    metal = coords[cx.metal_index]
+    blocks = ligand_blocks(cx)
+    axial = dict(zip(cx.axial_donors, cx.ligand_smiles))
+    names = [f"axial ligand {axial[b.start]!r}" if b.start in axial else
+             (f"axial ligand {b.start}" if b.start in cx.axial_donors else f"equatorial ligand at atom {b.start}")
+             for b in blocks]
     owner = np.full(len(symbols), -1)
     for i, block in enumerate(blocks):
         owner[block] = i
-    for i, (block, smiles) in enumerate(zip(blocks, ligands)):
-        role = "equatorial" if i < n_equatorial else "axial"
+    for block, name in zip(blocks, names):
         dist = np.linalg.norm(coords[block] - metal, axis=1)
         heavy = np.array([symbols[j] != "H" for j in range(block.start, block.stop)])
         others = heavy.copy()
         others[0] = False
         if others.any() and dist[others].min() < dist[0] + 0.3:
-            j = block.start + int(np.flatnonzero(others)[np.argmin(dist[others])])
-            raise AssemblyError(f"{role} ligand {smiles!r}: atom {symbols[j]}{j - block.start} at "
-                                f"{dist[j - block.start]:.2f} A is bound to the metal instead of / besides the donor "
-                                f"{symbols[block.start]} at {dist[0]:.2f} A")
-        if role == "axial":
+            j = int(np.flatnonzero(others)[np.argmin(dist[others])])
+            raise AssemblyError(f"{cx.name}: {name}: atom {symbols[block.start + j]}{j} of the ligand, "
+                                f"{dist[j]:.2f} A from the metal, is bound instead of or besides the donor "
+                                f"{symbols[block.start]} ({dist[0]:.2f} A)")
+        if block.start in cx.axial_donors:
             axis = (coords[block.start] - metal) / dist[0]
             height = (coords[block][heavy] - metal) @ axis
             if height.min() < 0.5 * dist[0]:
-                raise AssemblyError(f"axial ligand {smiles!r}: folded into the equatorial plane (a heavy atom "
-                                    f"{height.min():.2f} A above it, donor at {dist[0]:.2f} A)")
+                raise AssemblyError(f"{cx.name}: {name}: folded into the equatorial plane (a heavy atom "
+                                    f"{height.min():.2f} A above it, the donor {dist[0]:.2f} A)")
     radii = np.array([_VDW.get(s, 2.0) for s in symbols])
-    diff = coords[:, None, :] - coords[None, :, :]
-    dist = np.sqrt((diff ** 2).sum(-1))
+    dist = np.linalg.norm(coords[:, None, :] - coords[None, :, :], axis=-1)
     different = (owner[:, None] != owner[None, :]) & (owner[:, None] >= 0) & (owner[None, :] >= 0)
     limit = clash_scale * (radii[:, None] + radii[None, :])
     bad = np.argwhere(different & (dist < limit))
     if len(bad):
         i, j = bad[0]
-        raise AssemblyError(f"clash between ligands {ligands[owner[i]]!r} and {ligands[owner[j]]!r}: atoms "
+        raise AssemblyError(f"{cx.name}: clash between {names[owner[i]]} and {names[owner[j]]}: atoms "
                             f"{symbols[i]}{i} and {symbols[j]}{j} are {dist[i, j]:.2f} A apart "
                             f"(< {limit[i, j]:.2f} A)")
-    # the metal sees only the donors: any other atom closer than 1.8 A is a clash with the metal
-    near = np.flatnonzero((np.linalg.norm(coords - metal, axis=1) < 1.8) & (owner >= 0))
-    if len(near):
+    to_metal = np.linalg.norm(coords - metal, axis=1)
+    donors = set(cx.equatorial_donors) | set(cx.axial_donors)
+    near = [j for j in np.flatnonzero((to_metal < 1.8) & (owner >= 0)) if j not in donors]
+    if near:
         j = near[0]
-        raise AssemblyError(f"ligand {ligands[owner[j]]!r}: atom {symbols[j]}{j} is "
-                            f"{np.linalg.norm(coords[j] - metal):.2f} A from the metal")
+        raise AssemblyError(f"{cx.name}: {names[owner[j]]}: atom {symbols[j]}{j} is {to_metal[j]:.2f} A "
+                            "from the metal")
 
 
 def _default_name(metal: str, equatorial: str, n_equatorial: int, axial: Sequence[str], geometry: str) -> str:
@@ -258,14 +273,13 @@ def assemble(axial: str | Sequence[str], *, metal: str = "Dy", equatorial: str =
             if not 1.5 <= target <= 4.0:
                 raise AssemblyError(f"metal_donor_distance {target} A for {role} {smi!r}: outside 1.5-4.0 A")
             _set_distance(coords, coords[0], block, target)
-    _check_geometry(symbols, coords, 0, blocks, placed, n_equatorial, clash_scale)
-
     charge = oxidation_state + sum(info[s][1] for s in placed)
-    return Complex(name=name or _default_name(metal, equatorial, n_equatorial, axial, geometry),
-                   symbols=symbols, coords=coords, charge=int(charge), multiplicity=int(multiplicity),
-                   metal_index=0, equatorial_donors=[b.start for b in blocks[:n_equatorial]],
-                   axial_donors=[b.start for b in blocks[n_equatorial:]],
-                   ligand_smiles=placed[n_equatorial:])
+    cx = Complex(name=name or _default_name(metal, equatorial, n_equatorial, axial, geometry),
+                 symbols=symbols, coords=coords, charge=int(charge), multiplicity=int(multiplicity),
+                 metal_index=0, equatorial_donors=[b.start for b in blocks[:n_equatorial]],
+                 axial_donors=[b.start for b in blocks[n_equatorial:]], ligand_smiles=placed[n_equatorial:])
+    check_geometry(cx, clash_scale)
+    return cx
 
 
 def swap_metal(cx: Complex, metal: str, *, oxidation_state: int = 3, multiplicity: int | None = None,
