@@ -250,7 +250,7 @@ def make_splits(parent_ids: np.ndarray, test_fraction: float, subset_sizes: Iter
     parents = np.unique(parent_ids)
     n_test_parents = int(round(test_fraction * len(parents)))
     test_parents = rng.choice(parents, size=n_test_parents, replace=False) if n_test_parents else []
-    test = np.isin(parent_ids, test_parents)
+    test = pd.Series(parent_ids).isin(set(test_parents)).to_numpy()   # np.isin is quadratic on strings
     train_rows = rng.permutation(np.flatnonzero(~test))
     sizes = sorted({int(s) for s in subset_sizes if 0 < int(s) < len(train_rows)} | {len(train_rows)})
     return test, {size: np.sort(train_rows[:size]) for size in sizes if size > 0}
@@ -267,7 +267,7 @@ def build(source: str, out: str | Path, *, limit: int | None = None, workers: in
     charges = frozenset(int(c) for c in cfg["charges"])
     jobs = ((chunk, name, int(cfg["max_smiles_length"]), allowed, charges) for chunk in _chunks(molecules, 500))
     rows, rejects, reasons, n_read, n_rejected = [], [], Counter(), 0, 0
-    progress = tqdm(desc=f"curating {name}", unit=" mol", disable=None)
+    progress = tqdm(desc=f"curating {name}", unit=" mol", mininterval=0.5 if sys.stderr.isatty() else 30)
     executor = ProcessPoolExecutor(workers) if workers > 1 else None
     try:
         results = executor.map(_curate_chunk, jobs) if executor else map(_curate_chunk, jobs)
