@@ -83,20 +83,62 @@ def test_run_directory_contract(ligands, tmp_path):
     assert config.load("train", out / "config.toml")["batch_size"] == 50
 
 
-@pytest.mark.skipif(MPIEXEC is None, reason="LOUD SKIP: no mpiexec found (install mpich into the venv)")
-def test_two_mpi_ranks_equal_one_rank(ligands, tmp_path):
-    """mpiexec -n 2 with 50 rows per rank == 1 rank with batch 100 (dropout on: masks are drawn globally)."""
-    common = ["--ligands", str(ligands), "--max-epochs", "2", "--batch-size", "100", *SMALL_FLAGS]
-    one = run_cli([*common, "--out", str(tmp_path / "one")])
-    assert one.returncode == 0, one.stderr[-3000:]
-    two = run_cli([*common, "--out", str(tmp_path / "two")], launcher=(MPIEXEC, "-n", "2"))
-    assert two.returncode == 0, two.stderr[-3000:]
-    assert "mpiexec launch, 2 rank(s), backend gloo" in two.stderr
-    assert_same_params(params(tmp_path / "one" / "checkpoint.pt"), params(tmp_path / "two" / "checkpoint.pt"),
-                       atol=1e-5)
-    h1, h2 = (store.read_history(tmp_path / d / "history.h5") for d in ("one", "two"))
+EQUIVALENCE_FLAGS = ["--max-epochs", "2", "--batch-size", "100", *SMALL_FLAGS]
+
+
+@pytest.fixture(scope="module")
+def one_rank_run(ligands, tmp_path_factory):
+    out = tmp_path_factory.mktemp("one_rank") / "run"
+    done = run_cli(["--ligands", str(ligands), *EQUIVALENCE_FLAGS, "--out", str(out)])
+    assert done.returncode == 0, done.stderr[-3000:]
+    return out
+
+
+def assert_same_run(one, two):
+    assert_same_params(params(one / "checkpoint.pt"), params(two / "checkpoint.pt"), atol=1e-5)
+    h1, h2 = store.read_history(one / "history.h5"), store.read_history(two / "history.h5")
     np.testing.assert_allclose(h1["train_loss"], h2["train_loss"], rtol=1e-5)
     np.testing.assert_allclose(h1["val_string_accuracy"], h2["val_string_accuracy"])
+    l1, l2 = store.read_latents(one / "latents.h5"), store.read_latents(two / "latents.h5")
+    np.testing.assert_allclose(l1["mu"], l2["mu"], atol=1e-4)
+
+
+@pytest.mark.skipif(MPIEXEC is None, reason="LOUD SKIP: no mpiexec found (install mpich into the venv)")
+def test_two_mpi_ranks_equal_one_rank(ligands, one_rank_run, tmp_path):
+    """mpiexec -n 2 with 50 rows per rank == 1 rank with batch 100 (dropout on: masks are drawn globally)."""
+    two = run_cli(["--ligands", str(ligands), *EQUIVALENCE_FLAGS, "--out", str(tmp_path / "two")],
+                  launcher=(MPIEXEC, "-n", "2"))
+    assert two.returncode == 0, two.stderr[-3000:]
+    assert "mpiexec launch, 2 rank(s), backend gloo" in two.stderr
+    assert_same_run(one_rank_run, tmp_path / "two")
+
+
+def slurm_env():
+    """Environment for the local test Slurm (slurm/start_cluster.sh), or None when no cluster answers."""
+    if shutil.which("srun") is None:
+        return None
+    conf = os.environ.get("SLURM_CONF") or "/tmp/gauss_slurm/slurm.conf"
+    slurm = dict(env(), SLURM_CONF=conf) if Path(conf).is_file() else env()
+    try:
+        states = subprocess.run(["sinfo", "-h", "-N", "-o", "%T"], env=slurm, capture_output=True, text=True,
+                                timeout=15).stdout.split()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return slurm if any(s.rstrip("*~#") in ("idle", "mixed") for s in states) else None
+
+
+def test_two_srun_ranks_equal_one_rank(ligands, one_rank_run, tmp_path):
+    slurm = slurm_env()
+    if slurm is None:
+        pytest.skip("LOUD SKIP: no Slurm cluster answers (start one with `sudo slurm/start_cluster.sh` and "
+                    "export SLURM_CONF); srun -n 2 equivalence not checked")
+    out = tmp_path / "srun"
+    done = subprocess.run(["srun", "-n", "2", "--mpi=pmi2", "--time=10", f"--chdir={REPO}", PY, "-m",
+                           "gauss_hpc.train", "--ligands", str(ligands), *EQUIVALENCE_FLAGS, "--out", str(out)],
+                          env=slurm, capture_output=True, text=True, timeout=400)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "srun launch, 2 rank(s), backend gloo" in done.stderr
+    assert_same_run(one_rank_run, out)
 
 
 def test_sigterm_mid_epoch_then_resume_is_exact(ligands, tmp_path):
