@@ -28,7 +28,6 @@ from .templates import (Geometry, LoPropContext, MolcasCasscfContext, Resources,
 
 BACKEND = "molcas"
 PROGRAM = "pymolcas"
-LOG_NAME = "{project}.log"
 
 # cheap CASSCF for demos and tests: minimal ANO-RCC on the ligands, the sextet 6H term only (11 roots) — the
 # eight Kramers doublets of J = 15/2 come from 6H; the paper-quality default keeps all 21 sextets
@@ -65,7 +64,8 @@ def environment(workdir: Path, project: str, resources: Resources) -> dict[str, 
 
 def run(workdir: str | Path, input_name: str, *, name: str, project: str, resources: Resources = Resources(),
         timeout: float = 3600.0) -> Result:
-    """Run `pymolcas input_name` in `workdir`; the log goes to <project>.log there. OK means OpenMolcas finished
+    """Run `pymolcas input_name` in `workdir`; the log goes next to the input (x.inp -> x.log), stderr to x.err.
+    Runs sharing `project` share the scratch WorkDir (integrals, orbitals). OK means OpenMolcas finished
     with every module's return code _RC_ALL_IS_WELL_; parse the log for the physics and the detailed status."""
     workdir = Path(workdir)
     if program_path() is None:
@@ -73,9 +73,10 @@ def run(workdir: str | Path, input_name: str, *, name: str, project: str, resour
                               f"{name}: {PROGRAM} not found on PATH; install OpenMolcas (Debian: apt-get install "
                               f"openmolcas) or choose another backend", workdir=str(workdir))
     (workdir / "scratch").mkdir(parents=True, exist_ok=True)
-    log = workdir / LOG_NAME.format(project=project)
+    log = workdir / f"{Path(input_name).stem}.log"
+    errors = log.with_suffix(".err")
     start = time.monotonic()
-    with open(log, "ab") as out, open(workdir / f"{project}.err", "ab") as err:
+    with open(log, "wb") as out, open(errors, "wb") as err:
         proc = subprocess.Popen(command(input_name), cwd=workdir, stdout=out, stderr=err,
                                 env=environment(workdir, project, resources), start_new_session=True)
         try:
@@ -90,13 +91,12 @@ def run(workdir: str | Path, input_name: str, *, name: str, project: str, resour
     wall = time.monotonic() - start
     status, message = check_log(log, name)
     if rc != 0 and status in (Status.OK, Status.MISSING_OUTPUT, Status.TRUNCATED_OUTPUT):
-        status, message = Status.CRASHED, f"{name}: pymolcas exited with code {rc}: {_stderr_tail(workdir, project)}"
+        status, message = Status.CRASHED, f"{name}: pymolcas exited with code {rc}: {_stderr_tail(errors)}"
     return Result(name=name, backend=BACKEND, status=status, message=message, values={"log": str(log)},
                   wall_seconds=wall, workdir=str(workdir))
 
 
-def _stderr_tail(workdir: Path, project: str) -> str:
-    path = workdir / f"{project}.err"
+def _stderr_tail(path: Path) -> str:
     lines = [ln for ln in path.read_text(errors="replace").splitlines()
              if ln.strip() and "floating-point exceptions" not in ln] if path.exists() else []
     return " | ".join(lines[-3:]) or "no message on stderr"
@@ -280,3 +280,144 @@ def loprop_step(context: LoPropContext, workdir=None, *, template_dir=None, time
     parsed.wall_seconds = time.monotonic() - started
     parsed.workdir = str(workdir)
     return _finish(parsed, workdir, temporary, keep_scratch)
+
+
+# ----------------------------------------------------------------------------------- CASSCF / RASSI-SO / SINGLE_ANISO
+
+KRAMERS_TOLERANCE_CM = 0.5      # spin-orbit states of an odd-electron ion come in exactly degenerate pairs
+
+
+def kramers_doublets(so_energies, n_doublets: int = 8) -> tuple[list[float], list[float]]:
+    """(kd_energies relative to the ground doublet, kd_gaps between neighbours) in cm-1 from the lowest
+    2*n_doublets spin-orbit state energies; ValueError if they are too few or not paired (not Kramers)."""
+    energies = np.sort(np.asarray(so_energies, dtype=float))[:2 * n_doublets]
+    if len(energies) < 2 * n_doublets:
+        raise ValueError(f"{len(energies)} spin-orbit states, need {2 * n_doublets} for {n_doublets} doublets")
+    pairs = energies.reshape(n_doublets, 2)
+    split = np.abs(pairs[:, 1] - pairs[:, 0])
+    if split.max() > KRAMERS_TOLERANCE_CM:
+        raise ValueError(f"spin-orbit states are not Kramers pairs: doublet {int(split.argmax()) + 1} is split by "
+                         f"{split.max():.2f} cm-1 (odd electron count expected)")
+    kd = pairs.mean(axis=1)
+    kd = kd - kd[0]
+    return kd.tolist(), np.diff(kd).tolist()
+
+
+def f_orbital_weights(h5_path: str | Path, metal_index: int) -> np.ndarray:
+    """Mulliken gross population of each orbital on the metal's first f contraction (the 4f of a lanthanide in
+    the ANO-RCC basis, whose contractions are ordered by atomic occupation)."""
+    with h5py.File(h5_path, "r") as fh:
+        n = int(fh.attrs["NBAS"][0])
+        mo = fh["MO_VECTORS"][:].reshape(n, n)             # row k = coefficients of orbital k
+        overlap = fh["AO_OVERLAP_MATRIX"][:].reshape(n, n)
+        ids = fh["BASIS_FUNCTION_IDS"][:]                  # (center 1-based, contraction, l, m)
+    f4 = (ids[:, 0] == metal_index + 1) & (ids[:, 2] == 3) & (ids[:, 1] == 1)
+    if not f4.any():
+        raise ValueError(f"{h5_path}: no f functions on atom {metal_index + 1}; is it a lanthanide?")
+    gross = mo * (mo @ overlap)
+    return gross[:, f4].sum(axis=1)
+
+
+def select_f_orbitals(h5_in: str | Path, h5_out: str | Path, *, metal_index: int, n_inactive: int,
+                      n_active: int = 7) -> dict:
+    """Starting orbitals for CASSCF with the `n_active` orbitals of largest metal-4f weight typed RAS2, the
+    `n_inactive` lowest of the rest inactive, the others secondary (OpenMolcas type indices; RASSCF reads them
+    with the TypeIndex keyword). Returns the selection: 4f weights of the active orbitals and how many of them
+    the plain energy ordering would have left out of the active space."""
+    weights = f_orbital_weights(h5_in, metal_index)
+    shutil.copyfile(h5_in, h5_out)
+    with h5py.File(h5_out, "r+") as fh:
+        energies = fh["MO_ENERGIES"][:]
+        order = np.argsort(energies, kind="stable")
+        active = set(np.argsort(-weights, kind="stable")[:n_active].tolist())
+        rest = [k for k in order if k not in active]
+        types = np.full(len(energies), b"S", dtype="S1")
+        types[rest[:n_inactive]] = b"I"
+        types[sorted(active)] = b"2"
+        fh["MO_TYPEINDICES"][...] = types
+    by_energy = set(order[n_inactive:n_inactive + n_active].tolist())
+    return {"active_f_weights": sorted((float(weights[k]) for k in active), reverse=True),
+            "swapped_into_active": len(active - by_energy)}
+
+
+def render_casscf(context: MolcasCasscfContext, workdir: str | Path, template_dir=None) -> list[Path]:
+    """Inputs of one CASSCF/RASSI-SO/SINGLE_ANISO job. Without `context.orbital_file`: one input (integrals and
+    correlation, OpenMolcas's own guess). With it: <name>.integrals.inp (GATEWAY/SEWARD) and <name>.inp
+    (RASSCF from the selected orbitals, RASSI, SINGLE_ANISO), run in that order in one WorkDir."""
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    stem = safe_name(context.name)
+    files = []
+    if context.orbital_file:
+        files.append(workdir / f"{stem}.integrals.inp")
+        files[-1].write_text(render("molcas/integrals.inp.j2", context, template_dir))
+    files.append(workdir / f"{stem}.inp")
+    files[-1].write_text(render("molcas/casscf_so.inp.j2", context, template_dir))
+    return files
+
+
+def casscf_context(cx, *, name: str | None = None, basis: str = "ANO-RCC-VDZP", metal_basis: str = "ANO-RCC-VDZP",
+                   ciroot: int = 21, n_doublets: int = 8, cores: int = 2, memory_mb: int = 2000,
+                   orbital_file: str = "") -> MolcasCasscfContext:
+    return MolcasCasscfContext(name=name or cx.name, geometry=Geometry.from_complex(cx), metal_index=cx.metal_index,
+                               basis=basis, metal_basis=metal_basis, ciroot=ciroot, n_doublets=n_doublets,
+                               resources=Resources(cores, memory_mb), orbital_file=orbital_file)
+
+
+def kd_energies(cx, *, name: str | None = None, workdir: str | Path | None = None, guess: str = "fselect",
+                basis: str = "ANO-RCC-VDZP", metal_basis: str = "ANO-RCC-VDZP", ciroot: int = 21,
+                n_doublets: int = 8, cores: int = 2, memory_mb: int = 2000, timeout: float = 4 * 3600.0,
+                template_dir=None, keep_scratch: bool = False) -> Result:
+    """Kramers doublets of a Dy(III) complex: SA-CASSCF(9,7)/RASSI-SO/SINGLE_ANISO with OpenMolcas.
+
+    guess: "fselect" (default) types the 7 orbitals of largest Dy-4f weight in OpenMolcas's starting orbitals as
+    active before RASSCF (robust when ligand orbitals lie among the 4f, e.g. phenolates); "molcas" uses the
+    program's own guess unchanged. Paper quality: ANO-RCC-VDZP everywhere, 21 sextet roots. `CHEAP_CASSCF`
+    holds the cheap demo settings. values: kd_energies (cm-1, ground 0), kd_gaps, g_tensors (gx, gy, gz per
+    doublet), so_energies, casscf_energies, guess details. Never raises: failures are statuses.
+    """
+    if guess not in ("fselect", "molcas"):
+        return Result.failure(name or cx.name, BACKEND, Status.INVALID_INPUT,
+                              f"{name or cx.name}: guess {guess!r} unknown; use 'fselect' or 'molcas'")
+    started = time.monotonic()
+    workdir, temporary = _workdir(workdir, "casscf")
+    name = name or cx.name
+    stem = safe_name(name)
+    orbital_file = str((workdir / f"{stem}.guess.h5").resolve()) if guess == "fselect" else ""
+    try:
+        context = casscf_context(cx, name=name, basis=basis, metal_basis=metal_basis, ciroot=ciroot,
+                                 n_doublets=n_doublets, cores=cores, memory_mb=memory_mb, orbital_file=orbital_file)
+        inputs = render_casscf(context, workdir, template_dir)
+    except (TemplateError, ValueError) as exc:
+        return _finish(Result.failure(name, BACKEND, Status.INVALID_INPUT, str(exc), workdir=str(workdir)),
+                       workdir, temporary, keep_scratch)
+    return _finish(casscf_step_files(context, inputs, workdir, timeout=timeout, started=started),
+                   workdir, temporary, keep_scratch)
+
+
+def casscf_step_files(context: MolcasCasscfContext, inputs: list[Path], workdir: Path, *, timeout: float,
+                      started: float) -> Result:
+    """Run rendered CASSCF inputs in order (integrals, f-orbital selection, correlation) and parse the last."""
+    project, guess_info = safe_name(context.name), {}
+    for inp in inputs:
+        remaining = timeout - (time.monotonic() - started)
+        result = run(workdir, inp.name, name=context.name, project=project, resources=context.resources,
+                     timeout=max(remaining, 1.0))
+        if result.status != Status.OK:
+            result.wall_seconds = time.monotonic() - started
+            return result
+        if inp.name.endswith(".integrals.inp"):
+            try:
+                guess_info = select_f_orbitals(workdir / f"{project}.guessorb.h5", context.orbital_file,
+                                               metal_index=context.metal_index, n_inactive=context.n_inactive,
+                                               n_active=context.ras2)
+            except (OSError, KeyError, ValueError) as exc:
+                return Result.failure(context.name, BACKEND, Status.FAILED,
+                                      f"{context.name}: could not select the 4f starting orbitals: {exc}",
+                                      wall_seconds=time.monotonic() - started, workdir=str(workdir))
+    parsed = parse_casscf(result.values["log"], name=context.name, n_doublets=context.n_doublets)
+    parsed.values.update(log=result.values["log"], guess="fselect" if context.orbital_file else "molcas",
+                         **{f"guess_{k}": v for k, v in guess_info.items()})
+    parsed.wall_seconds = time.monotonic() - started
+    parsed.workdir = str(workdir)
+    return parsed
