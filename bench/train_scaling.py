@@ -1,0 +1,131 @@
+"""Training benchmarks, one JSON object as the last line.
+
+  python bench/train_scaling.py                    # throughput: 1 rank x 1 thread vs mpiexec -n 2 x 1 thread
+  python bench/train_scaling.py --mode quality --train-size 8517 --labelled-size 4000 --max-minutes 12
+
+scaling: trains the paper-size model for --epochs epochs on --train-size ligands of the ligands file, once as
+one process and once under `mpiexec -n 2`, each rank with one torch thread, and reads the training throughput
+(ligands/s over the training steps, gradient all-reduce included, start-up and held-out evaluation excluded)
+from history.h5. efficiency = 2-rank throughput / (2 x 1-rank throughput).
+
+quality: one training run (2 MPI ranks by default) under a time budget; reports held-out whole-string and
+per-character reconstruction accuracy and R^2 per proxy label, with the per-epoch learning curve.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from gauss_hpc import store  # noqa: E402
+
+PY = sys.executable
+MPIEXEC = shutil.which("mpiexec", path=str(Path(PY).parent)) or shutil.which("mpiexec")
+
+
+def run_training(ranks: int, out: Path, flags: list[str], timeout: float) -> dict:
+    launcher = [MPIEXEC, "-n", str(ranks)] if ranks > 1 else []
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(REPO))
+    t0 = time.monotonic()
+    done = subprocess.run([*launcher, PY, "-m", "gauss_hpc.train", *flags, "--out", str(out), "--threads", "1",
+                           "--no-progress"], cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
+    wall = time.monotonic() - t0
+    if done.returncode != 0:
+        sys.stderr.write(done.stderr[-4000:])
+        raise SystemExit(f"training with {ranks} rank(s) failed (exit {done.returncode})")
+    history = store.read_history(out / "history.h5")
+    return {"history": history, "wall_s": wall}
+
+
+def scaling(args) -> dict:
+    if MPIEXEC is None:
+        raise SystemExit("mpiexec not found: install mpich into the environment (scripts/install.sh)")
+    flags = ["--ligands", args.ligands, "--train-size", str(args.train_size), "--max-epochs", str(args.epochs),
+             "--batch-size", str(args.batch_size), "--early-stop-patience", "1000"]
+    result = {"bench": "train_scaling", "ligands_file": args.ligands, "train_size": args.train_size,
+              "epochs": args.epochs, "global_batch": args.batch_size, "threads_per_rank": 1,
+              "cpu_count": os.cpu_count(), "load_average_before": os.getloadavg()[0]}
+    throughput = {1: [], 2: []}
+    with tempfile.TemporaryDirectory(prefix="gauss_scaling_") as tmp:
+        for repeat in range(args.repeats):
+            for ranks in (1, 2):  # alternate so that load from other users hits both alike
+                out = Path(tmp) / f"r{ranks}_{repeat}"
+                run = run_training(ranks, out, flags, args.timeout)
+                hist = run["history"]
+                # ligands/s over all epochs' training steps
+                rows = float((hist["samples_per_s"] * hist["wall_seconds"]).sum())
+                throughput[ranks].append(rows / float(hist["wall_seconds"].sum()))
+                print(f"{ranks} rank(s), repeat {repeat}: {throughput[ranks][-1]:.1f} ligands/s "
+                      f"(process wall {run['wall_s']:.1f} s)", file=sys.stderr)
+    one, two = max(throughput[1]), max(throughput[2])
+    result.update({"ligands_per_s_1rank": round(one, 2), "ligands_per_s_2ranks": round(two, 2),
+                   "efficiency": round(two / (2 * one), 3),
+                   "all_runs_ligands_per_s": {str(k): [round(v, 2) for v in vals] for k, vals in throughput.items()},
+                   "load_average_after": os.getloadavg()[0]})
+    return result
+
+
+def quality(args) -> dict:
+    out = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="gauss_quality_"))
+    flags = ["--ligands", args.ligands, "--train-size", str(args.train_size), "--labelled-size",
+             str(args.labelled_size), "--max-minutes", str(args.max_minutes), "--max-epochs", str(args.epochs),
+             "--batch-size", str(args.batch_size)]
+    ranks = args.ranks if MPIEXEC else 1
+    run = run_training(ranks, out, flags, args.timeout)
+    hist = run["history"]
+    best = hist.loc[hist["val_loss"].idxmin()]
+    labels = store.read_labels(args.ligands)
+    test, _ = store.read_splits(args.ligands)
+    r2_columns = [c for c in hist.columns if c.startswith("r2_")]
+    curve = hist[["epoch", "train_loss", "val_loss", "val_char_accuracy", "val_string_accuracy", *r2_columns,
+                  "lr", "samples_per_s"]].round(4)
+    return {"bench": "train_quality", "ligands_file": args.ligands, "ranks": ranks, "train_size": args.train_size,
+            "labelled_size": args.labelled_size, "held_out_ligands": int(test.sum()),
+            "held_out_labelled": {k: int(m[test].sum()) for k, (_, m) in labels.items()},
+            "max_minutes": args.max_minutes, "epochs_run": int(len(hist)), "best_epoch": int(best["epoch"]),
+            "held_out_string_accuracy": round(float(best["val_string_accuracy"]), 4),
+            "held_out_char_accuracy": round(float(best["val_char_accuracy"]), 4),
+            "r2": {c[3:]: round(float(best[c]), 4) for c in r2_columns},
+            "wall_s": round(run["wall_s"], 1), "run_dir": str(out),
+            "learning_curve": curve.to_dict(orient="list")}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--mode", choices=("scaling", "quality"), default="scaling")
+    parser.add_argument("--ligands", default=str(REPO / "data" / "ligands.h5"))
+    parser.add_argument("--train-size", type=int, default=None,
+                        help="training ligands (scaling default 1000, quality default all)")
+    parser.add_argument("--labelled-size", type=int, default=0, help="quality: labelled training ligands (0 = all)")
+    parser.add_argument("--epochs", type=int, default=None, help="scaling default 1; quality default 200")
+    parser.add_argument("--batch-size", type=int, default=100)
+    parser.add_argument("--repeats", type=int, default=2, help="scaling: runs per rank count (best is reported)")
+    parser.add_argument("--ranks", type=int, default=2, help="quality: MPI ranks")
+    parser.add_argument("--max-minutes", type=float, default=12.0, help="quality: training time budget")
+    parser.add_argument("--out", help="quality: run directory to keep (default: a temporary one)")
+    parser.add_argument("--timeout", type=float, default=3600.0, help="seconds per training run")
+    args = parser.parse_args(argv)
+    if args.mode == "scaling":
+        args.train_size = 1000 if args.train_size is None else args.train_size
+        args.epochs = args.epochs or 1
+        result = scaling(args)
+    else:
+        args.train_size = args.train_size or 0
+        args.epochs = args.epochs or 200
+        result = quality(args)
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
