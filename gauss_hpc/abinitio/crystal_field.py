@@ -125,6 +125,19 @@ def wybourne_parameters(positions, charges, ion: Ion = DY3, shielding=(0.0, 0.0,
     return out
 
 
+def hamiltonian(positions, charges, *, ion: Ion = DY3, shielding=(0.0, 0.0, 0.0)) -> tuple[np.ndarray, np.ndarray]:
+    """(H (B, 2J+1, 2J+1) in Hartree in the M = J..-J basis, B^k_q (B, 27) in Hartree) for positions (B, n, 3)
+    Angstrom relative to the metal and charges (B, n); a single complex may be given without the B axis."""
+    positions = np.asarray(positions, dtype=float)
+    charges = np.asarray(charges, dtype=float)
+    if positions.ndim == 2:
+        positions, charges = positions[None], charges[None]
+    keys, mats = operator_equivalents(ion)
+    bkq = wybourne_parameters(positions, charges, ion, shielding)
+    ham = (bkq @ mats.reshape(len(keys), -1)).reshape((-1,) + mats.shape[1:])
+    return 0.5 * (ham + np.conj(np.swapaxes(ham, -1, -2))), bkq               # exact Hermiticity
+
+
 def crystal_field_levels(positions, charges, *, ion: Ion = DY3, shielding=(0.0, 0.0, 0.0)) -> dict:
     """Vectorised core on arrays: positions (B, n, 3) Angstrom relative to the metal, charges (B, n) in e.
 
@@ -133,18 +146,13 @@ def crystal_field_levels(positions, charges, *, ion: Ion = DY3, shielding=(0.0, 
     g_tensors (B, 8, 3) main g values of each doublet (ascending), stevens_bk0 (B, 3) B_2^0, B_4^0, B_6^0 in
     cm-1, wybourne (B, 27) complex B^k_q in cm-1, eigenvectors (B, 16, 16).
     """
-    positions = np.asarray(positions, dtype=float)
-    charges = np.asarray(charges, dtype=float)
-    if positions.ndim == 2:
-        positions, charges = positions[None], charges[None]
-    keys, mats = operator_equivalents(ion)
-    bkq = wybourne_parameters(positions, charges, ion, shielding)                  # (B, 27) Hartree
-    ham = (bkq @ mats.reshape(len(keys), -1)).reshape((-1,) + mats.shape[1:])
-    ham = 0.5 * (ham + np.conj(np.swapaxes(ham, -1, -2)))                         # exact Hermiticity
+    keys, _ = operator_equivalents(ion)
+    ham, bkq = hamiltonian(positions, charges, ion=ion, shielding=shielding)
     evals, evecs = np.linalg.eigh(ham)
     evals = (evals - evals[:, :1]) * HARTREE_TO_CM
     pairs = evals.reshape(len(evals), -1, 2)
     kd = pairs.mean(axis=-1)
+    kd = kd - kd[:, :1]
 
     m, jz, jplus, jminus = angular_momentum(ion.J)
     jx, jy = (jplus + jminus) / 2, (jplus - jminus) / 2j

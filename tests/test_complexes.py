@@ -1,0 +1,128 @@
+"""Assembly of [Dy(H2O)5L2] complexes with molSimplify in-process, and ligand geometries from SMILES."""
+
+import numpy as np
+import pytest
+
+from gauss_hpc.chem.complexes import (AssemblyError, Complex, assemble, check_geometry, ligand_blocks,
+                                      metal_multiplicity, swap_metal)
+from gauss_hpc.chem.geometry import ligand_geometry
+
+# (SMILES with the donor first, donor element, ligand charge): O-, N-, neutral O, neutral N; aromatic and aliphatic
+LIGANDS = [
+    ("[O-]C", "O", -1), ("[O-]c1ccccc1", "O", -1), ("[O-]C(C)=O", "O", -1), ("[O-]C(C)(C)C", "O", -1),
+    ("[NH-]C", "N", -1), ("[n-]1cccc1", "N", -1),
+    ("OC", "O", 0), ("O=C(C)C", "O", 0), ("O1CCCC1", "O", 0),
+    ("n1ccccc1", "N", 0), ("N#CC", "N", 0), ("N1CCCC1", "N", 0),
+]
+
+
+@pytest.mark.parametrize("smiles,donor,lig_charge", LIGANDS)
+def test_assembly_binds_the_first_atom_with_sane_geometry(smiles, donor, lig_charge):
+    cx = assemble(smiles)
+    n_ligand = len(ligand_geometry(smiles)[0])
+    assert cx.metal == "Dy" and cx.metal_index == 0
+    assert len(cx.symbols) == 1 + 5 * 3 + 2 * n_ligand
+    assert cx.charge == 3 + 2 * lig_charge
+    assert cx.multiplicity == 6                                   # Dy(III) 4f9 sextet
+    assert cx.ligand_smiles == [smiles, smiles]
+    metal = cx.coords[0]
+    for i in cx.equatorial_donors:
+        assert cx.symbols[i] == "O"
+        assert np.linalg.norm(cx.coords[i] - metal) == pytest.approx(2.40, abs=0.05)
+    for i in cx.axial_donors:
+        assert cx.symbols[i] == donor
+        assert 2.2 < np.linalg.norm(cx.coords[i] - metal) < 2.6
+    # the donor (first atom of each ligand block) is the ligand atom closest to the metal
+    for block in ligand_blocks(cx):
+        dist = np.linalg.norm(cx.coords[block] - metal, axis=1)
+        assert np.argmin(dist) == 0
+    # the two axial donors are trans, along the axis perpendicular to the water plane
+    a, b = (cx.coords[i] - metal for i in cx.axial_donors)
+    assert np.degrees(np.arccos(a @ b / np.linalg.norm(a) / np.linalg.norm(b))) == pytest.approx(180, abs=2)
+    # no two atoms of different ligands overlap
+    pair = np.linalg.norm(cx.coords[:, None] - cx.coords[None], axis=-1)
+    owner = np.zeros(len(cx.symbols), int)
+    for k, block in enumerate(ligand_blocks(cx), start=1):
+        owner[block] = k
+    assert pair[(owner[:, None] != owner[None]) & (owner[:, None] > 0) & (owner[None] > 0)].min() > 1.4
+    xyz = cx.to_xyz().splitlines()
+    assert int(xyz[0]) == len(cx.symbols) and xyz[2].split()[0] == "Dy"
+
+
+def test_mixed_axial_ligands_distances_and_name():
+    cx = assemble(["[O-]C", "n1ccccc1"], metal_donor_distance={"axial": 2.25, "equatorial": 2.45})
+    assert cx.charge == 3 - 1 + 0
+    assert [cx.symbols[i] for i in cx.axial_donors] == ["O", "N"]
+    assert cx.ligand_smiles == ["[O-]C", "n1ccccc1"]
+    metal = cx.coords[0]
+    assert [np.linalg.norm(cx.coords[i] - metal) for i in cx.axial_donors] == pytest.approx([2.25, 2.25], abs=1e-9)
+    assert np.linalg.norm(cx.coords[cx.equatorial_donors] - metal, axis=1) == pytest.approx([2.45] * 5, abs=1e-9)
+    assert cx.name == assemble(["[O-]C", "n1ccccc1"]).name            # deterministic, file-system safe
+    assert cx.name.replace("_", "").isalnum()
+    by_element = assemble("n1ccccc1", metal_donor_distance={"N": 2.55})
+    assert np.linalg.norm(by_element.coords[by_element.axial_donors[0]] - by_element.coords[0]) == pytest.approx(2.55)
+
+
+def test_swap_metal_dy_to_y_and_gd():
+    cx = assemble("[O-]C")
+    y = swap_metal(cx, "Y")
+    assert y.metal == "Y" and y.multiplicity == 1 and y.charge == cx.charge
+    assert np.array_equal(y.coords, cx.coords) and y.axial_donors == cx.axial_donors
+    assert cx.metal == "Dy"                                          # the original is untouched
+    assert swap_metal(cx, "Gd").multiplicity == 8
+    assert metal_multiplicity("Dy") == 6 and metal_multiplicity("Lu") == 1 and metal_multiplicity("Er") == 4
+    with pytest.raises(AssemblyError, match="Fe"):
+        swap_metal(cx, "Fe")
+    assert Complex.from_dict(y.to_dict()).to_xyz() == y.to_xyz()
+
+
+def test_bad_inputs_name_the_ligand_and_the_problem():
+    with pytest.raises(AssemblyError, match=r"C1CC.*not a valid SMILES"):
+        assemble("C1CC")
+    with pytest.raises(AssemblyError, match="geometry 'xyz'"):
+        assemble("[O-]C", geometry="xyz")
+    with pytest.raises(AssemblyError, match="2 axial sites"):
+        assemble(["[O-]C"] * 3)
+    with pytest.raises(AssemblyError, match="outside 1.5-4.0"):
+        assemble("[O-]C", metal_donor_distance=5.0)
+    # five tert-butoxides do not fit around the equator
+    with pytest.raises(AssemblyError, match="clash"):
+        assemble("[O-]C", equatorial="[O-]C(C)(C)C")
+
+
+def _rotated_axial_ligand(cx, degrees):
+    """Copy of cx with the last axial ligand turned about an axis through its donor, perpendicular to M-donor."""
+    out = Complex.from_dict(cx.to_dict())
+    block = ligand_blocks(out)[-1]
+    donor = out.coords[block.start]
+    axis = np.cross(donor - out.coords[0], [1.0, 0.0, 0.0])
+    axis /= np.linalg.norm(axis)
+    k = np.array([[0, -axis[2], axis[1]], [axis[2], 0, -axis[0]], [-axis[1], axis[0], 0]])
+    t = np.radians(degrees)
+    rot = np.eye(3) + np.sin(t) * k + (1 - np.cos(t)) * k @ k
+    out.coords[block] = (out.coords[block] - donor) @ rot.T + donor
+    return out
+
+
+def test_geometry_checks_catch_wrong_atom_bound_and_clashes():
+    cx = assemble("[O-]c1ccccc1")
+    check_geometry(cx)
+    with pytest.raises(AssemblyError, match=r"axial ligand '\[O-\]c1ccccc1'.*bound instead"):
+        check_geometry(_rotated_axial_ligand(cx, 180))      # ring carbon points at the metal
+    pushed = Complex.from_dict(cx.to_dict())                # axial ligand pushed onto a water
+    block = ligand_blocks(pushed)[-1]
+    pushed.coords[block] += 0.6 * (pushed.coords[pushed.equatorial_donors[0]] - pushed.coords[block.start])
+    with pytest.raises(AssemblyError, match=r"clash between equatorial ligand at atom 1 and axial ligand"):
+        check_geometry(pushed)
+
+
+def test_ligand_geometry_donor_first_and_errors():
+    symbols, coords, charge = ligand_geometry("[O-]c1ccccc1", seed=3)
+    assert symbols[0] == "O" and symbols.count("H") == 5 and charge == -1
+    assert coords.shape == (12, 3) and np.isfinite(coords).all()
+    assert np.linalg.norm(coords[0] - coords[1]) == pytest.approx(1.30, abs=0.1)   # C-O of a phenolate
+    again = ligand_geometry("[O-]c1ccccc1", seed=3)[1]
+    assert np.allclose(coords, again)                                           # reproducible
+    for bad in ("C1CC", "", "c1cc"):
+        with pytest.raises(ValueError, match="ligand SMILES"):
+            ligand_geometry(bad)
