@@ -312,3 +312,62 @@ def read_samples(path: str | Path, table: str = "samples", columns: Iterable[str
         raise SchemaError(f"samples files have tables {SAMPLE_TABLES}, not {table!r}")
     with open_checked(path, "samples") as h5:
         return read_table(h5[table], columns)
+
+
+# --- results.h5 (gauss_hpc.jobs) ----------------------------------------------------------------------------
+# /results   table, one row per task of the campaign (every task exactly once, task order): task_id, index,
+#            name, smiles (axial ligand), canonical, seed_id (-1 = input not samples.h5), sigma (NaN), step (the
+#            failing or last step), backend, status (ok | a Result failure status | a scheduler reason when the
+#            job died without a shard | pending | running | not_submitted), reason, message, attempt, job_id,
+#            wall_seconds, ground_mj, the structural descriptors (NaN without a complex), scalar values of the
+#            steps (last step wins: energy, donor_charge, kramers_splitting, ...);
+#            N-D columns: kd_energies (n, 8) cm-1 ground = 0, kd_gaps (n, 7) cm-1, g_tensors (n, 8, 3), NaN where
+#            absent, with masks has_kd_energies, has_g_tensors
+# /geometry  final complex of each task: offsets (n + 1) into symbols (atoms) and coords (atoms, 3) Angstrom
+# /steps     table, one row per step run: task_id, step, backend, status, message, wall_seconds, cached
+# attrs      provenance (stamp) + campaign, n_tasks, n_ok, n_failed, n_unfinished, content_sha256
+RESULT_ARRAYS = ("kd_energies", "kd_gaps", "g_tensors")
+
+
+def write_results(path: str | Path, results: pd.DataFrame, arrays: Mapping[str, np.ndarray],
+                  geometry: Mapping[str, np.ndarray], steps: pd.DataFrame, attrs: Mapping | None = None,
+                  **prov) -> None:
+    """Write a complete results file atomically (readers never see a partial file)."""
+    n = len(results)
+    for name, values in arrays.items():
+        if len(values) != n:
+            raise SchemaError(f"results array {name!r} has {len(values)} rows, the table {n}")
+    if len(geometry["offsets"]) != n + 1:
+        raise SchemaError(f"geometry offsets need {n + 1} entries, got {len(geometry['offsets'])}")
+    with atomic_path(path) as tmp, h5py.File(tmp, "w") as h5:
+        stamp(h5, "results", **prov)
+        for key, value in (attrs or {}).items():
+            h5.attrs[key] = value if isinstance(value, (int, float, str, np.number)) else json.dumps(value)
+        group = h5.create_group("results")
+        write_table(group, results)
+        for name, values in arrays.items():
+            group.create_dataset(name, data=values)
+        geo = h5.create_group("geometry")
+        geo.create_dataset("offsets", data=np.asarray(geometry["offsets"], np.int64))
+        geo.create_dataset("symbols", data=np.asarray(geometry["symbols"], dtype=object), dtype=STR)
+        geo.create_dataset("coords", data=np.asarray(geometry["coords"], float).reshape(-1, 3))
+        write_table(h5.create_group("steps"), steps)
+
+
+def read_results(path: str | Path, columns: Iterable[str] | None = None) -> pd.DataFrame:
+    """The /results table (1-D columns) of a results file."""
+    with open_checked(path, "results") as h5:
+        return read_table(h5["results"], columns)
+
+
+def read_result_arrays(path: str | Path, names: Iterable[str] = RESULT_ARRAYS) -> dict[str, np.ndarray]:
+    """{name: array} of the N-D result columns (kd_energies (n, 8), kd_gaps (n, 7), g_tensors (n, 8, 3))."""
+    with open_checked(path, "results") as h5:
+        return {name: h5["results"][name][()] for name in names if name in h5["results"]}
+
+
+def read_geometry(path: str | Path, row: int) -> tuple[list[str], np.ndarray]:
+    """(symbols, coords) of the final complex of one task (empty when the task has none)."""
+    with open_checked(path, "results") as h5:
+        start, stop = h5["geometry/offsets"][row:row + 2]
+        return list(h5["geometry/symbols"].asstr()[start:stop]), h5["geometry/coords"][start:stop]

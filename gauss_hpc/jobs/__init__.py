@@ -1,0 +1,22 @@
+"""Ab initio job arrays: submit a spec as submitit job arrays (Slurm, local or debug), track, resubmit failures,
+gather every task's result shard into results.h5.
+
+    from gauss_hpc import jobs
+    campaign = jobs.submit("jobs/cf_screen.toml", "campaigns/cf", executor="local", input="samples.h5")
+    campaign.wait()
+    jobs.status("campaigns/cf")                  # DataFrame: one row per task (state, reason, message, ...)
+    jobs.resubmit("campaigns/cf", reasons=["timeout"], time_factor=2)
+    jobs.gather("campaigns/cf")                  # -> campaigns/cf/results.h5
+
+CLI: `python -m gauss_hpc.jobs {submit,status,resubmit,gather,cancel,wait} ...` (see `--help`).
+"""
+
+from .campaign import Campaign, cancel, resubmit, submit
+from .cli import main
+from .gather import gather
+from .shards import CampaignError
+from .spec import Spec, SpecError, load_spec
+from .status import status, summary
+
+__all__ = ["Campaign", "CampaignError", "Spec", "SpecError", "cancel", "gather", "load_spec", "main", "resubmit",
+           "status", "submit", "summary"]

@@ -1,0 +1,196 @@
+"""Submitting a spec, resubmitting failures, waiting and cancelling: the Campaign handle."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import socket
+import sys
+import time
+from pathlib import Path
+from typing import Iterable, Mapping
+
+import pandas as pd
+
+from .. import config
+from . import shards
+from .executor import ACTIVE, JobStates, cancel_jobs, choose, chunks, make_executor
+from .spec import Spec, load_spec, parse_spec, resources_for_job
+from .status import status as _status
+from .status import summary
+from .tasks import make_tasks, render_task, run_chunk
+
+
+def _say(message: str, quiet: bool) -> None:
+    if not quiet:
+        print(f"[jobs] {message}", file=sys.stderr, flush=True)
+
+
+class Campaign:
+    """A campaign directory: `status()`, `wait()`, `gather()`, `resubmit()`, `cancel()`."""
+
+    def __init__(self, directory: str | Path):
+        self.dir = Path(directory)
+        if not (self.dir / "campaign.json").is_file():
+            raise shards.CampaignError(f"{self.dir}: not a campaign directory (no campaign.json)")
+
+    def __repr__(self) -> str:
+        return f"Campaign({str(self.dir)!r})"
+
+    @property
+    def spec(self) -> Spec:
+        return parse_spec(json.loads((self.dir / "campaign.json").read_text())["spec"], str(self.dir))
+
+    def tasks(self) -> list[dict]:
+        return shards.read_tasks(self.dir)
+
+    def status(self) -> pd.DataFrame:
+        return _status(self.dir)
+
+    def summary(self) -> pd.DataFrame:
+        return summary(self.status())
+
+    def wait(self, timeout: float | None = None, poll: float | None = None, progress: bool = True) -> pd.DataFrame:
+        """Block until no task is pending or running (or `timeout` seconds); returns the final status table."""
+        poll = poll if poll is not None else float(config.load("jobs")["poll_interval_s"])
+        deadline = None if timeout is None else time.monotonic() + timeout
+        bar = None
+        if progress:
+            from tqdm import tqdm
+
+            bar = tqdm(total=len(self.tasks()), desc=f"{self.dir.name}", unit="task", file=sys.stderr)
+        try:
+            while True:
+                table = self.status()
+                finished = int(table["state"].isin(["done", "failed"]).sum())
+                if bar is not None:
+                    bar.n = finished
+                    bar.set_postfix(failed=int((table["state"] == "failed").sum()))
+                    bar.refresh()
+                if not table["state"].isin(ACTIVE).any():
+                    return table
+                if deadline is not None and time.monotonic() > deadline:
+                    raise TimeoutError(f"{self.dir}: {int(table['state'].isin(ACTIVE).sum())} tasks still pending "
+                                       f"or running after {timeout} s")
+                time.sleep(poll)
+        finally:
+            if bar is not None:
+                bar.close()
+
+    def gather(self, out: str | Path | None = None) -> Path:
+        from .gather import gather
+
+        return gather(self.dir, out)
+
+    def resubmit(self, **kwargs) -> "Campaign":
+        return resubmit(self.dir, **kwargs)
+
+    def cancel(self) -> list[str]:
+        return cancel(self.dir)
+
+
+def default_campaign_dir(spec: Spec) -> Path:
+    return Path(spec.campaign_dir) if spec.campaign_dir else Path(config.load("jobs")["campaign_root"]) / spec.name
+
+
+def _write_campaign(campaign: Path, spec: Spec, tasks: list[dict]) -> None:
+    meta_path = campaign / "campaign.json"
+    created = json.loads(meta_path.read_text())["created"] if meta_path.is_file() else None
+    now = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    shards.write_json(meta_path, {"spec": spec.to_dict(), "spec_sha256": spec.digest(), "source": spec.source,
+                                  "created": created or now, "updated": now})
+    shards.write_json(campaign / "tasks.json", tasks)
+    for task in tasks:
+        render_task(campaign, task, spec)
+
+
+def _submit_tasks(campaign: Path, spec: Spec, task_ids: list[str], executor: str, *, time_factor: float = 1.0,
+                  time_min: float | None = None, mem_gb: float | None = None, quiet: bool = False) -> dict | None:
+    """Submit the tasks as one array (one submission record); returns the record."""
+    if not task_ids:
+        return None
+    kind, note = choose(executor)
+    _say(note, quiet)
+    groups = chunks(task_ids, kind, spec.tasks_per_job, spec.local_parallelism)
+    per_job = max(len(g) for g in groups)
+    res = resources_for_job(spec.steps, per_job)
+    if time_min is not None:
+        res["time_min"] = int(time_min * per_job + 1)
+    res["time_min"] = int(max(1, round(res["time_min"] * time_factor)))
+    if mem_gb is not None:
+        res["mem_gb"] = mem_gb
+    number = len(shards.read_submissions(campaign)) + 1
+    ex = make_executor(kind, campaign / "logs", name=f"gauss-{spec.name}", cpus=res["cpus"], mem_gb=res["mem_gb"],
+                       time_min=res["time_min"], partition=spec.partition,
+                       array_parallelism=spec.array_parallelism, signal_delay_s=spec.signal_delay_s)
+    jobs = ex.map_array(run_chunk, [str(campaign.resolve())] * len(groups), [number] * len(groups), groups)
+    record = {"number": number, "executor": kind, "host": socket.gethostname(), "resources": res,
+              "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+              "jobs": [{"job_id": str(j.job_id), "tasks": g} for j, g in zip(jobs, groups)]}
+    shards.write_json(campaign / "submissions" / f"{number:05d}.json", record)
+    master = str(jobs[0].job_id).split("_")[0]
+    _say(f"submission {number}: {len(task_ids)} tasks in {len(groups)} {kind} jobs "
+         f"({'array ' + master + ', ' if kind == 'slurm' else ''}{res['cpus']} cpu, {res['mem_gb']} GB, "
+         f"{res['time_min']} min each)", quiet)
+    if kind == "debug":
+        for job in jobs:
+            job.result()
+    return record
+
+
+def submit(spec: str | Path | Mapping | Spec, campaign_dir: str | Path | None = None, executor: str | None = None,
+           *, input: str | Path | None = None, limit: int | None = None, quiet: bool = False) -> Campaign:
+    """Render every task of the spec into the campaign directory and submit the ones not yet submitted (tasks
+    already done, failed or active are left alone: resubmitting a spec is idempotent). `executor` overrides
+    the spec's; `input`/`limit` override its [input]."""
+    spec = load_spec(spec)
+    if input is not None:
+        spec.input = {k: v for k, v in spec.input.items() if k not in ("path", "smiles", "names", "kind")}
+        spec.input["path"] = str(input)
+    if limit is not None:
+        spec.input["limit"] = limit
+    campaign = Path(campaign_dir) if campaign_dir is not None else default_campaign_dir(spec)
+    with shards.campaign_lock(campaign):
+        start = time.perf_counter()
+        tasks, duplicates = make_tasks(spec)
+        _write_campaign(campaign, spec, tasks)
+        _say(f"{campaign}: {len(tasks)} tasks rendered in {time.perf_counter() - start:.2f} s"
+             + (f" ({duplicates} duplicate inputs merged)" if duplicates else ""), quiet)
+        table = _status(campaign)
+        counts = table["state"].value_counts().to_dict()
+        todo = table.loc[table["state"] == "not_submitted", "task_id"].tolist()
+        _say(f"{counts.get('done', 0)} done, {counts.get('failed', 0)} failed (see `jobs status`; "
+             f"`jobs resubmit --failed`), {counts.get('pending', 0) + counts.get('running', 0)} active, "
+             f"{len(todo)} to submit", quiet)
+        _submit_tasks(campaign, spec, todo, executor or spec.executor, quiet=quiet)
+    return Campaign(campaign)
+
+
+def resubmit(campaign_dir: str | Path, *, failed: bool = True, reasons: Iterable[str] | None = None,
+             executor: str | None = None, time_factor: float = 1.0, time_min: float | None = None,
+             mem_gb: float | None = None, quiet: bool = False) -> Campaign:
+    """Submit again the failed tasks (optionally only those with the given reasons), and any not yet
+    submitted, optionally with more time (`time_factor`, or `time_min` per task) or memory."""
+    campaign = Campaign(campaign_dir)
+    spec = campaign.spec
+    with shards.campaign_lock(campaign.dir):
+        table = campaign.status()
+        wanted = table["state"] == "not_submitted"
+        if failed:
+            bad = table["state"] == "failed"
+            if reasons:
+                bad &= table["reason"].isin(list(reasons))
+            wanted |= bad
+        todo = table.loc[wanted, "task_id"].tolist()
+        _say(f"resubmitting {len(todo)} tasks"
+             + (f" ({', '.join(f'{r}: {n}' for r, n in table.loc[wanted, 'reason'].value_counts().items() if r)})"
+                if len(todo) else ""), quiet)
+        _submit_tasks(campaign.dir, spec, todo, executor or spec.executor, time_factor=time_factor,
+                      time_min=time_min, mem_gb=mem_gb, quiet=quiet)
+    return campaign
+
+
+def cancel(campaign_dir: str | Path) -> list[str]:
+    """Cancel every pending or running job of the campaign; returns their job ids."""
+    campaign = Campaign(campaign_dir)
+    return cancel_jobs(shards.read_submissions(campaign.dir), JobStates())

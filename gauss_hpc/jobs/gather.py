@@ -1,0 +1,155 @@
+"""Merge a campaign's shards into results.h5: every task exactly once (in task order, unfinished and lost
+tasks with their state), atomic replace, idempotent (an unchanged campaign leaves the file untouched)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pandas as pd
+
+from .. import store
+from ..chem.descriptors import DESCRIPTOR_NAMES
+from . import shards
+from .status import status
+
+TASK_COLUMNS = ("task_id", "index", "name", "smiles", "canonical", "seed_id", "sigma", "step", "backend", "status",
+                "reason", "message", "attempt", "job_id", "wall_seconds", "ground_mj")
+WIDTH = {"kd_energies": (8,), "kd_gaps": (7,), "g_tensors": (8, 3)}
+_RESERVED = set(TASK_COLUMNS) | set(DESCRIPTOR_NAMES) | set(WIDTH) | {"has_kd_energies", "has_g_tensors"}
+
+
+def _scalar(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _fixed(values, shape: tuple[int, ...]) -> tuple[np.ndarray, bool]:
+    """The value as an array of `shape` (NaN-padded or cut), and whether it was present."""
+    out = np.full(shape, np.nan)
+    if values is None:
+        return out, False
+    arr = np.asarray(values, dtype=float)
+    if arr.ndim != len(shape):
+        return out, False
+    region = tuple(slice(0, min(a, b)) for a, b in zip(arr.shape, shape))
+    out[region] = arr[region]
+    return out, True
+
+
+def _merged_values(shard: dict) -> dict:
+    """Values of all steps of a task, a later step overriding an earlier one."""
+    merged = {}
+    for record in shard.get("steps", []):
+        merged.update(record.get("values") or {})
+    return merged
+
+
+def _geometry(values: dict) -> tuple[list[str], list]:
+    cx = values.get("complex")
+    if isinstance(cx, dict) and "symbols" in cx:
+        return list(cx["symbols"]), list(cx["coords"])
+    return [], []
+
+
+def _row(task: dict, state: dict, shard: dict | None) -> tuple[dict, dict]:
+    values = _merged_values(shard) if shard else {}
+    status_word = state["state"] if state["state"] not in ("done", "failed") else \
+        ("ok" if state["state"] == "done" else state["reason"])
+    row = {"task_id": task["task_id"], "index": task["index"], "name": task["name"], "smiles": task["smiles"],
+           "canonical": str(task.get("canonical", "")), "seed_id": int(task.get("seed_id", -1)),
+           "sigma": float(task.get("sigma", math.nan)), "step": state["step"], "backend": state["backend"],
+           "status": status_word, "reason": state["reason"], "message": state["message"],
+           "attempt": int(state["attempt"]), "job_id": str(state["job_id"]),
+           "wall_seconds": float(state["wall_seconds"]), "ground_mj": str(values.get("ground_mj", ""))}
+    descriptors = shard.get("descriptors", {}) if shard else {}
+    for name in DESCRIPTOR_NAMES:
+        value = descriptors.get(name)
+        row[name] = float(value) if _scalar(value) else math.nan
+    return row, values
+
+
+def gather(campaign: str | Path, out: str | Path | None = None, *, quiet: bool = False) -> Path:
+    """Write (or leave, when nothing changed) `out` (default <campaign>/results.h5); returns its path."""
+    campaign = Path(campaign)
+    out = Path(out) if out is not None else campaign / "results.h5"
+    start = time.perf_counter()
+    with shards.campaign_lock(campaign):
+        tasks = shards.read_tasks(campaign)
+        table = status(campaign)
+        digest = hashlib.sha256()
+        meta = json.loads((campaign / "campaign.json").read_text())
+        digest.update(meta["spec_sha256"].encode())
+        rows, arrays, geometry, steps, scalars = [], {k: [] for k in WIDTH}, ([0], [], []), [], []
+        masks = {k: [] for k in WIDTH}
+        for task, state in zip(tasks, table.to_dict("records")):
+            shard = None
+            if state["state"] in ("done", "failed") and state["reason"] != "corrupt_shard":
+                try:
+                    text = shards.shard_path(campaign, task["task_id"]).read_text()
+                    shard = json.loads(text)
+                    if shard.get("attempt") != state["attempt"]:
+                        shard = None      # the job died after an older attempt's shard: its values are stale
+                    else:
+                        digest.update(text.encode())
+                except (FileNotFoundError, json.JSONDecodeError):
+                    shard = None
+            digest.update(json.dumps({k: state[k] for k in ("task_id", "state", "reason", "attempt")},
+                                     sort_keys=True, default=str).encode())
+            row, values = _row(task, state, shard)
+            rows.append(row)
+            scalars.append({k: float(v) for k, v in values.items() if _scalar(v) and k not in _RESERVED})
+            for name, shape in WIDTH.items():
+                arr, present = _fixed(values.get(name), shape)
+                arrays[name].append(arr)
+                masks[name].append(present)
+            symbols, coords = _geometry(values)
+            geometry[0].append(geometry[0][-1] + len(symbols))
+            geometry[1].extend(symbols)
+            geometry[2].extend(coords)
+            for record in (shard or {}).get("steps", []):
+                steps.append({"task_id": task["task_id"], "step": record.get("step", ""),
+                              "backend": record.get("backend", ""), "status": record.get("status", ""),
+                              "message": record.get("message", ""),
+                              "wall_seconds": float(record.get("wall_seconds", math.nan)),
+                              "cached": bool(record.get("cached", False))})
+        content = digest.hexdigest()
+        if out.is_file():
+            try:
+                with h5py.File(out, "r") as h5:
+                    if h5.attrs.get("content_sha256") == content:
+                        _say(f"{out}: up to date ({len(rows)} tasks)", quiet)
+                        return out
+            except OSError:
+                pass
+        results = pd.DataFrame(rows, columns=list(TASK_COLUMNS) + list(DESCRIPTOR_NAMES))
+        extra = pd.DataFrame(scalars, index=results.index)
+        extra = extra.reindex(sorted(extra.columns), axis=1)
+        results = pd.concat([results, extra], axis=1)
+        out_arrays = {name: np.asarray(values) for name, values in arrays.items()}
+        out_arrays.update({f"has_{name}": np.asarray(masks[name], bool) for name in ("kd_energies", "g_tensors")})
+        steps_table = pd.DataFrame(steps, columns=["task_id", "step", "backend", "status", "message",
+                                                   "wall_seconds", "cached"])
+        counts = {"n_tasks": len(rows), "n_ok": int((results["status"] == "ok").sum()),
+                  "n_unfinished": int(results["status"].isin(["pending", "running", "not_submitted"]).sum())}
+        counts["n_failed"] = counts["n_tasks"] - counts["n_ok"] - counts["n_unfinished"]
+        source = meta["spec"]["input"].get("path")
+        store.write_results(out, results, out_arrays,
+                            {"offsets": geometry[0], "symbols": geometry[1], "coords": np.asarray(geometry[2])},
+                            steps_table, attrs={"campaign": str(campaign.resolve()), "content_sha256": content,
+                                                **counts},
+                            config=meta["spec"], sources=[source] if source else [])
+    seconds = time.perf_counter() - start
+    _say(f"{out}: {counts['n_tasks']} tasks ({counts['n_ok']} ok, {counts['n_failed']} failed, "
+         f"{counts['n_unfinished']} unfinished) in {seconds:.2f} s", quiet)
+    return out
+
+
+def _say(message: str, quiet: bool) -> None:
+    if not quiet:
+        print(f"[jobs] {message}", file=sys.stderr, flush=True)

@@ -1,0 +1,163 @@
+"""The step registry: a spec step name → a callable `(input, workdir, **params) -> Result`, resolved by import at
+run time so a new backend plugs in without touching the runner.
+
+Resolution order for a step (name, backend, function):
+  1. `function = "package.module:callable"` given in the spec (a user's own step);
+  2. `gauss_hpc.abinitio.<backend>.STEPS[key]`, the backend's own registry, where key is the step name without
+     a "<backend>_" prefix ("orca_opt" → orca.STEPS["opt"], "casscf" → molcas.STEPS["casscf"]);
+  3. the built-in steps below (`BUILTIN`).
+
+Input: a step receives the latest complex an earlier step produced (`Result.values["complex"]`, or the previous
+complex with new `coordinates`), or the ligand SMILES when no step has produced a complex yet.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+from typing import Callable
+
+from ..abinitio.result import Result, Status
+
+StepFunction = Callable[..., Result]
+
+
+def assemble(smiles: str, workdir: Path, *, name: str, metal: str = "Dy", **params) -> Result:
+    """[M(H2O)5L2]+ with molSimplify (gauss_hpc.chem.complexes.assemble); values: complex, n_atoms.
+    The geometry is also written to complex.xyz in the step's work directory."""
+    from ..chem.complexes import AssemblyError
+    from ..chem.complexes import assemble as build
+
+    start = time.perf_counter()
+    if not isinstance(smiles, str):
+        return Result.failure(name, "molsimplify", Status.INVALID_INPUT,
+                              "assemble takes a ligand SMILES; put it first in [[steps]]")
+    try:
+        cx = build(smiles, metal=metal, name=name, **params)
+    except AssemblyError as exc:
+        return Result.failure(name, "molsimplify", Status.INVALID_INPUT, str(exc),
+                              wall_seconds=time.perf_counter() - start)
+    (Path(workdir) / "complex.xyz").write_text(cx.to_xyz())
+    return Result(name=name, backend="molsimplify", values={"complex": cx.to_dict(), "n_atoms": len(cx.symbols)},
+                  wall_seconds=time.perf_counter() - start, workdir=str(workdir))
+
+
+def _needs_complex(step: str, backend: str, cx, name: str) -> Result | None:
+    from ..chem.complexes import Complex
+
+    if isinstance(cx, Complex):
+        return None
+    return Result.failure(name, backend, Status.INVALID_INPUT,
+                          f"step {step} needs a complex; run 'assemble' (or another geometry step) before it")
+
+
+def crystal_field(cx, workdir: Path, *, name: str, **params) -> Result:
+    """Point-charge crystal-field KDs (gauss_hpc.abinitio.crystal_field.kd_energies)."""
+    from ..abinitio import crystal_field as cf
+
+    return _needs_complex("crystal_field", cf.BACKEND, cx, name) or cf.kd_energies(cx, name=name, **params)
+
+
+def xtb_relax(cx, workdir: Path, *, name: str, **params) -> Result:
+    """GFN2-xTB relaxation of the (Y-swapped) complex; values["complex"] carries the relaxed geometry on."""
+    from ..abinitio import xtb
+
+    return _needs_complex("xtb_relax", xtb.BACKEND, cx, name) or xtb.relax_complex(cx, name=name, **params)
+
+
+def xtb_label(smiles: str, workdir: Path, *, name: str, **params) -> Result:
+    """GFN2-xTB/D4 donor-atom proxy labels of the free ligand."""
+    from ..abinitio import xtb
+
+    return xtb.label_ligand(smiles, name=name, **params)
+
+
+def loprop(smiles: str, workdir: Path, *, name: str, **params) -> Result:
+    """OpenMolcas LoProp labels of the free ligand (used when gauss_hpc.abinitio.molcas has no STEPS entry)."""
+    from ..abinitio import molcas
+
+    return molcas.label_ligand(smiles, name=name, workdir=workdir, **params)
+
+
+def casscf(cx, workdir: Path, *, name: str, **params) -> Result:
+    """OpenMolcas SA-CASSCF/RASSI-SO/SINGLE_ANISO KDs (used when molcas has no STEPS entry)."""
+    from ..abinitio import molcas
+
+    return _needs_complex("casscf", molcas.BACKEND, cx, name) or \
+        molcas.kd_energies(cx, name=name, workdir=workdir, **params)
+
+
+def program(item, workdir: Path, *, name: str, command: list[str], timeout_s: float = 3600.0) -> Result:
+    """Run an external program given as an argument list (no shell) in the step's work directory, with the
+    ligand SMILES in input.smi (or the complex in input.xyz). OK when it exits 0; its output is in
+    program.out. A stand-in for any program without a parser, e.g. `command = ["sleep", "600"]`."""
+    workdir = Path(workdir)
+    if isinstance(item, str):
+        (workdir / "input.smi").write_text(item + "\n")
+    else:
+        (workdir / "input.xyz").write_text(item.to_xyz())
+    if not command or not all(isinstance(a, str) for a in command):
+        return Result.failure(name, "program", Status.INVALID_INPUT,
+                              f"params.command = {command!r}: give a list of strings")
+    start = time.perf_counter()
+    with open(workdir / "program.out", "wb") as out:
+        try:
+            proc = subprocess.Popen(command, cwd=workdir, stdout=out, stderr=subprocess.STDOUT,
+                                    start_new_session=True)
+        except OSError as exc:
+            return Result.failure(name, "program", Status.PROGRAM_MISSING, f"{command[0]}: {exc}")
+        try:
+            code = proc.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            return Result.failure(name, "program", Status.TIMEOUT, f"{command[0]} ran past {timeout_s} s",
+                                  wall_seconds=time.perf_counter() - start, workdir=str(workdir))
+        finally:
+            if proc.poll() is None:     # interrupted (time limit signal): take the program down with the task
+                os.killpg(proc.pid, signal.SIGKILL)
+    seconds = time.perf_counter() - start
+    if code != 0:
+        return Result.failure(name, "program", Status.CRASHED, f"{command[0]} exited with {code}",
+                              wall_seconds=seconds, workdir=str(workdir))
+    return Result(name=name, backend="program", values={"exit_code": 0}, wall_seconds=seconds, workdir=str(workdir))
+
+
+BUILTIN: dict[str, StepFunction] = {"assemble": assemble, "crystal_field": crystal_field, "xtb_relax": xtb_relax,
+                                    "xtb_label": xtb_label, "loprop": loprop, "casscf": casscf, "program": program}
+
+
+def _import(target: str) -> StepFunction:
+    module, _, attr = target.partition(":")
+    if not module or not attr:
+        raise ValueError(f"function = {target!r}: write it as 'package.module:callable'")
+    obj = importlib.import_module(module)
+    for part in attr.split("."):
+        obj = getattr(obj, part)
+    if not callable(obj):
+        raise ValueError(f"function = {target!r} is not callable")
+    return obj
+
+
+def resolve(name: str, backend: str, function: str = "") -> StepFunction:
+    """The callable for a step (see the module docstring for the order). Raises ValueError naming the step
+    when nothing provides it."""
+    if function:
+        return _import(function)
+    key = name[len(backend) + 1:] if name.startswith(backend + "_") else name
+    try:
+        module = importlib.import_module(f"gauss_hpc.abinitio.{backend}")
+    except ModuleNotFoundError:
+        module = None
+    registry = getattr(module, "STEPS", {}) if module is not None else {}
+    if key in registry:
+        return registry[key]
+    if name in BUILTIN:
+        return BUILTIN[name]
+    raise ValueError(f"step {name!r} (backend {backend!r}): not in gauss_hpc.abinitio.{backend}.STEPS "
+                     f"({', '.join(sorted(registry)) or 'none'}) nor built in ({', '.join(sorted(BUILTIN))}); "
+                     f"give function = \"module:callable\"")
