@@ -421,3 +421,17 @@ def casscf_step_files(context: MolcasCasscfContext, inputs: list[Path], workdir:
     parsed.wall_seconds = time.monotonic() - started
     parsed.workdir = str(workdir)
     return parsed
+
+
+def loprop_task(smiles: str, workdir, **params) -> Result:
+    """Job-array step "loprop": LoProp labels of one ligand SMILES in `workdir` (params as label_ligand)."""
+    return label_ligand(smiles, workdir=workdir, **params)
+
+
+def casscf_task(cx, workdir, **params) -> Result:
+    """Job-array step "casscf": Kramers doublets of one complex in `workdir` (params as kd_energies; pass
+    **CHEAP_CASSCF for the cheap demo settings)."""
+    return kd_energies(cx, workdir=workdir, **params)
+
+
+STEPS = {"loprop": loprop_task, "casscf": casscf_task}

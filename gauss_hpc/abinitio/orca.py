@@ -220,8 +220,19 @@ def with_geometry(cx, result: Result):
     return type(cx)(**{**cx.to_dict(), "coords": coords})
 
 
-STEPS = {
-    "opt_constrained": lambda cx, workdir, **p: optimise(cx, constrained=True, workdir=workdir, **p),
-    "opt": lambda cx, workdir, **p: optimise(cx, constrained=False, workdir=workdir, **p),
-    "casscf": lambda cx, workdir, **p: kd_energies(cx, workdir=workdir, **p),
-}
+def opt_constrained_task(cx, workdir, **params) -> Result:
+    """Job-array step "opt_constrained": equatorial donors held in a plane at 72 deg (pass the Y analogue)."""
+    return optimise(cx, constrained=True, workdir=workdir, **params)
+
+
+def opt_task(cx, workdir, **params) -> Result:
+    """Job-array step "opt": fully relaxed optimisation (start from opt_constrained's geometry, with_geometry)."""
+    return optimise(cx, constrained=False, workdir=workdir, **params)
+
+
+def casscf_task(cx, workdir, **params) -> Result:
+    """Job-array step "casscf": CASSCF(9,7)+QDPT Kramers doublets of the Dy complex."""
+    return kd_energies(cx, workdir=workdir, **params)
+
+
+STEPS = {"opt_constrained": opt_constrained_task, "opt": opt_task, "casscf": casscf_task}

@@ -1,0 +1,118 @@
+"""OpenMolcas backend on real runs and real logs (tests/fixtures/molcas/README.md says where each log came from)."""
+
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from gauss_hpc.abinitio import molcas
+from gauss_hpc.abinitio.result import Status
+from gauss_hpc.chem.complexes import Complex, assemble
+
+FIXTURES = Path(__file__).parent / "fixtures" / "molcas"
+HAVE_MOLCAS = molcas.program_path() is not None
+needs_molcas = pytest.mark.skipif(not HAVE_MOLCAS, reason="OpenMolcas (pymolcas) is not installed: "
+                                  "apt-get install openmolcas (scripts/install.sh does) to run the real calculations")
+
+
+def _cut_in_half(src: Path, dst: Path) -> Path:
+    text = src.read_text()
+    dst.write_text(text[: len(text) // 2])
+    return dst
+
+
+# ------------------------------------------------------------------------------------------------------- LoProp
+
+def test_loprop_log_of_methanolate():
+    result = molcas.parse_loprop(FIXTURES / "loprop_methanolate.log", name="methanolate", charge=-1)
+    assert result.ok, result.message
+    v = result.values
+    assert v["donor_charge"] == pytest.approx(-0.74497469)          # O1 atomic domain, printed by LoProp
+    assert v["donor_dipole"] == pytest.approx(0.57096878)
+    assert v["donor_polarizability_domain"] == pytest.approx(4.18228232)
+    # O1 domain + half of the C2-O1 bond domain (6.06537490): LoProp's atom partition
+    assert v["donor_polarizability"] == pytest.approx(4.18228232 + 6.06537490 / 2)
+    assert v["total_charge"] == pytest.approx(-1.0, abs=1e-6)
+    # the atom partition adds up to the molecular isotropic polarizability LoProp prints (tensor diagonal)
+    assert sum(v["atomic_polarizabilities"]) == pytest.approx((33.8240 + 34.5997 + 34.6196) / 3, abs=1e-3)
+    assert len(v["atomic_charges"]) == 5
+
+
+def test_loprop_parse_checks_the_molecular_charge():
+    result = molcas.parse_loprop(FIXTURES / "loprop_methanolate.log", name="methanolate", charge=0)
+    assert result.status == Status.PARSE_ERROR and "sum to -1.000" in result.message
+
+
+@needs_molcas
+def test_real_loprop_run_of_methanolate(tmp_path):
+    result = molcas.label_ligand("[O-]C", name="methanolate", workdir=tmp_path, cores=1, memory_mb=1000)
+    assert result.ok, result.message
+    v = result.values
+    assert v["donor_charge"] < 0                         # the alkoxide O carries most of the negative charge
+    assert v["donor_polarizability"] > 0 and v["donor_dipole"] > 0
+    assert v["total_charge"] == pytest.approx(-1.0, abs=1e-3)
+    assert len(v["atomic_charges"]) == 5                 # O, C, 3 H (donor first)
+    assert result.wall_seconds > 0 and Path(v["log"]).is_file()
+    assert not (tmp_path / "scratch").exists()           # integrals removed, the log kept
+
+
+def test_bad_smiles_is_invalid_input_naming_it(tmp_path):
+    result = molcas.label_ligand("C1CC", name="broken", workdir=tmp_path)
+    assert result.status == Status.INVALID_INPUT and "C1CC" in result.message
+
+
+def test_missing_program_is_a_status(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path))            # no pymolcas on PATH
+    result = molcas.label_ligand("[O-]C", name="methanolate", workdir=tmp_path / "w")
+    assert result.status == Status.PROGRAM_MISSING and "methanolate" in result.message
+    assert (tmp_path / "w" / "methanolate.inp").is_file()
+
+
+def test_scf_not_converged_log():
+    result = molcas.parse_loprop(FIXTURES / "scf_not_converged.log", name="methanolate")
+    assert result.status == Status.SCF_NOT_CONVERGED
+    assert "methanolate" in result.message and "No convergence after" in result.message
+
+
+def test_rasscf_not_converged_log():
+    result = molcas.parse_casscf(FIXTURES / "rasscf_not_converged.log", name="methanolate_cas")
+    assert result.status == Status.CASSCF_NOT_CONVERGED and "rasscf" in result.message
+
+
+def test_abnormal_termination_carries_openmolcas_message():
+    result = molcas.parse_loprop(FIXTURES / "gateway_bad_basis.log", name="methanolate")
+    assert result.status == Status.CRASHED
+    assert "_RC_INPUT_ERROR_" in result.message and "NOSUCH-BASIS does not exist" in result.message
+
+
+def test_real_loprop_log_cut_in_half_is_truncated(tmp_path):
+    cut = _cut_in_half(FIXTURES / "loprop_methanolate.log", tmp_path / "cut.log")
+    result = molcas.parse_loprop(cut, name="methanolate")
+    assert result.status == Status.TRUNCATED_OUTPUT and "methanolate" in result.message
+
+
+def test_missing_log():
+    assert molcas.parse_loprop(FIXTURES / "nothing.log", name="x").status == Status.MISSING_OUTPUT
+
+
+# ------------------------------------------------------------------------------------------------------- CASSCF
+
+def test_kramers_pairing_rejects_unpaired_states():
+    kd, gaps = molcas.kramers_doublets([0.0, 0.0, 100.0, 100.0, 250.0, 250.0], 3)
+    assert kd == [0.0, 100.0, 250.0] and gaps == [100.0, 150.0]
+    with pytest.raises(ValueError, match="not Kramers pairs"):
+        molcas.kramers_doublets([0.0, 0.0, 100.0, 130.0], 2)
+    with pytest.raises(ValueError, match="need 4"):
+        molcas.kramers_doublets([0.0, 0.0, 100.0], 2)
+
+
+def test_casscf_bad_inputs_name_the_complex(tmp_path):
+    cx = assemble("[O-]C", name="Dy_OMe2")
+    wrong = Complex(**{**cx.to_dict(), "charge": 0})      # 150 electrons cannot be a sextet
+    result = molcas.kd_energies(wrong, workdir=tmp_path / "a")
+    assert result.status == Status.INVALID_INPUT and "Dy_OMe2" in result.message and "multiplicity 6" in result.message
+    result = molcas.kd_energies(cx, workdir=tmp_path / "b", basis="ANO-R1", metal_basis="DKH-def2-SVP")
+    assert result.status == Status.INVALID_INPUT and "DKH-def2-SVP has no functions for Dy" in result.message
+    assert molcas.kd_energies(cx, workdir=tmp_path / "c", guess="magic").status == Status.INVALID_INPUT
