@@ -1,4 +1,4 @@
-"""Hash-partitioned global dedup and novelty on real MPI ranks (mpiexec -n 2 and 3 of the MPICH wheel), checked
+"""Hash-partitioned global dedup and novelty on real MPI ranks (mpiexec -n 3 of the MPICH wheel: uneven shares), checked
 against a plain serial scan."""
 
 import json
@@ -116,7 +116,7 @@ def test_single_rank_dedup_matches_a_serial_scan():
     assert [tuple(map(lambda x: x.item(), row)) for row in ours] == reference_flags(items, training)
 
 
-@pytest.mark.parametrize("ranks", [2, 3])
+@pytest.mark.parametrize("ranks", [3])
 def test_dedup_and_novelty_do_not_depend_on_the_rank_count(tmp_path, ranks):
     items = generated_items()
     training = set(store.read_ligands(LIGANDS)["canonical"])

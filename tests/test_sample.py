@@ -1,0 +1,245 @@
+"""The sampling stage end to end on a small model trained here (gauss_hpc.train, ~30 s): 1 rank vs 2 real MPI
+ranks (and srun when the local test Slurm answers), σ = 0, counts, novelty, the KD cross-mapping, bad input."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from gauss_hpc import config, sample, store
+from gauss_hpc.model.checkpoint import load_run
+from gauss_hpc.sampling.predict import encoder_form
+from gauss_hpc.sampling.validate import REASONS, check_ligand
+from gauss_hpc.train import train
+
+ROOT = Path(__file__).resolve().parents[1]
+BUNDLED = ROOT / "data" / "ligands.h5"
+PY = sys.executable
+MPIEXEC = Path(PY).with_name("mpiexec")
+N_LIGANDS = 250
+
+
+def env():
+    return dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    """A real run: the first 250 short ligands of the bundled QM9 set, a small VAE trained for 25 epochs.
+    The ligands file also carries a `kd_gaps` label on half the rows (values = row number x (1..7), a test
+    label whose only purpose is to check that the cross-mapping returns the neighbour's value)."""
+    root = tmp_path_factory.mktemp("sample")
+    table = store.read_ligands(BUNDLED)
+    pick = np.flatnonzero(table["smiles"].str.len().to_numpy() <= 9)[:N_LIGANDS]
+    ligands = table.iloc[pick].reset_index(drop=True)
+    charge, charge_mask = store.read_labels(BUNDLED)["donor_mulliken_charge"]
+    kd_mask = np.arange(len(ligands)) % 2 == 0
+    kd_gaps = np.arange(len(ligands))[:, None] * np.arange(1.0, 8.0)[None, :]
+    test = np.zeros(len(ligands), bool)
+    test[::10] = True
+    store.write_ligands(root / "ligands.h5", ligands, test_mask=test, train_subsets={},
+                        labels={"donor_mulliken_charge": (charge[pick], charge_mask[pick], {"unit": "e"}),
+                                "kd_gaps": (kd_gaps, kd_mask, {"unit": "cm-1", "method": "test"})})
+    cfg = config.load("train", overrides=dict(
+        ligands=str(root / "ligands.h5"), out=str(root / "run"), max_epochs=25, encoder_hidden=[64, 32],
+        decoder_hidden=64, lr=3e-3, batch_size=25, threads=1, early_stop_patience=100))
+    assert train(cfg, progress=False) == 0
+    return root / "run"
+
+
+def sample_cli(run_dir, out, *extra):
+    return ["--no-progress", str(run_dir), "--out", str(out), *extra]
+
+
+COMMON = ["--seed-random", "12", "--sigmas", "0.1", "0.5", "--batches", "3", "--batch-size", "40",
+          "--units-per-group", "2", "--metrics-max-samples", "200"]
+
+
+@pytest.fixture(scope="module")
+def one_rank(run_dir, tmp_path_factory):
+    out = tmp_path_factory.mktemp("one") / "samples.h5"
+    assert sample.main(sample_cli(run_dir, out, *COMMON)) == 0
+    return out
+
+
+def read(path):
+    return {name: store.read_samples(path, name) for name in store.SAMPLE_TABLES}
+
+
+def assert_same_result(a, b):
+    """Same samples in the same (generation) order, same flags and statistics; only the rank differs."""
+    ta, tb = read(a), read(b)
+    cols = [c for c in ta["samples"].columns if c != "rank"]
+    pd.testing.assert_frame_equal(ta["samples"][cols], tb["samples"][cols])
+    for name in ("attempts", "sigma_stats", "metrics", "seeds"):
+        pd.testing.assert_frame_equal(ta[name], tb[name])
+    with h5py.File(a) as ha, h5py.File(b) as hb:
+        assert np.array_equal(ha["samples/z"][()], hb["samples/z"][()])
+    assert set(ta["samples"]["canonical"][ta["samples"]["unique"]]) == \
+        set(tb["samples"]["canonical"][tb["samples"]["unique"]])
+
+
+def assert_consistent(path, ligands_file):
+    t = read(path)
+    samples, attempts = t["samples"], t["attempts"]
+    invalid = attempts[[f"invalid_{r}" for r in REASONS]].sum(axis=1)
+    assert (attempts["attempts"] == attempts["valid"] + invalid).all()
+    with h5py.File(path) as h5:
+        assert attempts["attempts"].sum() == h5.attrs["batches"] * h5.attrs["batch_size"] * len(t["seeds"]) * \
+            len(np.unique(attempts["sigma"]))
+    assert attempts["valid"].sum() == len(samples) > 0
+    assert samples["valid"].all()
+    # no duplicates anywhere: each canonical is unique once overall and once per sigma
+    assert samples[samples["unique"]]["canonical"].is_unique
+    assert set(samples[samples["unique"]]["canonical"]) == set(samples["canonical"])
+    per_sigma = samples[samples["unique_in_sigma"]]
+    assert not per_sigma.duplicated(["sigma", "canonical"]).any()
+    assert len(per_sigma) == samples.drop_duplicates(["sigma", "canonical"]).shape[0]
+    # the first occurrence in generation order wins
+    first = samples.sort_values("key").drop_duplicates("canonical")
+    assert set(first.index) == set(samples.index[samples["unique"]])
+    assert (samples["times_generated"] == samples.groupby("canonical")["canonical"].transform("size")).all()
+    training = set(store.read_ligands(ligands_file)["canonical"])
+    assert (samples["novel"] == ~samples["canonical"].isin(training)).all()
+    assert all(check_ligand(s).canonical == c for s, c in zip(samples["smiles"], samples["canonical"]))
+    stats = t["sigma_stats"]
+    totals = stats.groupby("sigma")[["attempts", "valid", "unique"]].sum()
+    assert (totals["attempts"] == attempts.groupby("sigma")["attempts"].sum()).all()
+    assert (totals["unique"] == per_sigma.groupby("sigma").size()).all()
+    last = stats.sort_values("batch").groupby("sigma").tail(1).set_index("sigma")
+    assert (last["cum_valid"] == totals["valid"]).all()
+
+
+@pytest.mark.skipif(not MPIEXEC.exists(), reason="LOUD SKIP: no mpiexec in the venv (pip install mpich)")
+def test_two_mpi_ranks_give_the_same_result_as_one(run_dir, one_rank, tmp_path):
+    out = tmp_path / "two.h5"
+    done = subprocess.run([str(MPIEXEC), "-n", "2", PY, "-m", "gauss_hpc.sample", *sample_cli(run_dir, out, *COMMON)],
+                          capture_output=True, text=True, timeout=300, env=env(), cwd=ROOT)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "on 2 rank(s)" in done.stdout
+    assert set(store.read_samples(out)["rank"]) == {0, 1}      # both ranks generated samples
+    assert_same_result(one_rank, out)
+    assert_consistent(out, run_dir.parent / "ligands.h5")
+
+
+def test_srun_two_ranks_give_the_same_result_as_one(run_dir, one_rank, tmp_path):
+    from slurm_cluster import cluster_reason, ensure_cluster
+
+    if not ensure_cluster():
+        pytest.skip(f"LOUD SKIP: no Slurm cluster, srun -n 2 --mpi=pmi2 not checked: {cluster_reason()}")
+    out = tmp_path / "srun.h5"
+    done = subprocess.run(["srun", "-n", "2", "--mpi=pmi2", "--time=10", f"--chdir={ROOT}", PY, "-m",
+                           "gauss_hpc.sample", *sample_cli(run_dir, out, *COMMON)],
+                          capture_output=True, text=True, timeout=400, env=env())
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "on 2 rank(s)" in done.stdout
+    assert_same_result(one_rank, out)
+
+
+def test_one_rank_run_is_consistent(run_dir, one_rank):
+    assert_consistent(one_rank, run_dir.parent / "ligands.h5")
+    t = read(one_rank)
+    metrics = t["metrics"]
+    assert list(metrics["sigma"][:2]) == [0.1, 0.5] and np.isnan(metrics["sigma"].iloc[2])
+    assert ((metrics["validity"] >= 0) & (metrics["validity"] <= 1)).all()
+    assert metrics["unique"].iloc[2] == t["samples"]["unique"].sum()
+    with h5py.File(one_rank) as h5:
+        assert h5.attrs["kind"] == "samples" and "best.pt" in h5.attrs["sources"]
+        assert h5["samples/mu"].shape == (len(t["samples"]), 32)
+
+
+def test_sigma_zero_reproduces_the_seed_decoding(run_dir, tmp_path):
+    run = load_run(run_dir)
+    latents = store.read_latents(run_dir / "latents.h5")
+    with torch.inference_mode():
+        decoded = run.vocab.decode(run.model.decode(torch.from_numpy(latents["mu"][:40])).argmax(-1).numpy())
+    verdicts = [check_ligand(s) for s in decoded]
+    good = next(i for i, v in enumerate(verdicts) if v.valid)
+    bad = next(i for i, v in enumerate(verdicts) if not v.valid)
+    out = tmp_path / "zero.h5"
+    assert sample.main(sample_cli(run_dir, out, "--seed-ids", str(good), str(bad), "--sigmas", "0",
+                                  "--batches", "2", "--batch-size", "25", "--no-metrics")) == 0
+    t = read(out)
+    assert (t["samples"]["smiles"] == decoded[good]).all() and len(t["samples"]) == 50
+    assert t["samples"]["unique"].sum() == 1
+    bad_rows = t["attempts"][t["attempts"]["seed_id"] == 1]
+    assert bad_rows[f"invalid_{verdicts[bad].reason}"].sum() == 50
+
+
+def test_decoding_batches_do_not_change_results_and_temperature_is_reproducible(run_dir, tmp_path):
+    args = ["--seed-ids", "3", "8", "--sigmas", "0.4", "--batches", "3", "--batch-size", "20", "--no-metrics",
+            "--decoding", "temperature", "--temperature", "0.7"]
+    outs = []
+    for group in (1, 4, 4):
+        outs.append(tmp_path / f"t{len(outs)}.h5")
+        assert sample.main(sample_cli(run_dir, outs[-1], *args, "--units-per-group", str(group))) == 0
+    assert_same_result(outs[0], outs[1])
+    assert_same_result(outs[1], outs[2])
+    greedy = tmp_path / "greedy.h5"
+    assert sample.main(sample_cli(run_dir, greedy, *args[:-4], "--units-per-group", "4")) == 0
+    assert not store.read_samples(greedy)[["key", "smiles"]].equals(store.read_samples(outs[0])[["key", "smiles"]])
+
+
+def test_predictions_and_kd_cross_mapping(run_dir, one_rank, tmp_path):
+    out = tmp_path / "knn.h5"
+    assert sample.main(sample_cli(run_dir, out, "--seed-ids", "2", "5", "6", "--sigmas", "0.2", "--batches", "2",
+                                  "--batch-size", "50", "--knn-k", "1", "--keep", "unique", "--no-metrics")) == 0
+    samples = store.read_samples(out)
+    assert samples["unique"].all()
+    assert {"pred_donor_z", "pred_donor_mulliken_charge"} <= set(samples.columns)
+    assert samples["pred_donor_z"].between(5, 10).all()          # N (7) and O (8) donors
+    with h5py.File(out) as h5:
+        knn = h5["samples/knn_kd_gaps"][()]
+        distance = h5["samples/knn_kd_gaps_distance"][()]
+    ligands = store.read_ligands(run_dir.parent / "ligands.h5")
+    row_of = {s: i for i, s in enumerate(ligands["smiles"])}
+    run = load_run(run_dir)
+    checked = 0
+    for i, smiles in enumerate(samples["smiles"]):
+        row = row_of.get(encoder_form(smiles, run.vocab))
+        if row is not None and row % 2 == 0:      # a labelled training ligand: its own label comes back
+            np.testing.assert_allclose(knn[i], row * np.arange(1.0, 8.0))
+            assert distance[i] == pytest.approx(0.0, abs=1e-5)
+            checked += 1
+    assert knn.shape == (len(samples), 7) and np.isfinite(knn).all()
+    assert checked > 0
+
+
+def test_seed_rules_pick_ligands_by_label(run_dir, tmp_path):
+    out = tmp_path / "top.h5"
+    assert sample.main(sample_cli(run_dir, out, "--seed-top", "donor_mulliken_charge", "3", "--seed-order", "low",
+                                  "--seed-bins", "donor_mulliken_charge", "2", "1", "--sigmas", "0.1",
+                                  "--batches", "1", "--batch-size", "10", "--no-metrics")) == 0
+    seeds = store.read_samples(out, "seeds")
+    values, mask = store.read_labels(run_dir.parent / "ligands.h5")["donor_mulliken_charge"]
+    lowest = np.argsort(np.where(mask, values, np.inf))[:3]
+    assert list(seeds["ligand_row"][:3]) == list(lowest)
+    assert list(seeds["source"]) == ["top:donor_mulliken_charge"] * 3 + ["bins:donor_mulliken_charge"] * 2
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--seed-smiles", "C1CC"], "seed SMILES 'C1CC' is not a usable monodentate ligand (unparsable)"),
+    (["--seed-smiles", "CO"], "first_atom_not_n_or_o"),
+    (["--seed-smiles", "OCl"], "cannot be encoded by this model"),
+    (["--sigmas", "0.1"], "the seed set is empty"),
+    (["--seed-ids", "1", "--sigmas", "-0.1"], "sigma must be a finite number >= 0"),
+    (["--seed-ids", "99999"], "ligand rows [99999] have no latent"),
+    (["--seed-top", "no_such_label", "3"], "has no label 'no_such_label'"),
+    (["--seed-ids", "1", "--decoding", "temperature", "--temperature", "0"], "temperature must be > 0"),
+])
+def test_bad_input_is_a_clear_error(run_dir, tmp_path, capsys, args, message):
+    out = tmp_path / "bad.h5"
+    assert sample.main(sample_cli(run_dir, out, "--batches", "1", "--batch-size", "5", *args)) == 2
+    assert message in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_missing_run_directory_is_a_clear_error(tmp_path, capsys):
+    assert sample.main(sample_cli(tmp_path / "nowhere", tmp_path / "x.h5", "--seed-ids", "1")) == 2
+    assert "not a directory" in capsys.readouterr().err
