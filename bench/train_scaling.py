@@ -56,6 +56,7 @@ def scaling(args) -> dict:
               "epochs": args.epochs, "global_batch": args.batch_size, "threads_per_rank": 1,
               "cpu_count": os.cpu_count(), "load_average_before": os.getloadavg()[0]}
     throughput = {1: [], 2: []}
+    per_cpu = {1: [], 2: []}
     with tempfile.TemporaryDirectory(prefix="gauss_scaling_") as tmp:
         for repeat in range(args.repeats):
             for ranks in (1, 2):  # alternate so that load from other users hits both alike
@@ -65,11 +66,17 @@ def scaling(args) -> dict:
                 # ligands/s over all epochs' training steps
                 rows = float((hist["samples_per_s"] * hist["wall_seconds"]).sum())
                 throughput[ranks].append(rows / float(hist["wall_seconds"].sum()))
+                per_cpu[ranks].append(rows / float(hist["cpu_seconds"].sum()))
                 print(f"{ranks} rank(s), repeat {repeat}: {throughput[ranks][-1]:.1f} ligands/s "
                       f"(process wall {run['wall_s']:.1f} s)", file=sys.stderr)
     one, two = max(throughput[1]), max(throughput[2])
     result.update({"ligands_per_s_1rank": round(one, 2), "ligands_per_s_2ranks": round(two, 2),
                    "efficiency": round(two / (2 * one), 3),
+                   # CPU seconds of all ranks per ligand: what the efficiency would be with a dedicated core per
+                   # rank (gloo waits sleep, so contention from other processes does not count here).
+                   "ligands_per_cpu_s_1rank": round(max(per_cpu[1]), 2),
+                   "ligands_per_cpu_s_2ranks": round(max(per_cpu[2]), 2),
+                   "cpu_efficiency": round(max(per_cpu[2]) / max(per_cpu[1]), 3),
                    "all_runs_ligands_per_s": {str(k): [round(v, 2) for v in vals] for k, vals in throughput.items()},
                    "load_average_after": os.getloadavg()[0]})
     return result

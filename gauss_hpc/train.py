@@ -298,7 +298,8 @@ class Trainer:
             threshold=cfg["lr_threshold"], threshold_mode="abs")
         self.epoch = 0
         self.step = 0                      # steps done within self.epoch
-        self.epoch_sums = torch.zeros(len(TERMS) + 1, dtype=torch.float64)   # + rows seen
+        # loss terms x rows, rows seen, CPU seconds of the training steps (summed over ranks at the epoch end)
+        self.epoch_sums = torch.zeros(len(TERMS) + 2, dtype=torch.float64)
         self.epoch_seconds = 0.0           # training time spent in self.epoch so far
         self.best_score = math.inf
         self.best_epoch = -1
@@ -399,7 +400,7 @@ class Trainer:
         (terms["loss"] * (weight * self.ctx.world_size)).backward()
         self.optimizer.step()
         with torch.no_grad():
-            values = torch.tensor([float(terms[t]) * weight * n_global for t in TERMS] + [weight * len(local)],
+            values = torch.tensor([float(terms[t]) * weight * n_global for t in TERMS] + [weight * len(local), 0.0],
                                   dtype=torch.float64)
         self.epoch_sums += values
 
@@ -465,7 +466,7 @@ class Trainer:
     def _end_epoch(self) -> bool:
         """Metrics, history, LR schedule, best parameters, early stopping. Returns True to stop."""
         sums = self.ctx.all_reduce_sum(self.epoch_sums)
-        rows_seen = max(float(sums[-1]), 1.0)
+        rows_seen = max(float(sums[len(TERMS)]), 1.0)
         row = {"epoch": self.epoch}
         row.update({f"train_{t}": float(sums[i]) / rows_seen for i, t in enumerate(TERMS)})
         if len(self.data.test_rows):
@@ -476,6 +477,9 @@ class Trainer:
         row["lr"] = self.optimizer.param_groups[0]["lr"]
         row["wall_seconds"] = self.epoch_seconds
         row["samples_per_s"] = rows_seen / max(self.epoch_seconds, 1e-9)
+        # CPU time of all ranks per ligand: parallel overhead independent of how loaded the machine is.
+        row["cpu_seconds"] = float(sums[len(TERMS) + 1])
+        row["samples_per_cpu_s"] = rows_seen / max(row["cpu_seconds"], 1e-9)
         self.history.append(row)
         self.scheduler.step(monitored)
         if monitored < self.best_score:
@@ -531,9 +535,10 @@ class Trainer:
                                      f"time budget of {self.cfg['max_minutes']} min reached"),
                                     self.epoch, self.step, n_steps, self.run_dir / ckpt.CHECKPOINT)
                     return reason
-                t0 = time.monotonic()
+                t0, cpu0 = time.monotonic(), time.process_time()
                 self.train_step(order[self.step * batch_size:(self.step + 1) * batch_size])
                 self.epoch_seconds += time.monotonic() - t0
+                self.epoch_sums[-1] += time.process_time() - cpu0
                 self.step += 1
                 bar.update(1)
                 if self.ctx.is_main and self.log_every and self.step % self.log_every == 0:

@@ -16,6 +16,7 @@ import torch
 
 from gauss_hpc import config, store, train
 from gauss_hpc.model import CheckpointError, load_run
+from slurm_cluster import require_cluster
 from train_data import make_ligands
 
 REPO = Path(__file__).resolve().parents[1]
@@ -113,25 +114,9 @@ def test_two_mpi_ranks_equal_one_rank(ligands, one_rank_run, tmp_path):
     assert_same_run(one_rank_run, tmp_path / "two")
 
 
-def slurm_env():
-    """Environment for the local test Slurm (slurm/start_cluster.sh), or None when no cluster answers."""
-    if shutil.which("srun") is None:
-        return None
-    conf = os.environ.get("SLURM_CONF") or "/tmp/gauss_slurm/slurm.conf"
-    slurm = dict(env(), SLURM_CONF=conf) if Path(conf).is_file() else env()
-    try:
-        states = subprocess.run(["sinfo", "-h", "-N", "-o", "%T"], env=slurm, capture_output=True, text=True,
-                                timeout=15).stdout.split()
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return slurm if any(s.rstrip("*~#") in ("idle", "mixed") for s in states) else None
-
-
 def test_two_srun_ranks_equal_one_rank(ligands, one_rank_run, tmp_path):
-    slurm = slurm_env()
-    if slurm is None:
-        pytest.skip("LOUD SKIP: no Slurm cluster answers (start one with `sudo slurm/start_cluster.sh` and "
-                    "export SLURM_CONF); srun -n 2 equivalence not checked")
+    require_cluster()  # starts the local test cluster (slurm/start_cluster.sh) or skips loudly with the reason
+    slurm = env()
     out = tmp_path / "srun"
     done = subprocess.run(["srun", "-n", "2", "--mpi=pmi2", "--time=10", f"--chdir={REPO}", PY, "-m",
                            "gauss_hpc.train", "--ligands", str(ligands), *EQUIVALENCE_FLAGS, "--out", str(out)],
