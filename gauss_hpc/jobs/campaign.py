@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import math
 import socket
 import sys
 import time
@@ -115,8 +116,8 @@ def _submit_tasks(campaign: Path, spec: Spec, task_ids: list[str], executor: str
     per_job = max(len(g) for g in groups)
     res = resources_for_job(spec.steps, per_job)
     if time_min is not None:
-        res["time_min"] = int(time_min * per_job + 1)
-    res["time_min"] = int(max(1, round(res["time_min"] * time_factor)))
+        res["time_min"] = time_min * per_job
+    res["time_min"] = max(1, int(math.ceil(res["time_min"] * time_factor)))
     if mem_gb is not None:
         res["mem_gb"] = mem_gb
     number = len(shards.read_submissions(campaign)) + 1

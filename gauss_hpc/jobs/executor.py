@@ -130,15 +130,15 @@ def _scontrol(master: str) -> dict[str, tuple[str, str]]:
     return out
 
 
-def _local_alive(job: dict, host: str) -> bool:
-    if host != socket.gethostname():
-        return False
-    pid = int(job["job_id"])
+def _local_alive(pid: int) -> bool:
+    """Whether the local job's submitit controller still runs (not a zombie; a python process: guards against
+    the pid having been reused; right after the fork the cmdline is still the submitting python's)."""
     try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
         return False
-    return b"submitit" in cmdline
+    return stat.rpartition(")")[2].split()[0] != "Z" and b"python" in cmdline
 
 
 class JobStates:
@@ -160,7 +160,7 @@ class JobStates:
         if kind == "local":
             if submission.get("host") != socket.gethostname():
                 return "unknown"
-            return "running" if _local_alive({"job_id": job_id}, submission["host"]) else "ended"
+            return "running" if _local_alive(int(job_id)) else "ended"
         return "ended"
 
     def ended_reason(self, campaign: Path, submission: dict, job_id: str) -> tuple[str, str]:
@@ -173,7 +173,8 @@ class JobStates:
             state = state.split()[0] if state else ""
             if state:
                 reason = _SLURM_ENDED.get(state, "crashed")
-                if state == "FAILED" and exit_code.endswith(":9"):
+                code, _, sig = exit_code.partition(":")
+                if state == "FAILED" and (sig == "9" or code == "137"):     # SIGKILL of the task or its shell
                     reason = "killed"
                 return reason, f"Slurm job {job_id}: {state} (exit code {exit_code})"
         logs = Path(campaign) / "logs"

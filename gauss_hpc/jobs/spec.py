@@ -176,8 +176,8 @@ def load_spec(spec: str | Path | Mapping | Spec) -> Spec:
 
 def resources_for_job(steps: list[StepSpec], tasks_per_job: int) -> dict:
     """One array element runs `tasks_per_job` tasks, each all steps in order: the most CPUs and memory any
-    step asks for, and the sum of the steps' times per task (plus a minute for start-up)."""
+    step asks for, and the sum of the steps' times per task (whole minutes, at least one)."""
     cpus = max(s.cpus for s in steps)
     mem_gb = max(s.mem_gb for s in steps)
-    minutes = sum(s.time_min for s in steps) * tasks_per_job + 1
-    return {"cpus": cpus, "mem_gb": mem_gb, "time_min": int(math.ceil(minutes))}
+    minutes = sum(s.time_min for s in steps) * tasks_per_job
+    return {"cpus": cpus, "mem_gb": mem_gb, "time_min": max(1, int(math.ceil(minutes)))}

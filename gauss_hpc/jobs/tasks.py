@@ -178,8 +178,16 @@ class TimeLimitReached(BaseException):
     so that backends catching Exception cannot swallow it."""
 
 
+class Terminated(BaseException):
+    """SIGTERM (scancel, node shutdown): stop at once without a shard, so status reports the scheduler's word."""
+
+
 def _on_time_limit(signum, frame):
     raise TimeLimitReached()
+
+
+def _on_terminate(signum, frame):
+    raise Terminated()
 
 
 def _job_id() -> str:
@@ -248,7 +256,7 @@ def _run_step(step: dict, k: int, item, folder: Path, name: str) -> tuple[Result
     try:
         fn = resolve(step["name"], step["backend"], step.get("function", ""))
         result = _call(fn, item, workdir, name, dict(step["params"]))
-    except TimeLimitReached:
+    except (TimeLimitReached, Terminated):
         raise
     except Exception as exc:        # a step must never take the other tasks of the array element down
         tail = "".join(traceback.format_exception(exc)[-3:])
@@ -288,6 +296,9 @@ def run_task(campaign: Path, task_id: str, attempt: int, job_id: str) -> dict:
                 status, message = result.status, result.message
                 break
             item = _next_input(item, result)
+    except Terminated:
+        shards.marker_path(campaign, task_id).unlink(missing_ok=True)
+        raise
     except TimeLimitReached:
         status = Status.TIMEOUT
         message = f"step {last['name']} stopped: the job reached its time limit (resubmit with more time)"
@@ -303,10 +314,12 @@ def run_task(campaign: Path, task_id: str, attempt: int, job_id: str) -> dict:
 def run_chunk(campaign: str, attempt: int, task_ids: list[str]) -> dict:
     """What one array element runs: its tasks one after the other, each writing its shard. A task that
     already has an OK shard is skipped (another submission finished it). When the time-limit warning arrives,
-    the running task and the ones not yet started get TIMEOUT shards, and the element ends cleanly."""
+    the running task and the ones not yet started get TIMEOUT shards, and the element ends cleanly. On SIGTERM
+    (scancel) it stops without a shard: the scheduler's record says what happened."""
     campaign = Path(campaign)
     job_id = _job_id()
     signal.signal(signal.SIGUSR2, _on_time_limit)
+    signal.signal(signal.SIGTERM, _on_terminate)
     counts = {"ok": 0, "failed": 0, "skipped": 0, "timeout": 0}
     for i, tid in enumerate(task_ids):
         try:
