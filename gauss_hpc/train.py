@@ -131,6 +131,8 @@ class Dataset:
     kd_mask: torch.Tensor | None = None       # (n, 1) bool
     kd_mean: np.ndarray | None = None
     kd_std: np.ndarray | None = None
+    kd_descriptor_mean: np.ndarray | None = None
+    kd_descriptor_std: np.ndarray | None = None
 
 
 class InputError(ValueError):
@@ -232,7 +234,8 @@ def load_dataset(cfg: dict, vocab: Vocabulary | None = None) -> Dataset:
         if not kd_mask[train_rows].any():
             raise InputError(f"{path}: no training ligand has both {KD_TARGETS} and {KD_DESCRIPTORS}")
         gaps_std, data.kd_mean, data.kd_std = _standardize(np.asarray(gaps, np.float64), kd_mask, train_rows)
-        desc_std, _, _ = _standardize(np.asarray(desc, np.float64), kd_mask, train_rows)
+        desc_std, data.kd_descriptor_mean, data.kd_descriptor_std = _standardize(np.asarray(desc, np.float64),
+                                                                                  kd_mask, train_rows)
         data.kd_targets = torch.from_numpy(gaps_std).float()
         data.kd_descriptors = torch.from_numpy(desc_std).float()
         data.kd_mask = torch.from_numpy(kd_mask[:, None])
@@ -354,6 +357,10 @@ class Trainer:
                                      label_mean=self.data.label_mean, label_std=self.data.label_std,
                                      config=self.cfg, kd_label_names=[KD_TARGETS] if self.model.kd else [])
         payload.update(epoch=self.epoch, score=float(score))
+        if self.model.kd is not None:
+            # The KD head sees standardized descriptors and predicts standardized gaps.
+            payload["kd_standardization"] = {key: [float(x) for x in getattr(self.data, key)] for key in
+                                             ("kd_mean", "kd_std", "kd_descriptor_mean", "kd_descriptor_std")}
         ckpt.save(self.run_dir / ckpt.BEST, payload)
 
     # -- one step -------------------------------------------------------------------------------------------

@@ -96,6 +96,8 @@ class LoadedRun:
     epoch: int = -1
     score: float = float("nan")
     kd_label_names: list[str] = field(default_factory=list)
+    # kd_mean, kd_std (gaps) and kd_descriptor_mean, kd_descriptor_std: the KD head's input/output scaling
+    kd_standardization: dict[str, np.ndarray] = field(default_factory=dict)
 
     def unstandardize(self, proxy: np.ndarray) -> np.ndarray:
         return np.asarray(proxy) * self.label_std + self.label_mean
@@ -123,7 +125,9 @@ def load_run(run_dir: str | Path, device: str | torch.device = "cpu", which: str
                      label_std=np.asarray(payload.get("label_std", []), dtype=np.float64),
                      kd_head=model.kd, run_dir=run_dir, epoch=int(payload.get("epoch", -1)),
                      score=float(payload.get("score", float("nan"))),
-                     kd_label_names=list(payload.get("kd_label_names", [])))
+                     kd_label_names=list(payload.get("kd_label_names", [])),
+                     kd_standardization={k: np.asarray(v, dtype=np.float64)
+                                         for k, v in payload.get("kd_standardization", {}).items()})
 
 
 def rng_state() -> dict[str, Any]:
