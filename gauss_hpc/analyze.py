@@ -1,0 +1,448 @@
+"""`python -m gauss_hpc.analyze`: figures and a report (report/index.html) from the HDF5 files of the stages.
+
+Each figure is made from whatever files are given; a figure whose inputs are missing is listed in the report
+with the reason instead of failing the whole report.
+"""
+
+from __future__ import annotations
+
+import argparse
+import html
+import json
+import logging
+import sys
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import h5py
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402  (backend must be chosen before pyplot is imported)
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from . import store  # noqa: E402
+
+log = logging.getLogger("gauss_hpc.analyze")
+
+KD_GAPS_LABEL = "kd_gaps"
+
+
+@dataclass
+class Figure:
+    title: str
+    file: str | None = None          # PNG name inside the report directory
+    caption: str = ""
+    missing: str = ""                # why the figure could not be made
+
+
+@dataclass
+class Report:
+    out: Path
+    figures: list[Figure] = field(default_factory=list)
+    numbers: dict = field(default_factory=dict)
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+
+    def save(self, fig, name: str, title: str, caption: str = "") -> None:
+        fig.tight_layout()
+        fig.savefig(self.out / name, dpi=110)
+        plt.close(fig)
+        self.figures.append(Figure(title, name, caption))
+
+    def skip(self, title: str, why: str) -> None:
+        log.info("figure %r skipped: %s", title, why)
+        self.figures.append(Figure(title, missing=why))
+
+
+# --- inputs ------------------------------------------------------------------------------------------------------
+
+def run_config(run_dir: Path) -> dict:
+    path = run_dir / "config.toml"
+    if not path.is_file():
+        return {}
+    with open(path, "rb") as fh:
+        data = tomllib.load(fh)
+    return data.get("train", data)
+
+
+def r_squared(target: np.ndarray, predicted: np.ndarray) -> float:
+    target, predicted = np.asarray(target, float), np.asarray(predicted, float)
+    ss_tot = np.sum((target - target.mean()) ** 2)
+    return float(1 - np.sum((target - predicted) ** 2) / ss_tot) if ss_tot > 0 else float("nan")
+
+
+def per_ligand_labels(ligands_file: Path) -> dict[str, np.ndarray]:
+    """Scalar labels (NaN where missing) plus KD1 and KD7 gaps when the file holds kd_gaps (n, 7)."""
+    out = {}
+    for name, (values, mask) in store.read_labels(ligands_file).items():
+        values = np.where(mask.reshape(mask.shape + (1,) * (values.ndim - 1)), values, np.nan)
+        if values.ndim == 1:
+            out[name] = values
+        elif name == KD_GAPS_LABEL and values.shape[1] >= 7:
+            out["kd1_gap"] = values[:, 0]
+            out["kd7_gap"] = values[:, 6]
+    return out
+
+
+# --- figures: training ---------------------------------------------------------------------------------------------
+
+def _metric_groups(history: pd.DataFrame) -> dict[str, list[str]]:
+    columns = [c for c in history.columns if c != "epoch" and np.issubdtype(history[c].dtype, np.number)
+               and np.isfinite(history[c]).any()]
+    groups = {
+        "loss terms (training)": [c for c in columns if c.startswith("train_") and history[c].any()],
+        "loss terms (held out)": [c for c in columns if c.startswith("val_") and "accuracy" not in c
+                                  and history[c].any()],
+        "reconstruction accuracy (held out)": [c for c in columns if "accuracy" in c],
+        "R² per label (held out)": [c for c in columns if c.startswith("r2")],
+        "learning rate": [c for c in columns if c in ("lr", "learning_rate")],
+    }
+    return {k: v for k, v in groups.items() if v}
+
+
+def learning_curves(report: Report, run_dir: Path) -> None:
+    title = "Learning curves"
+    path = run_dir / "history.h5"
+    if not path.is_file():
+        return report.skip(title, f"no {path}")
+    history = store.read_history(path)
+    groups = _metric_groups(history)
+    fig, axes = plt.subplots(1, len(groups), figsize=(4.2 * len(groups), 3.4), squeeze=False)
+    x = history["epoch"] if "epoch" in history else np.arange(len(history))
+    for ax, (name, columns) in zip(axes[0], groups.items()):
+        for column in columns:
+            ax.plot(x, history[column], marker=".", label=column)
+        ax.set_xlabel("epoch")
+        ax.set_title(name, fontsize=10)
+        if name == "learning rate" or name.startswith("loss terms"):
+            ax.set_yscale("log")
+        ax.legend(fontsize=7)
+    report.save(fig, "learning_curves.png", title, f"{len(history)} epochs of {run_dir}")
+    last = history.iloc[-1]
+    for column in sum(groups.values(), []):
+        if "accuracy" in column or column.startswith("r2"):
+            report.numbers[f"final {column}"] = round(float(last[column]), 4)
+    report.numbers["epochs"] = len(history)
+
+
+def learning_vs_size(report: Report, run_dirs: list[Path]) -> None:
+    title = "Learning curve vs training-set size"
+    if len(run_dirs) < 2:
+        return report.skip(title, "needs several runs (--run A --run B ...) trained on different sizes")
+    rows = []
+    for run_dir in run_dirs:
+        history = store.read_history(run_dir / "history.h5")
+        size = int(history.attrs.get("n_train", 0)) if hasattr(history, "attrs") else 0
+        size = size or int(run_config(run_dir).get("train_size", 0))
+        best = {c: history[c].max() for c in history.columns if "accuracy" in c or c.startswith("r2")}
+        rows.append({"train_size": size, **best})
+    table = pd.DataFrame(rows).sort_values("train_size")
+    fig, ax = plt.subplots(figsize=(5, 3.6))
+    for column in table.columns.drop("train_size"):
+        ax.plot(table["train_size"], table[column], marker="o", label=column)
+    ax.set_xscale("log")
+    ax.set_xlabel("training ligands")
+    ax.set_ylabel("best held-out value")
+    ax.legend(fontsize=7)
+    report.save(fig, "learning_vs_size.png", title)
+
+
+def latent_maps(report: Report, run_dir: Path) -> None:
+    title = "Latent space coloured by proxy labels and KD gaps"
+    path = run_dir / "latents.h5"
+    if not path.is_file():
+        return report.skip(title, f"no {path}")
+    from sklearn.decomposition import PCA
+
+    latents = store.read_latents(path)
+    ligands_file = Path(latents["ligands_file"])
+    labels = per_ligand_labels(ligands_file) if ligands_file.is_file() else {}
+    ligands = store.read_ligands(ligands_file) if ligands_file.is_file() else None
+    if ligands is not None:
+        labels = {"donor_z": ligands["donor_z"].to_numpy(float), **labels}
+    if not labels:
+        return report.skip(title, f"no labels in {ligands_file}")
+    mu, rows = latents["mu"], latents["ligand_row"]
+    pca = PCA(n_components=2).fit(mu)
+    projected = pca.transform(mu)
+    names = list(labels)
+    fig, axes = plt.subplots(2, len(names), figsize=(3.3 * len(names), 6.2), squeeze=False)
+    for col, name in enumerate(names):
+        values = labels[name][rows]
+        known = np.isfinite(values)
+        for row, (xy, xlabel, ylabel) in enumerate([(mu[:, :2], "z0", "z1"), (projected, "PC1", "PC2")]):
+            ax = axes[row, col]
+            ax.scatter(xy[~known, 0], xy[~known, 1], s=2, c="0.85", rasterized=True)
+            points = ax.scatter(xy[known, 0], xy[known, 1], s=3, c=values[known], cmap="viridis",
+                                rasterized=True)
+            fig.colorbar(points, ax=ax, fraction=0.046)
+            ax.set_title(f"{name} ({known.sum()} known)", fontsize=9)
+            ax.set_xlabel(xlabel)
+            ax.set_ylabel(ylabel)
+    report.save(fig, "latent_maps.png", title,
+                f"top: latent dimensions 0 and 1; bottom: 2-D PCA (explained variance "
+                f"{pca.explained_variance_ratio_.sum():.0%}); grey = unlabelled")
+
+
+def parity(report: Report, run_dir: Path) -> None:
+    title = "Parity of the property heads on the held-out split"
+    try:
+        import torch
+
+        from .model.checkpoint import load_run
+    except ImportError as exc:
+        return report.skip(title, f"cannot load the model ({exc})")
+    latents_path = run_dir / "latents.h5"
+    if not latents_path.is_file() or not (run_dir / "best.pt").is_file():
+        return report.skip(title, f"{run_dir} has no best.pt/latents.h5")
+    run = load_run(run_dir)
+    if not run.label_names:
+        return report.skip(title, "the run was trained without proxy labels")
+    latents = store.read_latents(latents_path)
+    ligands_file = Path(latents["ligands_file"])
+    test, _ = store.read_splits(ligands_file)
+    labels = per_ligand_labels(ligands_file)
+    labels["donor_z"] = store.read_ligands(ligands_file)["donor_z"].to_numpy(float)
+    rows = latents["ligand_row"]
+    held_out = test[rows]
+    with torch.no_grad():
+        predicted = run.model.predict_proxy(torch.as_tensor(latents["mu"][held_out])).numpy()
+    predicted = predicted * np.asarray(run.label_std) + np.asarray(run.label_mean)
+    names = [n for n in run.label_names if n in labels]
+    fig, axes = plt.subplots(1, len(names), figsize=(3.4 * len(names), 3.4), squeeze=False)
+    for ax, name in zip(axes[0], names):
+        target = labels[name][rows[held_out]]
+        pred = predicted[:, run.label_names.index(name)]
+        known = np.isfinite(target)
+        r2 = r_squared(target[known], pred[known])
+        report.numbers[f"R² {name} (held out)"] = round(r2, 3)
+        ax.scatter(target[known], pred[known], s=4, alpha=0.5)
+        lo, hi = np.nanmin(target[known]), np.nanmax(target[known])
+        ax.plot([lo, hi], [lo, hi], "k--", lw=0.8)
+        ax.set_title(f"{name}: R² = {r2:.3f} (n = {known.sum()})", fontsize=9)
+        ax.set_xlabel("target")
+        ax.set_ylabel("predicted")
+    report.save(fig, "parity.png", title)
+
+
+# --- figures: sampling -----------------------------------------------------------------------------------------------
+
+def sigma_sweep(report: Report, samples: Path) -> None:
+    title = "σ sweep: valid / novel / unique per batch and accumulated (paper Fig. 2c)"
+    stats = store.read_samples(samples, "sigma_stats")
+    if stats.empty:
+        return report.skip(title, f"{samples} has no sampling statistics")
+    per_sigma = stats.groupby("sigma")[["attempts", "valid", "novel", "unique", "novel_unique"]].sum()
+    fig, axes = plt.subplots(1, 3, figsize=(14, 3.8))
+    for column in ("valid", "novel", "unique", "novel_unique"):
+        axes[0].plot(per_sigma.index, 100 * per_sigma[column] / per_sigma["attempts"], marker="o",
+                     label=column.replace("_", "+"))
+    axes[0].set_xlabel("σ")
+    axes[0].set_ylabel("% of attempts")
+    axes[0].legend(fontsize=8)
+    axes[0].set_title("all batches", fontsize=10)
+    for sigma, group in stats.groupby("sigma"):
+        axes[1].plot(group["batch"], 100 * group["valid_fraction"], marker=".", label=f"σ = {sigma:g}")
+        axes[2].plot(group["batch"], group["cum_novel_unique"], marker=".", label=f"σ = {sigma:g}")
+    axes[1].set_xlabel("batch")
+    axes[1].set_ylabel("valid % in the batch")
+    axes[2].set_xlabel("batch")
+    axes[2].set_ylabel("accumulated novel + unique ligands")
+    axes[2].legend(fontsize=7)
+    report.save(fig, "sigma_sweep.png", title)
+    fractions = per_sigma["novel_unique"] / per_sigma["attempts"]
+    report.numbers["σ of peak novel+unique"] = float(fractions.idxmax())
+    report.numbers["sampling attempts"] = int(per_sigma["attempts"].sum())
+    report.numbers["valid fraction (all σ)"] = round(float(per_sigma["valid"].sum() / per_sigma["attempts"].sum()), 3)
+    report.numbers["novel unique ligands"] = int(stats.groupby("sigma")["cum_novel_unique"].max().sum())
+
+
+def metrics_table(report: Report, samples: Path) -> None:
+    metrics = store.read_samples(samples, "metrics")
+    columns = [c for c in ("sigma", "attempts", "validity", "unique_at_1k", "unique_at_10k", "novelty", "intdiv1",
+                           "snn") if c in metrics]
+    report.tables["Generation metrics per σ (MOSES/GuacaMol style; σ = NaN: all samples)"] = \
+        metrics[columns].round(3)
+
+
+# --- figures: campaigns ------------------------------------------------------------------------------------------
+
+def _results(paths: list[Path]) -> pd.DataFrame:
+    frames = []
+    for path in paths:
+        table = store.read_results(path)
+        arrays = store.read_result_arrays(path, ("kd_gaps",))
+        if "kd_gaps" in arrays:
+            table["kd1_gap"] = arrays["kd_gaps"][:, 0]
+            table["kd7_gap"] = arrays["kd_gaps"][:, 6]
+        table["campaign"] = path.parent.name
+        frames.append(table)
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def campaign_status(report: Report, results: pd.DataFrame) -> None:
+    title = "Campaign status (done / failed by reason)"
+    counts = results.groupby(["campaign", "status"]).size().unstack(fill_value=0)
+    fig, ax = plt.subplots(figsize=(6, 0.6 + 0.5 * len(counts)))
+    counts.plot.barh(stacked=True, ax=ax)
+    ax.set_xlabel("tasks")
+    report.save(fig, "campaign_status.png", title)
+    for campaign, row in counts.iterrows():
+        report.numbers[f"{campaign}: tasks ok / all"] = f"{int(row.get('ok', 0))} / {int(row.sum())}"
+
+
+def seed_kd_gaps(samples: Path, ligands_file: Path) -> pd.DataFrame:
+    """Per unique generated ligand (canonical SMILES): its seed's crystal-field KD gaps from the ligands file."""
+    seeds = store.read_samples(samples, "seeds")
+    generated = store.read_samples(samples, "samples", ["canonical", "seed_id", "sigma", "unique"])
+    generated = generated[generated["unique"].astype(bool)]
+    labels = store.read_labels(ligands_file)
+    if "kd_gaps" not in labels:
+        return pd.DataFrame()
+    values, mask = labels["kd_gaps"]
+    rows = seeds.set_index("seed_id")["ligand_row"]
+    seed_row = generated["seed_id"].map(rows).to_numpy()
+    known = (seed_row >= 0) & mask[np.clip(seed_row, 0, None)]
+    out = generated[known].copy()
+    out["seed_kd1_gap"] = values[seed_row[known], 0]
+    out["seed_kd7_gap"] = values[seed_row[known], 6]
+    return out.set_index("canonical")
+
+
+def fidelity_score(seed: np.ndarray, generated: np.ndarray) -> float:
+    """How well the seed's KD gap predicts the generated ligand's: 1 - Σ(gen - seed)² / Σ(gen - mean gen)²."""
+    return r_squared(generated, seed)
+
+
+def seed_fidelity(report: Report, results: pd.DataFrame, samples: Path, ligands_file: Path) -> None:
+    title = "Seed → sample fidelity of the KD gaps (paper Fig. 5, 8)"
+    seeds = seed_kd_gaps(samples, ligands_file)
+    ok = results[(results["status"] == "ok") & results["kd1_gap"].notna()]
+    joined = ok.join(seeds, on="canonical", how="inner")
+    if len(joined) < 3:
+        return report.skip(title, f"only {len(joined)} generated complexes with a KD-labelled seed")
+    fig, axes = plt.subplots(1, 2, figsize=(9, 4))
+    for ax, gap in zip(axes, ("kd1", "kd7")):
+        seed, gen = joined[f"seed_{gap}_gap"].to_numpy(), joined[f"{gap}_gap"].to_numpy()
+        score = fidelity_score(seed, gen)
+        report.numbers[f"seed→sample fidelity R² ({gap.upper()} gap)"] = round(score, 3)
+        points = ax.scatter(seed, gen, c=joined["sigma"], s=12, cmap="plasma")
+        lo, hi = min(seed.min(), gen.min()), max(seed.max(), gen.max())
+        ax.plot([lo, hi], [lo, hi], "k--", lw=0.8)
+        ax.set_xlabel(f"seed {gap.upper()} gap (cm⁻¹)")
+        ax.set_ylabel(f"generated {gap.upper()} gap (cm⁻¹)")
+        ax.set_title(f"{gap.upper()}: R²-like score {score:.2f} (n = {len(joined)})", fontsize=10)
+    fig.colorbar(points, ax=axes, label="σ")
+    report.save(fig, "seed_fidelity.png", title, "score = 1 − Σ(gen − seed)² / Σ(gen − mean gen)²; "
+                "colour: σ of the perturbation; KDs from the crystal-field oracle unless the campaign says otherwise")
+    shift = float(np.mean(joined["kd1_gap"] - joined["seed_kd1_gap"]))
+    report.numbers["KD1 shift generated − seed (cm⁻¹, mean)"] = round(shift, 1)
+
+
+def kd1_distribution(report: Report, results: pd.DataFrame, ligands_file: Path) -> None:
+    title = "KD1 gap of generated ligands vs the labelled set (paper Fig. 10b)"
+    labels = store.read_labels(ligands_file)
+    ok = results[(results["status"] == "ok") & results["kd1_gap"].notna()]
+    if "kd_gaps" not in labels or ok.empty:
+        return report.skip(title, "needs kd_gaps labels in the ligands file and finished KD results")
+    values, mask = labels["kd_gaps"]
+    labelled = values[mask, 0]
+    fig, ax = plt.subplots(figsize=(6, 3.8))
+    bins = np.histogram_bin_edges(np.concatenate([labelled, ok["kd1_gap"]]), bins=30)
+    ax.hist(labelled, bins=bins, alpha=0.6, density=True, label=f"labelled set (n = {len(labelled)})")
+    for campaign, group in ok.groupby("campaign"):
+        ax.hist(group["kd1_gap"], bins=bins, alpha=0.6, density=True,
+                label=f"generated, {campaign} (n = {len(group)})")
+    ax.set_xlabel("KD1 gap (cm⁻¹)")
+    ax.set_ylabel("density")
+    ax.legend(fontsize=8)
+    report.save(fig, "kd1_distribution.png", title)
+    report.numbers["KD1 gap labelled set, median (cm⁻¹)"] = round(float(np.median(labelled)), 1)
+    report.numbers["KD1 gap generated, median (cm⁻¹)"] = round(float(ok["kd1_gap"].median()), 1)
+
+
+# --- report ---------------------------------------------------------------------------------------------------------
+
+def write_html(report: Report) -> Path:
+    parts = ["<!doctype html><meta charset='utf-8'><title>gauss_hpc report</title>",
+             "<style>body{font-family:sans-serif;max-width:1200px;margin:auto}img{max-width:100%}"
+             "td,th{padding:2px 10px;text-align:left}</style>",
+             "<h1>gauss_hpc report</h1>", "<h2>Key numbers</h2><table>"]
+    parts += [f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>"
+              for k, v in report.numbers.items()]
+    parts.append("</table>")
+    for title, table in report.tables.items():
+        parts += [f"<h2>{html.escape(title)}</h2>", table.to_html(index=False, na_rep="")]
+    for figure in report.figures:
+        parts.append(f"<h2>{html.escape(figure.title)}</h2>")
+        if figure.file:
+            parts.append(f"<img src='{html.escape(figure.file)}' alt='{html.escape(figure.title)}'>")
+            if figure.caption:
+                parts.append(f"<p>{html.escape(figure.caption)}</p>")
+        else:
+            parts.append(f"<p><em>Not made: {html.escape(figure.missing)}</em></p>")
+    path = report.out / "index.html"
+    store.atomic_write_text(path, "\n".join(parts))
+    store.atomic_write_text(report.out / "numbers.json", json.dumps(report.numbers, indent=1, default=str))
+    return path
+
+
+def analyze(out: str | Path, runs: list[str | Path] = (), samples: str | Path | None = None,
+            results: list[str | Path] = (), ligands: str | Path | None = None) -> Report:
+    """Write report/index.html and numbers.json from whatever stage files are given."""
+    report = Report(Path(out))
+    report.out.mkdir(parents=True, exist_ok=True)
+    run_dirs = [Path(r) for r in runs]
+    if run_dirs:
+        learning_curves(report, run_dirs[0])
+        learning_vs_size(report, run_dirs)
+        latent_maps(report, run_dirs[0])
+        parity(report, run_dirs[0])
+        if ligands is None and (run_dirs[0] / "latents.h5").is_file():
+            ligands = store.read_latents(run_dirs[0] / "latents.h5")["ligands_file"]
+    else:
+        report.skip("Training figures", "no run directory given (--run)")
+    if samples is not None:
+        sigma_sweep(report, Path(samples))
+        metrics_table(report, Path(samples))
+    else:
+        report.skip("σ sweep", "no samples file given (--samples)")
+    table = _results([Path(p) for p in results])
+    if not table.empty:
+        campaign_status(report, table)
+        if samples is not None and ligands is not None:
+            seed_fidelity(report, table, Path(samples), Path(ligands))
+        if ligands is not None:
+            kd1_distribution(report, table, Path(ligands))
+    else:
+        report.skip("Campaigns", "no results file given (--results)")
+    write_html(report)
+    return report
+
+
+def parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="python -m gauss_hpc.analyze", description=__doc__)
+    ap.add_argument("--run", action="append", default=[], help="training run directory (repeat for a "
+                    "learning curve over training-set sizes; the first is used for the other figures)")
+    ap.add_argument("--samples", help="samples.h5 from gauss_hpc.sample")
+    ap.add_argument("--results", action="append", default=[], help="results.h5 of a campaign (gauss_hpc.jobs "
+                    "gather); repeat for several campaigns")
+    ap.add_argument("--ligands", help="ligands file with the labels (default: the one the run's latents name)")
+    ap.add_argument("--out", default="report", help="report directory (default: report)")
+    return ap
+
+
+def main(argv=None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    args = parser().parse_args(argv)
+    report = analyze(args.out, args.run, args.samples, args.results, args.ligands)
+    print(f"report: {report.out / 'index.html'}")
+    for key, value in report.numbers.items():
+        print(f"  {key}: {value}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

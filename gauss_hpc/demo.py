@@ -1,0 +1,272 @@
+"""`python -m gauss_hpc.demo` (`make demo`): the GAUSS method end to end on the bundled ligands.
+
+bundled ligands → xTB proxy labels (+ a few real OpenMolcas LoProps) → crystal-field KD labels for part of the
+set → semi-supervised VAE on 2 MPI ranks → sampling on 2 ranks around the best seeds → assembly + crystal-field
+KDs of the generated ligands and real OpenMolcas CASSCF for a few, through local job arrays → gather → report.
+
+Every step writes its files under --out and is skipped when they already exist, so an interrupted demo
+continues where it stopped (`--fresh` starts over).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from . import config, store
+from .chem.descriptors import DESCRIPTOR_NAMES
+
+log = logging.getLogger("gauss_hpc.demo")
+REPO = Path(__file__).resolve().parents[1]
+PROXY_LABELS = ["donor_z", "donor_mulliken_charge", "xtb_donor_charge", "xtb_donor_dipole",
+                "xtb_donor_polarizability"]
+
+
+def banner(step: int, total: int, text: str) -> None:
+    print(f"\n=== [{step}/{total}] {text}", flush=True)
+
+
+def mpi_launcher(ranks: int) -> list[str]:
+    """`mpiexec -n N` from the environment (the MPICH wheel puts it next to python), or [] for one process."""
+    candidates = [Path(sys.executable).parent / "mpiexec", shutil.which("mpiexec")]
+    for exe in candidates:
+        if exe and Path(exe).is_file() and ranks > 1:
+            return [str(exe), "-n", str(ranks)]
+    print(f"WARNING: no mpiexec found: running on ONE process instead of {ranks} ranks", flush=True)
+    return []
+
+
+def run(cmd: list[str]) -> None:
+    """Run a stage as its own process (MPI ranks need their own processes), streaming its output."""
+    print("$ " + " ".join(cmd), flush=True)
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
+    subprocess.run(cmd, check=True, env=env, cwd=REPO)
+
+
+def have_molcas() -> bool:
+    return shutil.which("pymolcas") is not None
+
+
+# --- steps -----------------------------------------------------------------------------------------------------
+
+def prepare(cfg: dict, out: Path) -> Path:
+    ligands = out / "ligands.h5"
+    if not ligands.exists():
+        shutil.copyfile(REPO / cfg["ligands"], ligands)      # labels go into the demo's copy only
+    return ligands
+
+
+def label_proxies(cfg: dict, ligands: Path) -> dict:
+    from . import label
+
+    summary = {"xtb": label.label_file(ligands, backend="xtb", limit=int(cfg["xtb_labels"]),
+                                       rows=f"0:{int(cfg['xtb_labels'])}", workers=int(cfg["workers"]))}
+    if int(cfg["loprop_labels"]) > 0:
+        if have_molcas():
+            summary["molcas"] = label.label_file(ligands, backend="molcas", rows=cfg["loprop_rows"],
+                                                 limit=int(cfg["loprop_labels"]))
+        else:
+            print("WARNING: pymolcas not found: SKIPPING the real OpenMolcas LoProp labels "
+                  "(apt-get install openmolcas)", flush=True)
+    return summary
+
+
+def choose_kd_rows(ligands: Path, n: int, seed: int) -> np.ndarray:
+    """Training ligands given crystal-field KD labels: a random sample (the paper's ~1k CASSCF set)."""
+    test, subsets = store.read_splits(ligands)
+    train = subsets[max(subsets)]
+    rng = np.random.default_rng(seed)
+    return np.sort(rng.choice(train, size=min(n, len(train)), replace=False))
+
+
+def kd_labels(cfg: dict, ligands: Path, out: Path) -> dict:
+    """Crystal-field KDs of [Dy(H2O)5L2]+ for part of the training ligands, through a local job array, written
+    back as the labels kd_gaps (n, 7) and kd_descriptors (n, 6) that the GAUSS-I head learns."""
+    from . import jobs
+
+    table = store.read_ligands(ligands)
+    rows = choose_kd_rows(ligands, int(cfg["kd_labels"]), int(cfg["seed"]))
+    spec = screen_spec("kd-labels", table["smiles"].iloc[rows].tolist(), [str(r) for r in rows], cfg)
+    results, arrays = run_campaign(spec, out / "campaigns" / "kd_labels")
+    gaps = np.full((len(table), 7), np.nan)
+    descriptors = np.full((len(table), len(DESCRIPTOR_NAMES)), np.nan)
+    ok = (results["status"] == "ok").to_numpy()
+    index = results.loc[ok, "name"].astype(int).to_numpy()
+    gaps[index] = arrays["kd_gaps"][ok]
+    descriptors[index] = results.loc[ok, list(DESCRIPTOR_NAMES)].to_numpy(float)
+    mask = np.zeros(len(table), bool)
+    mask[index] = True
+    store.update_labels(ligands, {
+        "kd_gaps": (gaps, mask, {"unit": "cm-1", "method": "point-charge crystal field, [Dy(H2O)5L2]"}),
+        "kd_descriptors": (descriptors, mask, {"method": "gauss_hpc.chem.descriptors"})},
+        config=cfg, sources=[])
+    return {"labelled": int(mask.sum()), "failed": int((results["status"] != "ok").sum())}
+
+
+def screen_spec(name: str, smiles: list[str], names: list[str], cfg: dict, casscf: bool = False) -> dict:
+    steps = [{"name": "assemble"}, {"name": "crystal_field"}]
+    if casscf:
+        steps.append({"name": "casscf", "params": dict(cfg["casscf_params"]),
+                      "resources": {"cpus": 2, "time_min": 30}})
+    return {"campaign": {"name": name, "executor": "local"},
+            "input": {"smiles": smiles, "names": names},
+            "resources": {"local_parallelism": 1 if casscf else int(cfg["workers"]),
+                          "tasks_per_job": 1 if casscf else int(cfg["tasks_per_job"])},
+            "steps": steps}
+
+
+def run_campaign(spec: dict, campaign: Path) -> tuple[pd.DataFrame, dict]:
+    """Submit through the local executor, wait, gather; the results table and its KD arrays."""
+    from . import jobs
+
+    jobs.submit(spec, campaign, executor="local").wait()
+    results = jobs.gather(campaign)
+    return store.read_results(results), store.read_result_arrays(results)
+
+
+def train(cfg: dict, ligands: Path, run_dir: Path) -> None:
+    cmd = mpi_launcher(int(cfg["ranks"])) + [sys.executable, "-m", "gauss_hpc.train", "--ligands", str(ligands),
+                                             "--out", str(run_dir), "--max-minutes", str(cfg["train_minutes"]),
+                                             "--max-epochs", str(cfg["train_max_epochs"]), "--threads", "1",
+                                             "--proxy-labels", ",".join(PROXY_LABELS), "--kd-head",
+                                             "--no-progress"]
+    if (run_dir / "checkpoint.pt").exists():
+        cmd.append("--resume")
+    run(cmd)
+
+
+def best_seeds(ligands: Path, k: int) -> list[int]:
+    """Training ligands with the largest crystal-field KD1 gap (the good magnets) as sampling seeds."""
+    values, mask = store.read_labels(ligands)["kd_gaps"]
+    test, _ = store.read_splits(ligands)
+    kd1 = np.where(mask & ~test, values[:, 0], -np.inf)
+    order = np.argsort(-kd1)
+    return [int(i) for i in order[:k] if np.isfinite(kd1[i])]
+
+
+def sample(cfg: dict, ligands: Path, run_dir: Path, samples: Path) -> None:
+    seeds = best_seeds(ligands, int(cfg["seeds"]))
+    cmd = mpi_launcher(int(cfg["ranks"])) + [
+        sys.executable, "-m", "gauss_hpc.sample", str(run_dir), "--ligands", str(ligands), "--out", str(samples),
+        "--seed-ids", *map(str, seeds), "--sigmas", *map(str, cfg["sigmas"]), "--batches", str(cfg["batches"]),
+        "--batch-size", str(cfg["batch_size"]), "--threads", "1", "--no-progress"]
+    run(cmd)
+
+
+def generated_for_screen(samples: Path, n: int) -> pd.DataFrame:
+    """Novel unique generated ligands, the ones with the largest predicted KD1 gap first."""
+    with store.open_checked(samples, "samples") as h5:
+        table = store.read_table(h5["samples"])
+        predicted = h5["samples/predicted_kd_gaps"][()] if "predicted_kd_gaps" in h5["samples"] else None
+    keep = table["novel"].astype(bool) & table["unique"].astype(bool)
+    if predicted is not None:
+        table["predicted_kd1_gap"] = predicted[:, 0]
+        table = table[keep].sort_values("predicted_kd1_gap", ascending=False)
+    else:
+        table = table[keep]
+    return table.head(n)
+
+
+def screen(cfg: dict, samples: Path, ligands: Path, out: Path) -> dict:
+    chosen = generated_for_screen(samples, int(cfg["screen_top"]))
+    names = [f"gen{i}-seed{int(s)}" for i, s in zip(chosen.index, chosen["seed_id"])]
+    spec = screen_spec("screen", chosen["smiles"].tolist(), names, cfg)
+    results, _ = run_campaign(spec, out / "campaigns" / "screen")
+    return {"screened": len(results), "ok": int((results["status"] == "ok").sum())}
+
+
+def casscf(cfg: dict, samples: Path, out: Path) -> dict:
+    if int(cfg["casscf"]) <= 0:
+        return {"skipped": "casscf = 0"}
+    if not have_molcas():
+        print("WARNING: pymolcas not found: SKIPPING the real OpenMolcas CASSCF validation "
+              "(apt-get install openmolcas)", flush=True)
+        return {"skipped": "no pymolcas"}
+    chosen = generated_for_screen(samples, int(cfg["casscf"]))
+    names = [f"gen{i}-seed{int(s)}" for i, s in zip(chosen.index, chosen["seed_id"])]
+    spec = screen_spec("casscf", chosen["smiles"].tolist(), names, cfg, casscf=True)
+    results, _ = run_campaign(spec, out / "campaigns" / "casscf")
+    return {"complexes": len(results), "ok": int((results["status"] == "ok").sum())}
+
+
+def demo(cfg: dict, out: Path) -> Path:
+    from .analyze import analyze
+
+    out.mkdir(parents=True, exist_ok=True)
+    run_dir, samples, timings = out / "run", out / "samples.h5", {}
+    total = 8
+
+    def step(number: int, text: str, fn, done: bool = False):
+        banner(number, total, text + (" (done before, skipped)" if done else ""))
+        start = time.perf_counter()
+        value = None if done else fn()
+        timings[text] = round(time.perf_counter() - start, 1)
+        if value:
+            print(json.dumps(value, default=str), flush=True)
+        return value
+
+    ligands = prepare(cfg, out)
+    labels = store.read_labels(ligands)
+    step(1, f"xTB proxy labels for {cfg['xtb_labels']} ligands (+ real OpenMolcas LoProp for "
+            f"{cfg['loprop_labels']})", lambda: label_proxies(cfg, ligands), "xtb_donor_charge" in labels)
+    step(2, f"crystal-field KD labels for {cfg['kd_labels']} ligands (local job array)",
+         lambda: kd_labels(cfg, ligands, out), "kd_gaps" in labels)
+    step(3, f"semi-supervised VAE on {cfg['ranks']} MPI ranks (at most {cfg['train_minutes']} min)",
+         lambda: train(cfg, ligands, run_dir), (run_dir / "latents.h5").exists())
+    step(4, f"sampling on {cfg['ranks']} MPI ranks around the {cfg['seeds']} best seeds",
+         lambda: sample(cfg, ligands, run_dir, samples), samples.exists())
+    step(5, f"assembly + crystal-field KDs of the top {cfg['screen_top']} generated ligands (local job array)",
+         lambda: screen(cfg, samples, ligands, out), (out / "campaigns/screen/results.h5").exists())
+    step(6, f"real OpenMolcas CASSCF/SINGLE_ANISO for {cfg['casscf']} generated complexes (local job array)",
+         lambda: casscf(cfg, samples, out), (out / "campaigns/casscf/results.h5").exists())
+    results = [p for p in (out / "campaigns/screen/results.h5", out / "campaigns/casscf/results.h5") if p.exists()]
+    report = step(7, "report", lambda: analyze(out / "report", [run_dir], samples, results, ligands=ligands))
+    banner(8, total, "summary")
+    numbers = json.loads((out / "report" / "numbers.json").read_text())
+    width = max(map(len, list(numbers) + list(timings)))
+    for key, value in numbers.items():
+        print(f"  {key:<{width}}  {value}")
+    print("\n  step timings (s):")
+    for key, value in timings.items():
+        print(f"  {key[:width]:<{width}}  {value}")
+    print(f"\nreport: {out / 'report' / 'index.html'}")
+    return out / "report" / "index.html"
+
+
+def parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="python -m gauss_hpc.demo", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", help="demo directory (default demo_out)")
+    ap.add_argument("--config", help="TOML file with a [demo] section")
+    ap.add_argument("--fresh", action="store_true", help="delete the demo directory first")
+    ap.add_argument("--train-minutes", type=float, help="time budget of the training")
+    ap.add_argument("--ranks", type=int, help="MPI ranks for training and sampling")
+    return ap
+
+
+def main(argv=None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    args = parser().parse_args(argv)
+    cfg = config.load("demo", args.config, {"out": args.out, "train_minutes": args.train_minutes,
+                                            "ranks": args.ranks})
+    out = Path(cfg["out"])
+    if args.fresh and out.exists():
+        shutil.rmtree(out)
+    start = time.perf_counter()
+    demo(cfg, out)
+    print(f"demo finished in {(time.perf_counter() - start) / 60:.1f} min")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
