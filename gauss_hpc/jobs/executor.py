@@ -195,7 +195,9 @@ class JobStates:
                 return "crashed", f"job {job_id}: unreadable submitit result ({exc})"
             if outcome == "error":
                 last = str(value).strip().splitlines()[-1:] or [""]
-                reason = "timeout" if "timed-out" in str(value) else "crashed"
+                text = str(value)
+                # the local executor cancels with SIGINT: the task ends in KeyboardInterrupt
+                reason = "timeout" if "timed-out" in text else "cancelled" if "KeyboardInterrupt" in text else "crashed"
                 return reason, f"job {job_id} raised: {last[0][:300]}"
             return "lost", f"job {job_id} finished without writing this task's shard"
         return "killed", (f"job {job_id} ended without a result or a scheduler message (killed by a signal, "

@@ -55,6 +55,20 @@ def _needs_complex(step: str, backend: str, cx, name: str) -> Result | None:
                           f"step {step} needs a complex; run 'assemble' (or another geometry step) before it")
 
 
+def swap_metal(cx, workdir: Path, *, name: str, metal: str, **params) -> Result:
+    """The same geometry with another metal (Dy → Y before a DFT optimisation, Y → Dy before CASSCF)."""
+    from ..chem.complexes import swap_metal as swap
+
+    bad = _needs_complex("swap_metal", "molsimplify", cx, name)
+    if bad:
+        return bad
+    try:
+        swapped = swap(cx, metal, name=cx.name, **params)
+    except ValueError as exc:
+        return Result.failure(name, "molsimplify", Status.INVALID_INPUT, str(exc))
+    return Result(name=name, backend="molsimplify", values={"complex": swapped.to_dict()}, workdir=str(workdir))
+
+
 def crystal_field(cx, workdir: Path, *, name: str, **params) -> Result:
     """Point-charge crystal-field KDs (gauss_hpc.abinitio.crystal_field.kd_energies)."""
     from ..abinitio import crystal_field as cf
@@ -127,7 +141,8 @@ def program(item, workdir: Path, *, name: str, command: list[str], timeout_s: fl
     return Result(name=name, backend="program", values={"exit_code": 0}, wall_seconds=seconds, workdir=str(workdir))
 
 
-BUILTIN: dict[str, StepFunction] = {"assemble": assemble, "crystal_field": crystal_field, "xtb_relax": xtb_relax,
+BUILTIN: dict[str, StepFunction] = {"assemble": assemble, "swap_metal": swap_metal, "crystal_field": crystal_field,
+                                    "xtb_relax": xtb_relax,
                                     "xtb_label": xtb_label, "loprop": loprop, "casscf": casscf, "program": program}
 
 

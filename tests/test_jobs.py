@@ -1,0 +1,178 @@
+"""Job specs, task ids, inputs, the runner (debug executor, in-process), shards, status and gather — no
+scheduler needed. Real chemistry: molSimplify assembly and the crystal-field oracle."""
+
+import json
+import os
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+from gauss_hpc import jobs, store
+from gauss_hpc.jobs import shards
+from gauss_hpc.jobs.spec import SpecError, load_spec, parse_spec
+from gauss_hpc.jobs.steps import resolve
+from gauss_hpc.jobs.tasks import make_tasks, read_inputs
+
+ROOT = Path(__file__).resolve().parents[1]
+CF_STEPS = [{"name": "assemble"}, {"name": "crystal_field"}]
+# Shell metacharacters that must arrive as data everywhere (they are not valid SMILES: invalid_input)
+NASTY = ["$(touch PWNED_dollar)", "`touch PWNED_tick`; echo x", "C'C\"; rm -rf PWNED_semicolon"]
+
+
+def spec(smiles, steps=CF_STEPS, executor="debug", **resources):
+    return {"campaign": {"name": "t", "executor": executor}, "input": {"smiles": smiles}, "steps": steps,
+            "resources": resources}
+
+
+@pytest.mark.parametrize("data,match", [
+    ({"input": {"smiles": ["C"]}}, r"no \[\[steps\]\]"),
+    ({"input": {}, "steps": [{"name": "assemble"}]}, r"\[input\]: give path"),
+    ({"input": {"smiles": ["C"]}, "steps": [{"name": "frobnicate"}]}, r"step 'frobnicate' is not built in"),
+    ({"input": {"smiles": ["C"]}, "steps": [{"name": "assemble", "resources": {"cpu": 2}}]},
+     r"unknown resources \['cpu'\]"),
+    ({"input": {"smiles": ["C"]}, "steps": [{"name": "assemble", "resources": {"time_min": -1}}]}, "time_min"),
+    ({"campaign": {"executor": "pbs"}, "input": {"smiles": ["C"]}, "steps": [{"name": "assemble"}]}, "executor"),
+    ({"inputs": {}}, r"unknown tables \['inputs'\]"),
+])
+def test_bad_specs_say_what_is_wrong(data, match):
+    with pytest.raises(SpecError, match=match):
+        parse_spec(data, "my.toml")
+
+
+def test_shipped_specs_load_and_every_step_resolves():
+    files = sorted((ROOT / "jobs").glob("*.toml"))
+    assert {f.stem for f in files} >= {"cf_screen", "loprop_molcas", "kd_casscf_molcas", "orca_protocol"}
+    for path in files:
+        s = load_spec(path)
+        for step in s.steps:
+            assert callable(resolve(step.name, step.backend, step.function)), (path, step.name)
+
+
+def test_task_ids_are_content_hashes(tmp_path):
+    base = parse_spec(spec(["[O-]C", "N#CC", "[O-]C"]))
+    tasks, duplicates = make_tasks(base)
+    assert duplicates == 1 and [t["smiles"] for t in tasks] == ["[O-]C", "N#CC"]
+    assert make_tasks(parse_spec(spec(["N#CC", "[O-]C"])))[0][0]["task_id"] == tasks[1]["task_id"]
+    other = parse_spec(spec(["[O-]C"], steps=[{"name": "assemble", "params": {"metal": "Tb"}},
+                                              {"name": "crystal_field"}]))
+    assert make_tasks(other)[0][0]["task_id"] != tasks[0]["task_id"]
+    # a changed input template makes a new task; the same template content the same task
+    from gauss_hpc.abinitio.templates import TEMPLATE_DIR
+    import shutil
+
+    copy = tmp_path / "templates"
+    shutil.copytree(TEMPLATE_DIR, copy)
+    loprop = lambda d: parse_spec(spec(["[O-]C"], steps=[{"name": "loprop", "params": {"template_dir": str(d)}}]))
+    first = make_tasks(loprop(copy))[0][0]["task_id"]
+    assert make_tasks(loprop(copy))[0][0]["task_id"] == first
+    (copy / "molcas" / "loprop.inp.j2").write_text((copy / "molcas" / "loprop.inp.j2").read_text() + "\n* edited\n")
+    assert make_tasks(loprop(copy))[0][0]["task_id"] != first
+
+
+def test_smiles_file_keeps_each_line_verbatim(tmp_path):
+    path = tmp_path / "ligands.smi"
+    path.write_text("# generated ligands\n[O-]C\tmethoxide\n\nN#CC\n" + NASTY[2] + "\n")
+    table = read_inputs({"path": str(path)})
+    assert table["smiles"].tolist() == ["[O-]C", "N#CC", NASTY[2]]
+    assert table["name"].tolist() == ["methoxide", "line4", "line5"]
+
+
+def _samples_file(path, columns):
+    with h5py.File(path, "w") as h5:
+        store.stamp(h5, "samples")
+        store.write_table(h5.create_group("samples"), columns)
+
+
+def test_samples_input_selects_and_carries_seed_info(tmp_path):
+    path = tmp_path / "samples.h5"
+    _samples_file(path, {"smiles": ["[O-]C", "[O-]CC", "N#CC"], "canonical": ["C[O-]", "CC[O-]", "CC#N"],
+                         "valid": [True, True, True], "novel": [True, False, True], "unique": [True, True, False],
+                         "seed_id": [3, 3, 7], "sigma": [0.5, 1.0, 0.5]})
+    table = read_inputs({"path": str(path), "select": ["valid", "unique"]})
+    assert table["smiles"].tolist() == ["[O-]C", "[O-]CC"] and table["seed_id"].tolist() == [3, 3]
+    assert table["sigma"].tolist() == [0.5, 1.0] and table["name"].tolist() == ["sample0", "sample1"]
+    _samples_file(path, {"smiles": ["[O-]C"], "valid": [True]})
+    with pytest.raises(SpecError, match=r"lacks columns \['canonical'"):
+        read_inputs({"path": str(path)})
+
+
+def test_debug_run_status_gather_and_shell_metacharacters(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    campaign = jobs.submit(spec(["[O-]C", "N#CC"] + NASTY), tmp_path / "c", quiet=True)
+    table = jobs.status(campaign.dir)
+    assert table["state"].tolist() == ["done", "done", "failed", "failed", "failed"]
+    assert set(table["reason"][2:]) == {"invalid_input"}
+    assert not list(tmp_path.rglob("PWNED*")), "a SMILES was interpreted by a shell"
+    out = jobs.gather(campaign.dir, quiet=True)
+    results = store.read_results(out)
+    assert results["smiles"].tolist() == ["[O-]C", "N#CC"] + NASTY
+    assert results["status"].tolist() == ["ok", "ok"] + ["invalid_input"] * 3
+    arrays = store.read_result_arrays(out)
+    kd = arrays["kd_energies"]
+    assert kd.shape == (5, 8) and np.all(np.isnan(kd[2:])) and np.allclose(kd[:2, 0], 0.0)
+    assert np.all(np.diff(kd[:2], axis=1) >= 0) and np.allclose(arrays["kd_gaps"][:2], np.diff(kd[:2], axis=1))
+    assert arrays["g_tensors"].shape == (5, 8, 3)
+    assert results["donor_z_axial_1"].tolist()[:2] == [8.0, 7.0]
+    symbols, coords = store.read_geometry(out, 0)
+    assert symbols[0] == "Dy" and coords.shape == (26, 3)
+    with h5py.File(out) as h5:
+        assert h5.attrs["kind"] == "results" and h5.attrs["n_ok"] == 2 and h5.attrs["n_failed"] == 3
+        assert json.loads(h5.attrs["config"])["input"]["smiles"][2] == NASTY[0]
+    # resubmitting the same spec skips every finished task
+    before = len(shards.read_submissions(campaign.dir))
+    jobs.submit(spec(["[O-]C", "N#CC"] + NASTY), tmp_path / "c", quiet=True)
+    assert len(shards.read_submissions(campaign.dir)) == before
+
+
+def test_corrupt_shard_is_reported_resubmitted_and_gathered_once(tmp_path):
+    campaign = jobs.submit(spec(["[O-]C", "N#CC", "OC"]), tmp_path / "c", quiet=True)
+    out = jobs.gather(campaign.dir, quiet=True)
+    first = out.read_bytes()
+    assert jobs.gather(campaign.dir, quiet=True).read_bytes() == first, "gather twice must give the same file"
+    victim = jobs.status(campaign.dir)["task_id"][1]
+    shard = shards.shard_path(campaign.dir, victim)
+    shard.write_text(shard.read_text()[:100])                      # truncated, as by a full disk
+    shards.shard_path(campaign.dir, jobs.status(campaign.dir)["task_id"][2]).write_bytes(b"\x00\xff garbage")
+    table = jobs.status(campaign.dir)
+    assert table["reason"].tolist() == ["", "corrupt_shard", "corrupt_shard"]
+    assert "not valid JSON" in table["message"][1]
+    summary = jobs.summary(table)
+    assert summary.loc[summary["reason"] == "corrupt_shard", "tasks"].item() == 2
+    jobs.resubmit(campaign.dir, quiet=True)
+    table = jobs.status(campaign.dir)
+    assert table["state"].tolist() == ["done"] * 3 and table["attempt"].tolist() == [1, 2, 2]
+    # both steps had succeeded: their cached results rebuild the shard without recomputing
+    shard = shards.read_shard(campaign.dir, victim)
+    assert [s["cached"] for s in shard["steps"]] == [True, True]
+    results = store.read_results(jobs.gather(campaign.dir, quiet=True))
+    assert results["task_id"].is_unique and len(results) == 3 and set(results["status"]) == {"ok"}
+    assert not [p for p in campaign.dir.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_failing_step_keeps_the_backend_message(tmp_path):
+    steps = [{"name": "program", "params": {"command": ["no-such-program-xyz", "--help"]}}]
+    campaign = jobs.submit(spec(["[O-]C"], steps=steps), tmp_path / "c", quiet=True)
+    row = jobs.status(campaign.dir).iloc[0]
+    assert row["state"] == "failed" and row["reason"] == "program_missing"
+    assert "no-such-program-xyz" in row["message"]
+    steps = [{"name": "crystal_field"}]          # needs a complex: a clear message, not a traceback
+    campaign = jobs.submit(spec(["[O-]C"], steps=steps), tmp_path / "d", quiet=True)
+    row = jobs.status(campaign.dir).iloc[0]
+    assert row["reason"] == "invalid_input" and "run 'assemble'" in row["message"]
+
+
+def test_cli_status_and_gather(tmp_path, capsys):
+    path = tmp_path / "spec.toml"
+    path.write_text('[campaign]\nname = "cli"\nexecutor = "debug"\n[input]\nsmiles = ["[O-]C", "xx"]\n'
+                    '[[steps]]\nname = "assemble"\n[[steps]]\nname = "crystal_field"\n')
+    assert jobs.main(["submit", str(path), "--campaign", str(tmp_path / "c")]) == 0
+    capsys.readouterr()
+    assert jobs.main(["status", str(tmp_path / "c"), "--tasks"]) == 0
+    text = capsys.readouterr().out
+    assert "invalid_input" in text and "done" in text and "ligand1" in text
+    assert jobs.main(["gather", str(tmp_path / "c")]) == 0
+    assert (tmp_path / "c" / "results.h5").is_file()
+    assert jobs.main(["status", str(tmp_path / "nowhere")]) == 2
+    assert "not a campaign directory" in capsys.readouterr().err
