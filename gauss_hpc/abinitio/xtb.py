@@ -12,8 +12,9 @@ relax_complex(cx): GFN2-xTB relaxation of a complex (L-BFGS on tblite gradients)
 replaced by Y(III) for the relaxation, as in the published protocol (swap_to="Y"); the returned geometry carries
 the original metal back.
 
-Both return a Result and never raise for bad input or failed calculations. tblite runs OpenMP: set
-OMP_NUM_THREADS=1 when running many small molecules in parallel processes (gauss_hpc.label does).
+Both return a Result and never raise for bad input or failed calculations. They run tblite and dftd4 on
+`threads` OpenMP threads (default 1, set process-wide): parallelism comes from processes (gauss_hpc.label
+--workers, job arrays), one small molecule per thread.
 """
 
 from __future__ import annotations
@@ -33,9 +34,31 @@ BOHR_ANGSTROM = 0.529177210903
 _OPEN_SHELL_4F = ("Ce", "Pr", "Nd", "Pm", "Sm", "Eu", "Gd", "Tb", "Dy", "Ho", "Er", "Tm", "Yb")
 
 
+_TABLE = GetPeriodicTable()
+ATOMIC_NUMBER = {_TABLE.GetElementSymbol(z): z for z in range(1, 119)}
+
+
 def atomic_numbers(symbols) -> np.ndarray:
-    table = GetPeriodicTable()
-    return np.array([table.GetAtomicNumber(s) for s in symbols], dtype=np.int32)
+    unknown = sorted({s for s in symbols if s not in ATOMIC_NUMBER})
+    if unknown:
+        raise ValueError(f"unknown element symbol(s) {unknown}")
+    return np.array([ATOMIC_NUMBER[s] for s in symbols], dtype=np.int32)
+
+
+_threads_set: int | None = None
+
+
+def set_threads(threads: int) -> None:
+    """OpenMP threads of tblite and dftd4 in this process. Small molecules run fastest on one thread, and
+    spinning OpenMP threads on a shared, loaded node slow everything down by an order of magnitude, so the
+    oracle functions set 1 unless told otherwise (process-wide; only when the value changes)."""
+    global _threads_set
+    if threads != _threads_set:
+        from threadpoolctl import threadpool_limits
+        import tblite.interface  # noqa: F401 - load the OpenMP runtimes before limiting them
+        import dftd4.interface  # noqa: F401
+        threadpool_limits(limits=int(threads), user_api="openmp")
+        _threads_set = threads
 
 
 def _calculator(numbers, positions_bohr, charge: int, uhf: int, *, accuracy: float, max_iterations: int,
@@ -99,10 +122,11 @@ def relax(numbers, positions_bohr, charge: int, uhf: int = 0, *, max_steps: int 
 
 def label_ligand(smiles: str, *, name: str | None = None, workdir=None, relax_geometry: bool = False,
                  seed: int = 0, accuracy: float = 1.0, max_iterations: int = 250, max_steps: int = 200,
-                 **_options) -> Result:
+                 threads: int = 1, **_options) -> Result:
     """Donor-atom proxy labels of one free ligand (see module docstring). `workdir` is accepted for the shared
     oracle interface and unused: everything runs in memory."""
     start = time.perf_counter()
+    set_threads(threads)
     name = name or smiles
     try:
         symbols, coords, charge = ligand_geometry(smiles, seed=seed)
@@ -144,13 +168,14 @@ def label_ligand(smiles: str, *, name: str | None = None, workdir=None, relax_ge
 
 def relax_complex(cx: Complex, *, name: str | None = None, workdir=None, swap_to: str | None = "Y",
                   max_steps: int = 300, gradient_tol: float = 1e-3, accuracy: float = 1.0,
-                  max_iterations: int = 250, **_options) -> Result:
+                  max_iterations: int = 250, threads: int = 1, **_options) -> Result:
     """GFN2-xTB relaxation of a complex. An open-shell 4f metal is swapped to `swap_to` (Y: closed shell,
     similar ionic radius) for the calculation. Values: symbols and coordinates (Angstrom) of the relaxed
     structure as computed, `complex` (Complex.to_dict with the original metal back), energy (Eh),
     atomic_charges, steps, relaxed_metal."""
     start = time.perf_counter()
     name = name or cx.name
+    set_threads(threads)
     try:
         work = swap_metal(cx, swap_to) if (swap_to and cx.metal in _OPEN_SHELL_4F) else cx
         numbers = atomic_numbers(work.symbols)
