@@ -134,17 +134,16 @@ def check_options(cfg: dict) -> None:
 
 # --- the run ------------------------------------------------------------------------------------------------
 
-def _unit_counts(local, result, sample_units: np.ndarray, sample_sigma_first: np.ndarray) -> dict:
+def _unit_counts(local, result, sample_units: np.ndarray) -> dict:
     """Per local unit: novel, unique, unique_in_sigma and novel_unique_in_sigma counts of its valid samples."""
     row = np.searchsorted(local.units, sample_units)
-    n = len(local.units)
 
     def count(mask):
-        return np.bincount(row[mask], minlength=n).astype(np.int64)
+        return np.bincount(row[mask], minlength=len(local.units)).astype(np.int64)
 
     return {"novel": count(result.novel), "unique": count(result.unique),
-            "unique_in_sigma": count(sample_sigma_first),
-            "novel_unique_in_sigma": count(sample_sigma_first & result.novel)}
+            "unique_in_sigma": count(result.unique_in_sigma),
+            "novel_unique_in_sigma": count(result.unique_in_sigma & result.novel)}
 
 
 def _gather_columns(comm, columns: dict) -> dict | None:
@@ -233,14 +232,16 @@ def run_sampling(comm, cfg: dict, progress: bool = True) -> dict | None:
         bar.close()
     t_sampled = time.perf_counter()
 
-    training = dedup.training_share(comm, latents.ligands_file)
+    # Each rank reads one block of the training canonicals; the block also serves the SNN metric below.
+    training_block = dedup.read_canonical_block(latents.ligands_file, rank, size)
+    training = dedup.training_share(comm, training_block)
     keys = np.asarray(local.key, np.int64)
     sample_units = np.asarray(local.unit, np.int64)
-    _, sigma_index, seed_index = plan.unit_arrays(sample_units)
+    sample_batch, sigma_index, seed_index = plan.unit_arrays(sample_units)
     result = dedup.global_dedup(comm, local.canonical, sigma_index, keys, training)
     t_exchanged = time.perf_counter()
 
-    counts = _unit_counts(local, result, sample_units, result.unique_in_sigma)
+    counts = _unit_counts(local, result, sample_units)
     keep = result.unique if cfg["keep"] == "unique" else np.ones(len(keys), bool)
     kept_smiles = [s for s, k in zip(local.smiles, keep) if k]
     properties = sample_properties(loaded, kept_smiles, knn)
@@ -251,7 +252,6 @@ def run_sampling(comm, cfg: dict, progress: bool = True) -> dict | None:
     unit_columns = {"unit": local.units, "seed_id": unit_seed, "sigma": sigmas[unit_sigma], "batch": batch,
                     "attempts": local.attempts, "valid": local.valid, **counts}
     unit_columns.update({f"invalid_{r}": local.invalid[:, i] for i, r in enumerate(REASONS)})
-    sample_batch = plan.unit_arrays(sample_units)[0]
     sample_columns = {
         "key": keys[keep], "seed_id": seed_index[keep], "sigma": sigmas[sigma_index[keep]],
         "batch": sample_batch[keep], "attempt": keys[keep] % plan.batch_size,
@@ -281,7 +281,6 @@ def run_sampling(comm, cfg: dict, progress: bool = True) -> dict | None:
                    if rank == 0 else None)
         subsets = comm.bcast(subsets, root=0)
         distinct = sorted({c for subset in subsets for c in subset})
-        training_block = dedup.read_canonical_block(latents.ligands_file, rank, size)
         similarity = metrics.nearest_training_similarity(comm, distinct, training_block)
         if rank == 0:
             metric_rows = metrics.metrics_table(units, flat, plan.sigmas, subsets,
@@ -300,13 +299,14 @@ def run_sampling(comm, cfg: dict, progress: bool = True) -> dict | None:
                "seed_ligand_row": seed_table["ligand_row"][samples["seed_id"]], **samples}
     stats = sigma_statistics(units)
     seconds = {name: max(p[name] for p in phases) for name in phases[0]}
-    seconds.update({"gather": t_gathered - t_predicted, "metrics": t_metrics - t_gathered})
+    seconds.update({"gather": t_gathered - t_predicted, "metrics": t_metrics - t_gathered,
+                    "total": time.perf_counter() - t_start})     # everything but writing the file
     tables = {"seeds": seed_table, "samples": samples, "attempts": units, "sigma_stats": stats,
               "metrics": metric_rows if metric_rows is not None else pd.DataFrame({"sigma": []})}
+    t_write = time.perf_counter()
     store.write_samples(cfg["out"], tables, _file_attrs(cfg, plan, latents, loaded, size, seconds),
                         config=cfg, sources=[Path(cfg["run"]) / "best.pt", latents.ligands_file])
-    seconds["write"] = time.perf_counter() - t_metrics
-    seconds["total"] = time.perf_counter() - t_start
+    seconds["write"] = time.perf_counter() - t_write
     unique = int(units["unique"].sum())
     novel_unique = int((samples["unique"] & samples["novel"]).sum())
     print(summary_text(stats, metric_rows, units, unique, novel_unique, seconds))

@@ -221,6 +221,12 @@ def test_seed_rules_pick_ligands_by_label(run_dir, tmp_path):
     lowest = np.argsort(np.where(mask, values, np.inf))[:3]
     assert list(seeds["ligand_row"][:3]) == list(lowest)
     assert list(seeds["source"]) == ["top:donor_mulliken_charge"] * 3 + ["bins:donor_mulliken_charge"] * 2
+    predicted = tmp_path / "predicted.h5"
+    assert sample.main(sample_cli(run_dir, predicted, "--seed-top", "donor_z", "2", "--seed-by", "prediction",
+                                  "--sigmas", "0.1", "--batches", "1", "--batch-size", "10", "--no-metrics")) == 0
+    ligands = store.read_ligands(run_dir.parent / "ligands.h5")
+    rows = store.read_samples(predicted, "seeds")["ligand_row"]
+    assert (ligands["donor_element"][rows] == "O").all()        # the largest predicted donor Z: oxygen donors
 
 
 @pytest.mark.parametrize("args, message", [
@@ -243,3 +249,27 @@ def test_bad_input_is_a_clear_error(run_dir, tmp_path, capsys, args, message):
 def test_missing_run_directory_is_a_clear_error(tmp_path, capsys):
     assert sample.main(sample_cli(tmp_path / "nowhere", tmp_path / "x.h5", "--seed-ids", "1")) == 2
     assert "not a directory" in capsys.readouterr().err
+
+
+def test_srun_without_mpi_plugin_is_refused(run_dir, tmp_path, capsys, monkeypatch):
+    # what `srun -n 2` without --mpi=pmi2 looks like to each task: Slurm says 2 tasks, MPI sees one rank
+    monkeypatch.setenv("SLURM_STEP_NUM_TASKS", "2")
+    assert sample.main(sample_cli(run_dir, tmp_path / "x.h5", "--seed-ids", "1")) == 2
+    assert "srun --mpi=pmi2" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_sbatch_script_on_two_ranks(run_dir, one_rank, tmp_path):
+    from slurm_cluster import cluster_reason, ensure_cluster
+
+    if not ensure_cluster():
+        pytest.skip(f"LOUD SKIP: no Slurm cluster, slurm/sample.sbatch not checked: {cluster_reason()}")
+    out = tmp_path / "sbatch.h5"
+    done = subprocess.run(["sbatch", "--wait", "--ntasks=2", "--time=10", f"--chdir={ROOT}",
+                           f"--output={tmp_path / 'job.out'}", str(ROOT / "slurm" / "sample.sbatch"), *COMMON],
+                          env=dict(env(), PYTHON=PY, RUN=str(run_dir), OUT=str(out)), capture_output=True,
+                          text=True, timeout=600)
+    log = (tmp_path / "job.out").read_text() if (tmp_path / "job.out").exists() else ""
+    assert done.returncode == 0, done.stderr + log[-3000:]
+    assert "on 2 rank(s)" in log
+    assert_same_result(one_rank, out)

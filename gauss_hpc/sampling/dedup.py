@@ -47,10 +47,9 @@ def route(comm, items: Sequence, owners: Sequence[int]) -> list[list]:
     return comm.alltoall(outgoing)
 
 
-def training_share(comm, ligands_path: str | Path) -> set[str]:
-    """The training-set canonicals this rank owns."""
+def training_share(comm, block: Sequence[str]) -> set[str]:
+    """The training-set canonicals this rank owns, from every rank's block (`read_canonical_block`)."""
     size = comm.Get_size()
-    block = read_canonical_block(ligands_path, comm.Get_rank(), size)
     received = route(comm, block, [owner_of(c, size) for c in block])
     return {c for part in received for c in part}
 

@@ -1,0 +1,124 @@
+"""Sampling benchmark: the paper's single-seed experiment, 11 sigmas in [0, 1] x 50 batches x 100 attempts
+= 55,000 attempts around one random seed ligand, on 1 and on 2 MPI ranks (mpiexec of the venv).
+
+    python bench/sampling.py --run runs/train            # a run directory of gauss_hpc.train
+    python bench/sampling.py --run runs/train --batches 10 --ranks 4
+
+Reports the stage time (from the start barrier to the finished tables: load, decode, validate, exchange,
+predict, gather; metrics and the file write are listed apart), the wall time of the whole command (Python and
+torch start-up included), the time split by phase (slowest rank), whether both runs found the same ligands,
+and the sigma sweep: valid / novel / unique fractions per sigma and where each peaks. The last line is JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from gauss_hpc import store  # noqa: E402
+
+PY = sys.executable
+MPIEXEC = str(Path(PY).with_name("mpiexec"))
+
+
+def run_stage(ranks: int, args: argparse.Namespace, out: Path, metrics: bool) -> dict:
+    command = [PY, "-m", "gauss_hpc.sample", str(args.run), "--out", str(out), "--seed-random", "1",
+               "--rng-seed", str(args.rng_seed), "--sigmas", *[f"{s:g}" for s in args.sigmas],
+               "--batches", str(args.batches), "--batch-size", str(args.batch_size), "--no-progress",
+               "--threads", "1"]
+    if not metrics:
+        command.append("--no-metrics")
+    if ranks > 1:
+        command = [MPIEXEC, "-n", str(ranks), *command]
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
+    start = time.perf_counter()
+    done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=ROOT, timeout=3600)
+    wall = time.perf_counter() - start
+    if done.returncode != 0:
+        raise SystemExit(f"sampling on {ranks} rank(s) failed:\n{done.stderr[-3000:]}")
+    with h5py.File(out) as h5:
+        seconds = json.loads(h5.attrs["seconds"])
+    return {"wall": wall, "seconds": seconds, "stage": seconds["total"] - seconds["metrics"]}
+
+
+def sweep(path: Path) -> dict:
+    stats = store.read_samples(path, "sigma_stats")
+    last = stats.sort_values("batch").groupby("sigma").tail(1).sort_values("sigma")
+    table = {name: [round(float(x), 4) for x in last[f"cum_{name}_fraction"]]
+             for name in ("valid", "novel", "unique", "novel_unique")}
+    peaks = {name: float(last["sigma"].to_numpy()[int(np.argmax(values))]) for name, values in table.items()}
+    return {"sigmas": [float(s) for s in last["sigma"]], "fractions": table, "peak_sigma": peaks}
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--run", default=str(ROOT / "runs" / "train"), help="run directory of gauss_hpc.train")
+    p.add_argument("--sigmas", type=float, nargs="+", default=[round(0.1 * i, 1) for i in range(11)])
+    p.add_argument("--batches", type=int, default=50)
+    p.add_argument("--batch-size", type=int, default=100)
+    p.add_argument("--ranks", type=int, default=2)
+    p.add_argument("--rng-seed", type=int, default=20261125, help="picks the random seed ligand and the noise")
+    args = p.parse_args(argv)
+    if not (Path(args.run) / "best.pt").is_file():
+        raise SystemExit(f"{args.run}: no trained run; train one first, e.g. python -m gauss_hpc.train "
+                         f"--ligands data/ligands.h5 --out {args.run}")
+
+    with tempfile.TemporaryDirectory(prefix="bench_sampling_") as tmp:
+        one = run_stage(1, args, Path(tmp) / "one.h5", metrics=False)
+        many = run_stage(args.ranks, args, Path(tmp) / "many.h5", metrics=True)
+        a = store.read_samples(Path(tmp) / "one.h5")
+        b = store.read_samples(Path(tmp) / "many.h5")
+        same = set(a["canonical"][a["unique"]]) == set(b["canonical"][b["unique"]]) and len(a) == len(b)
+        seed = store.read_samples(Path(tmp) / "many.h5", "seeds").iloc[0]
+        metrics = store.read_samples(Path(tmp) / "many.h5", "metrics")
+        result_sweep = sweep(Path(tmp) / "many.h5")
+        with h5py.File(Path(tmp) / "many.h5") as h5:
+            attempts = int(h5.attrs["batch_size"] * h5.attrs["batches"] * len(json.loads(h5.attrs["sigmas"])))
+
+    print(f"seed ligand: {seed['smiles']} (row {seed['ligand_row']}); {attempts} attempts")
+    print(f"{'sigma':>6} {'valid':>7} {'novel':>7} {'unique':>7} {'nov+uni':>8} {'IntDiv1':>8} {'SNN':>6}")
+    for i, sigma in enumerate(result_sweep["sigmas"]):
+        f = result_sweep["fractions"]
+        m = metrics.iloc[i]
+        print(f"{sigma:6.2f} {f['valid'][i]:7.3f} {f['novel'][i]:7.3f} {f['unique'][i]:7.3f} "
+              f"{f['novel_unique'][i]:8.3f} {m['intdiv1']:8.3f} {m['snn']:6.3f}")
+    whole = metrics.iloc[-1]
+    result = {
+        "attempts": attempts,
+        "seconds_1rank": round(one["stage"], 3),
+        f"seconds_{args.ranks}ranks": round(many["stage"], 3),
+        "seconds_2ranks": round(many["stage"], 3) if args.ranks == 2 else None,
+        "speedup": round(one["stage"] / many["stage"], 3),
+        "wall_seconds_1rank": round(one["wall"], 3),
+        f"wall_seconds_{args.ranks}ranks": round(many["wall"], 3),
+        "split_1rank": {k: round(v, 3) for k, v in one["seconds"].items()},
+        f"split_{args.ranks}ranks": {k: round(v, 3) for k, v in many["seconds"].items()},
+        "same_result": bool(same),
+        "valid": int(whole["valid"]),
+        "unique": int(whole["unique"]),
+        "novel_unique": int(whole["novel_unique"]),
+        "valid_fraction": round(float(whole["validity"]), 4),
+        "seed_smiles": str(seed["smiles"]),
+        "sigma_sweep": result_sweep,
+        "ranks": args.ranks,
+        "cpus": os.cpu_count(),
+        "load_average_1min": round(os.getloadavg()[0], 2),
+    }
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
