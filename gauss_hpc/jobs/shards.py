@@ -5,7 +5,8 @@
     tasks/<task_id>/         the task's work directory: task.json (its inputs), one folder per step with the
                              step's files and its cached result (step.json)
     shards/<task_id>.json    the task's result: one Result per step plus task metadata (written atomically)
-    running/<task_id>.json   marker while a task runs (attempt, job id, host, pid)
+    running/<task_id>.json   the latest attempt of the task: attempt, job id, host, pid, and `finished` once
+                             its shard is written
     submissions/<n>.json     one file per submission: executor, job ids and the tasks of each array element
     logs/                    submitit's folder (pickles, stdout/stderr of every array element)
 

@@ -60,15 +60,17 @@ def task_state(campaign: Path, task: dict, latest: tuple[dict, str] | None, jobs
         row["executor"] = sub["executor"] if shard["attempt"] == sub["number"] else ""
         return _from_shard(row, shard)
     state = jobs.state(sub, job_id)
-    if state in ACTIVE:
-        marker = shards.read_marker(campaign, task["task_id"])
-        running = state == "running" and marker is not None and marker.get("attempt") == sub["number"]
-        row["state"] = "running" if running else "pending"
+    marker = shards.read_marker(campaign, task["task_id"])
+    this_attempt = marker is not None and marker.get("attempt") == sub["number"]
+    finished = this_attempt and bool(marker.get("finished"))
+    if corrupt and (finished or state not in ACTIVE):
+        # this attempt wrote the shard (its job may still be exiting), or no running job will rewrite it
+        row.update(state="failed", reason="corrupt_shard", message=corrupt)
+    elif state in ACTIVE:
+        row["state"] = "running" if state == "running" and this_attempt and not finished else "pending"
     elif state == "unknown":
         row.update(state="pending", reason="unknown",
                    message=f"{sub['executor']} job {job_id} of host {sub.get('host')} cannot be checked from here")
-    elif corrupt:
-        row.update(state="failed", reason="corrupt_shard", message=corrupt)
     else:
         reason, message = jobs.ended_reason(campaign, sub, job_id)
         row.update(state="failed", reason=reason, message=message)

@@ -305,7 +305,10 @@ def run_task(campaign: Path, task_id: str, attempt: int, job_id: str) -> dict:
     shard = _shard(task, attempt, job_id, records, status, message, last["name"], last["backend"],
                    _descriptors(item) if status == Status.OK else {}, started)
     shards.write_json(shards.shard_path(campaign, task_id), shard)
-    shards.marker_path(campaign, task_id).unlink(missing_ok=True)
+    # the marker stays, marked finished: status can tell "this attempt wrote the shard" from "not started yet"
+    shards.write_json(shards.marker_path(campaign, task_id),
+                      {"attempt": attempt, "job_id": job_id, "host": socket.gethostname(), "pid": os.getpid(),
+                       "started": started, "finished": time.time()})
     if status == Status.TIMEOUT:
         raise TimeLimitReached()
     return shard
