@@ -84,7 +84,8 @@ def parse_args(argv) -> argparse.Namespace:
     s.add_argument("--temperature", type=float)
     s.add_argument("--rng-seed", type=int, dest="seed", help="base of every random stream")
     s.add_argument("--units-per-group", type=int, help="batches decoded in one forward pass")
-    s.add_argument("--keep", choices=KEEP_MODES, help="rows of /samples: every valid sample or unique ones")
+    s.add_argument("--keep", choices=KEEP_MODES,
+                   help="rows of /samples: every valid sample, or only first occurrences (overall and per sigma)")
     s.add_argument("--knn-k", type=int, help="neighbours for the KD cross-mapping")
     s.add_argument("--no-metrics", dest="metrics", action="store_false", default=None,
                    help="skip IntDiv/SNN and the other generation metrics")
@@ -124,10 +125,9 @@ def check_options(cfg: dict) -> None:
     """Errors every rank detects identically before any communication."""
     if cfg["keep"] not in KEEP_MODES:
         raise ValueError(f"keep must be one of {KEEP_MODES}, not {cfg['keep']!r}")
-    out = Path(cfg["out"])
-    parent = out.parent if str(out.parent) else Path(".")
+    parent = Path(cfg["out"]).parent
     if parent.exists() and not os.access(parent, os.W_OK):
-        raise PermissionError(f"cannot write {out}: directory {parent} is not writable")
+        raise PermissionError(f"cannot write {cfg['out']}: directory {parent} is not writable")
     if cfg["knn_k"] < 1 or cfg["metrics_max_samples"] < 1:
         raise ValueError("knn_k and metrics_max_samples must be >= 1")
 
@@ -242,7 +242,8 @@ def run_sampling(comm, cfg: dict, progress: bool = True) -> dict | None:
     t_exchanged = time.perf_counter()
 
     counts = _unit_counts(local, result, sample_units)
-    keep = result.unique if cfg["keep"] == "unique" else np.ones(len(keys), bool)
+    # keep = "unique" still keeps the first occurrence per σ, which the per-σ metrics need.
+    keep = (result.unique | result.unique_in_sigma) if cfg["keep"] == "unique" else np.ones(len(keys), bool)
     kept_smiles = [s for s, k in zip(local.smiles, keep) if k]
     properties = sample_properties(loaded, kept_smiles, knn)
     t_predicted = time.perf_counter()

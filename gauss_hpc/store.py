@@ -284,7 +284,8 @@ def read_latents(path: str | Path) -> dict:
 # /samples      table, one row per valid sample in generation order: key, seed_id, seed_smiles, seed_ligand_row,
 #               sigma, batch, attempt, smiles, canonical, charge, valid, novel, unique (first in the whole run),
 #               unique_in_sigma, times_generated, rank, z (n, d) decoded latent, mu (n, d) re-encoded mean,
-#               pred_<label> (proxy head), knn_<label> and knn_<label>_distance (latent neighbours)
+#               proxy_<label> (property head), predicted_<label> and neighbour_distance_<label> (mean label and
+#               latent distance of the k nearest labelled ligands: the KD cross-mapping, e.g. predicted_kd_gaps)
 # /attempts     table, one row per (seed, sigma, batch): attempts, valid, novel, unique, unique_in_sigma,
 #               novel_unique_in_sigma, invalid_<reason> for every rejection reason
 # /sigma_stats  table per (sigma, batch): counts and fractions of attempts, per batch and accumulated (cum_*)

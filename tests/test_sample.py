@@ -191,12 +191,12 @@ def test_predictions_and_kd_cross_mapping(run_dir, one_rank, tmp_path):
     assert sample.main(sample_cli(run_dir, out, "--seed-ids", "2", "5", "6", "--sigmas", "0.2", "--batches", "2",
                                   "--batch-size", "50", "--knn-k", "1", "--keep", "unique", "--no-metrics")) == 0
     samples = store.read_samples(out)
-    assert samples["unique"].all()
-    assert {"pred_donor_z", "pred_donor_mulliken_charge"} <= set(samples.columns)
-    assert samples["pred_donor_z"].between(5, 10).all()          # N (7) and O (8) donors
+    assert (samples["unique"] | samples["unique_in_sigma"]).all()
+    assert {"proxy_donor_z", "proxy_donor_mulliken_charge"} <= set(samples.columns)
+    assert samples["proxy_donor_z"].between(5, 10).all()          # N (7) and O (8) donors
     with h5py.File(out) as h5:
-        knn = h5["samples/knn_kd_gaps"][()]
-        distance = h5["samples/knn_kd_gaps_distance"][()]
+        knn = h5["samples/predicted_kd_gaps"][()]
+        distance = h5["samples/neighbour_distance_kd_gaps"][()]
     ligands = store.read_ligands(run_dir.parent / "ligands.h5")
     row_of = {s: i for i, s in enumerate(ligands["smiles"])}
     run = load_run(run_dir)

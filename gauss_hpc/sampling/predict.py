@@ -66,7 +66,8 @@ class KnnLabels:
         return cls(kept, mus, values, int(k)) if kept else None
 
     def predict(self, mu: np.ndarray) -> dict[str, np.ndarray]:
-        """{"knn_<label>": mean label of the k nearest, "knn_<label>_distance": mean latent distance to them}."""
+        """{"predicted_<label>": mean label of the k nearest labelled ligands,
+        "neighbour_distance_<label>": their mean latent distance (large = an extrapolation)}."""
         from sklearn.neighbors import NearestNeighbors
 
         out = {}
@@ -76,19 +77,20 @@ class KnnLabels:
                 dist, idx = NearestNeighbors(n_neighbors=k).fit(ref_mu).kneighbors(mu)
             else:
                 dist, idx = np.zeros((0, k)), np.zeros((0, k), np.int64)
-            out[f"knn_{name}"] = ref_values[idx].mean(axis=1)
-            out[f"knn_{name}_distance"] = dist.mean(axis=1)
+            out[f"predicted_{name}"] = ref_values[idx].mean(axis=1)
+            out[f"neighbour_distance_{name}"] = dist.mean(axis=1)
         return out
 
 
 def sample_properties(run, smiles: Sequence[str], knn: KnnLabels | None) -> dict[str, np.ndarray]:
-    """Columns for the samples table: mu, pred_<label> per proxy label, knn_* per mapped KD label."""
+    """Columns for the samples table: mu, proxy_<label> per head output, predicted_<label> and
+    neighbour_distance_<label> per cross-mapped (KD) label."""
     mu = latent_means(run, smiles)
     columns: dict[str, np.ndarray] = {"mu": mu}
     if run.model.proxy is not None and run.label_names:
         predicted = predict_labels(run, mu)
         for j, name in enumerate(run.label_names):
-            columns[f"pred_{name}"] = predicted[:, j]
+            columns[f"proxy_{name}"] = predicted[:, j]
     if knn is not None:
         columns.update(knn.predict(mu))
     return columns
