@@ -120,10 +120,10 @@ def learning_curves(report: Report, run_dir: Path) -> None:
             ax.set_yscale("log")
         ax.legend(fontsize=7)
     report.save(fig, "learning_curves.png", title, f"{len(history)} epochs of {run_dir}")
-    last = history.iloc[-1]
-    for column in sum(groups.values(), []):
-        if "accuracy" in column or column.startswith("r2"):
-            report.numbers[f"final {column}"] = round(float(last[column]), 4)
+    best = history.loc[history["val_loss"].idxmin()] if "val_loss" in history else history.iloc[-1]
+    for column in ("val_char_accuracy", "val_string_accuracy"):
+        if column in history:
+            report.numbers[f"held-out {column[4:].replace('_', ' ')} (best epoch)"] = round(float(best[column]), 4)
     report.numbers["epochs"] = len(history)
 
 

@@ -138,6 +138,7 @@ def train(cfg: dict, ligands: Path, run_dir: Path) -> None:
     cmd = mpi_launcher(int(cfg["ranks"])) + [sys.executable, "-m", "gauss_hpc.train", "--ligands", str(ligands),
                                              "--out", str(run_dir), "--max-minutes", str(cfg["train_minutes"]),
                                              "--max-epochs", str(cfg["train_max_epochs"]), "--threads", "1",
+                                             "--train-size", str(cfg["train_size"]),
                                              "--proxy-labels", ",".join(PROXY_LABELS), "--kd-head",
                                              "--no-progress"]
     if (run_dir / "checkpoint.pt").exists():
@@ -179,6 +180,10 @@ def generated_for_screen(samples: Path, n: int) -> pd.DataFrame:
 
 def screen(cfg: dict, samples: Path, ligands: Path, out: Path) -> dict:
     chosen = generated_for_screen(samples, int(cfg["screen_top"]))
+    if chosen.empty:
+        print(f"WARNING: {samples} holds no novel unique ligand: nothing to screen. Train longer "
+              f"(--train-minutes) or sample more (sigmas, batches).", flush=True)
+        return {"screened": 0}
     names = [f"gen{i}-seed{int(s)}" for i, s in zip(chosen.index, chosen["seed_id"])]
     spec = screen_spec("screen", chosen["smiles"].tolist(), names, cfg)
     results, _ = run_campaign(spec, out / "campaigns" / "screen")
@@ -193,6 +198,8 @@ def casscf(cfg: dict, samples: Path, out: Path) -> dict:
               "(apt-get install openmolcas)", flush=True)
         return {"skipped": "no pymolcas"}
     chosen = generated_for_screen(samples, int(cfg["casscf"]))
+    if chosen.empty:
+        return {"skipped": "no novel unique ligand"}
     names = [f"gen{i}-seed{int(s)}" for i, s in zip(chosen.index, chosen["seed_id"])]
     spec = screen_spec("casscf", chosen["smiles"].tolist(), names, cfg, casscf=True)
     results, _ = run_campaign(spec, out / "campaigns" / "casscf")
