@@ -194,4 +194,5 @@ def resubmit(campaign_dir: str | Path, *, failed: bool = True, reasons: Iterable
 def cancel(campaign_dir: str | Path) -> list[str]:
     """Cancel every pending or running job of the campaign; returns their job ids."""
     campaign = Campaign(campaign_dir)
-    return cancel_jobs(shards.read_submissions(campaign.dir), JobStates())
+    with shards.campaign_lock(campaign.dir):
+        return cancel_jobs(campaign.dir, shards.read_submissions(campaign.dir), JobStates())

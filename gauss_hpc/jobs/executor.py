@@ -10,6 +10,8 @@ state of their jobs, why an ended job left no shard, and cancelling.
 
 from __future__ import annotations
 
+import datetime as _dt
+import json
 import os
 import shutil
 import signal
@@ -17,6 +19,8 @@ import socket
 import subprocess
 import sys
 from pathlib import Path
+
+from .shards import write_json
 
 ACTIVE = ("pending", "running")
 # Slurm job states → our words (squeue %T / scontrol JobState)
@@ -147,6 +151,7 @@ class JobStates:
     def __init__(self):
         self._squeue: dict | None | bool = False
         self._scontrol: dict[str, dict] = {}
+        self._cancelled: dict[str, str] | None = None
 
     def state(self, submission: dict, job_id: str) -> str:
         """pending | running | ended | unknown (a local job of another host)."""
@@ -165,6 +170,10 @@ class JobStates:
 
     def ended_reason(self, campaign: Path, submission: dict, job_id: str) -> tuple[str, str]:
         """(reason, message) for a job that ended without writing a task's shard."""
+        if self._cancelled is None:
+            self._cancelled = cancelled_jobs(campaign)
+        if job_id in self._cancelled:
+            return "cancelled", f"job {job_id} cancelled by `jobs cancel` at {self._cancelled[job_id]}"
         if submission["executor"] == "slurm":
             master = job_id.split("_")[0]
             if master not in self._scontrol:
@@ -204,22 +213,34 @@ class JobStates:
                           f"e.g. SIGKILL or the OOM killer); see {err}")
 
 
-def cancel_jobs(submissions: list[dict], states: JobStates) -> list[str]:
-    """Cancel every active job of the submissions; returns the job ids cancelled."""
-    cancelled, slurm_masters = [], set()
-    for sub in submissions:
-        for job in sub["jobs"]:
-            jid = job["job_id"]
-            if states.state(sub, jid) not in ACTIVE:
-                continue
-            if sub["executor"] == "slurm":
-                slurm_masters.add(jid.split("_")[0])
-            elif sub["executor"] == "local":
-                try:
-                    os.kill(int(jid), signal.SIGINT)     # the submitit controller then kills its task
-                except ProcessLookupError:
-                    continue
-            cancelled.append(jid)
+def cancelled_jobs(campaign: Path) -> dict[str, str]:
+    """{job id: when} of the jobs `jobs cancel` cancelled (recorded because a local job leaves no trace)."""
+    out = {}
+    for path in sorted((Path(campaign) / "cancelled").glob("*.json")):
+        record = json.loads(path.read_text())
+        out.update({jid: record["time"] for jid in record["job_ids"]})
+    return out
+
+
+def cancel_jobs(campaign: Path, submissions: list[dict], states: JobStates) -> list[str]:
+    """Cancel every active job of the submissions, recording them first; returns the job ids cancelled."""
+    active = [(sub, job["job_id"]) for sub in submissions for job in sub["jobs"]
+              if states.state(sub, job["job_id"]) in ACTIVE]
+    cancelled = [jid for _, jid in active]
+    if not cancelled:
+        return []
+    now = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    write_json(Path(campaign) / "cancelled" / f"{now.replace(':', '')}-{os.getpid()}.json",
+               {"time": now, "job_ids": cancelled})
+    slurm_masters = set()
+    for sub, jid in active:
+        if sub["executor"] == "slurm":
+            slurm_masters.add(jid.split("_")[0])
+        elif sub["executor"] == "local":
+            try:
+                os.kill(int(jid), signal.SIGINT)     # the submitit controller then stops its task
+            except ProcessLookupError:
+                pass
     if slurm_masters:
         subprocess.run(["scancel", *sorted(slurm_masters)], check=False, timeout=60)
     return cancelled

@@ -8,6 +8,7 @@
     running/<task_id>.json   the latest attempt of the task: attempt, job id, host, pid, and `finished` once
                              its shard is written
     submissions/<n>.json     one file per submission: executor, job ids and the tasks of each array element
+    cancelled/<time>.json    job ids `jobs cancel` cancelled (a cancelled local job leaves no other trace)
     logs/                    submitit's folder (pickles, stdout/stderr of every array element)
 
 Array tasks only ever write their own files, each by temp + rename; only `gather` writes results.h5.

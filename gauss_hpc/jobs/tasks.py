@@ -179,7 +179,8 @@ class TimeLimitReached(BaseException):
 
 
 class Terminated(BaseException):
-    """SIGTERM (scancel, node shutdown): stop at once without a shard, so status reports the scheduler's word."""
+    """SIGTERM (scancel, node shutdown) or SIGINT (local cancel): stop at once without a shard, so status
+    reports what the scheduler or `jobs cancel` recorded."""
 
 
 def _on_time_limit(signum, frame):
@@ -323,6 +324,7 @@ def run_chunk(campaign: str, attempt: int, task_ids: list[str]) -> dict:
     job_id = _job_id()
     signal.signal(signal.SIGUSR2, _on_time_limit)
     signal.signal(signal.SIGTERM, _on_terminate)
+    signal.signal(signal.SIGINT, _on_terminate)       # the local executor cancels with SIGINT
     counts = {"ok": 0, "failed": 0, "skipped": 0, "timeout": 0}
     for i, tid in enumerate(task_ids):
         try:
