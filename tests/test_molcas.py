@@ -116,3 +116,55 @@ def test_casscf_bad_inputs_name_the_complex(tmp_path):
     result = molcas.kd_energies(cx, workdir=tmp_path / "b", basis="ANO-R1", metal_basis="DKH-def2-SVP")
     assert result.status == Status.INVALID_INPUT and "DKH-def2-SVP has no functions for Dy" in result.message
     assert molcas.kd_energies(cx, workdir=tmp_path / "c", guess="magic").status == Status.INVALID_INPUT
+
+
+CASSCF_LOGS = {"casscf_DyOPh2_cheap.log": {"kd1": 347.898, "gz": 19.990}}
+
+
+@pytest.mark.parametrize("filename", sorted(CASSCF_LOGS))
+def test_casscf_log_gives_eight_kramers_doublets(filename):
+    result = molcas.parse_casscf(FIXTURES / filename, name=filename)
+    assert result.ok, result.message
+    v = result.values
+    so = np.sort(v["so_energies"])
+    assert np.allclose(so[0::2], so[1::2], atol=1e-6)          # Kramers pairs: exactly degenerate
+    kd = np.asarray(v["kd_energies"])
+    assert kd.shape == (8,) and kd[0] == 0 and np.all(np.diff(kd) > 0)
+    assert np.allclose(v["kd_gaps"], np.diff(kd))
+    assert kd[1] == pytest.approx(CASSCF_LOGS[filename]["kd1"], abs=1e-3)
+    assert 100 < kd[-1] < 2000                                  # the J = 15/2 multiplet spans hundreds of cm-1
+    assert so[16] - so[15] > 2000                               # then the gap to the next J multiplet
+    g = np.asarray(v["g_tensors"])
+    assert g.shape == (8, 3)
+    gx, gy, gz = g[0]
+    assert gz == pytest.approx(CASSCF_LOGS[filename]["gz"], abs=1e-3)
+    assert gz > 19 and gx < 0.01 and gy < 0.01                  # axial alkoxides: Ising-like +-15/2 ground doublet
+    assert len(v["casscf_energies"]) in (11, 21)
+
+
+@pytest.mark.parametrize("filename", sorted(CASSCF_LOGS))
+def test_casscf_log_cut_in_half_is_truncated(filename, tmp_path):
+    cut = _cut_in_half(FIXTURES / filename, tmp_path / "cut.log")
+    result = molcas.parse_casscf(cut, name="Dy_cut")
+    assert result.status == Status.TRUNCATED_OUTPUT and "Dy_cut" in result.message
+
+
+def test_loprop_log_is_not_a_casscf_log():
+    result = molcas.parse_casscf(FIXTURES / "loprop_methanolate.log", name="methanolate")
+    assert result.status == Status.PARSE_ERROR and "SINGLE_ANISO" in result.message
+
+
+@pytest.mark.slow
+@needs_molcas
+def test_real_cheap_casscf_run_of_dy_methanolate(tmp_path):
+    """The cheap demo settings on [Dy(H2O)5(OMe)2]+ with the 4f-selected guess (about 15-25 min on 2 cores)."""
+    cx = assemble("[O-]C", name="Dy_OMe2")
+    result = molcas.kd_energies(cx, workdir=tmp_path, cores=2, memory_mb=2000, timeout=2 * 3600,
+                                **molcas.CHEAP_CASSCF)
+    assert result.ok, result.message
+    v = result.values
+    assert v["guess"] == "fselect" and min(v["guess_active_f_weights"]) > 0.5
+    kd = np.asarray(v["kd_energies"])
+    assert kd.shape == (8,) and kd[0] == 0 and np.all(np.diff(kd) > 0) and 100 < kd[-1] < 2000
+    gx, gy, gz = v["g_tensors"][0]
+    assert gz > 19 and gx < 0.05 and gy < 0.05

@@ -435,3 +435,42 @@ def casscf_task(cx, workdir, **params) -> Result:
 
 
 STEPS = {"loprop": loprop_task, "casscf": casscf_task}
+
+
+_SO_STATE = re.compile(r"ENERGY OF THE SPIN-ORBIT STATE\s*\(\s*\d+\)\s*=\s*(-?\d+\.\d+)")
+_SF_STATE = re.compile(r"ENERGY OF THE SPIN-FREE STATE\s*\(\s*\d+\)\s*=\s*(-?\d+\.\d+)")
+_G_BLOCK = re.compile(r"PSEUDOSPIN HAMILTONIAN TENSORS FOR THE MULTIPLET\s+(\d+)\s*\(\s*effective S\s*=\s*1/2\)"
+                      r".*?gX\s*=\s*(-?\d+\.\d+).*?gY\s*=\s*(-?\d+\.\d+).*?gZ\s*=\s*(-?\d+\.\d+)", flags=re.S)
+_CASSCF_ROOT = re.compile(r"::\s+RASSCF root number\s+\d+\s+Total energy:\s+(-?\d+\.\d+)")
+
+
+def parse_casscf(log: str | Path, *, name: str, n_doublets: int = 8) -> Result:
+    """Kramers doublets and g-tensors from an OpenMolcas RASSCF/RASSI/SINGLE_ANISO log.
+
+    values: kd_energies (n_doublets, cm-1, ground 0), kd_gaps (n_doublets - 1), g_tensors (per doublet
+    [gX, gY, gZ], SINGLE_ANISO's main values in its order: Z is the main magnetic axis), so_energies (cm-1,
+    all spin-orbit states SINGLE_ANISO printed), spin_free_energies (cm-1), casscf_energies (Eh, per root).
+    """
+    status, message = check_log(log, name)
+    if status != Status.OK:
+        return Result.failure(name, BACKEND, status, message)
+    text = Path(log).read_text(errors="replace")
+    start = text.find("Start Module: single_aniso")
+    if start < 0:
+        return Result.failure(name, BACKEND, Status.PARSE_ERROR,
+                              f"{name}: no SINGLE_ANISO section in {log}; was &SINGLE_ANISO in the input?")
+    aniso = text[start:]
+    so = [float(x) for x in _SO_STATE.findall(aniso)]
+    try:
+        kd, gaps = kramers_doublets(so, n_doublets)
+    except ValueError as exc:
+        return Result.failure(name, BACKEND, Status.PARSE_ERROR, f"{name}: {exc}")
+    g = {int(m): [float(gx), float(gy), float(gz)] for m, gx, gy, gz in _G_BLOCK.findall(aniso)}
+    if sorted(g)[:n_doublets] != list(range(1, n_doublets + 1)):
+        return Result.failure(name, BACKEND, Status.PARSE_ERROR,
+                              f"{name}: SINGLE_ANISO printed g-tensors for doublets {sorted(g)}, expected 1.."
+                              f"{n_doublets}; ask for one pseudospin 1/2 per doublet (MLTP)")
+    values = {"kd_energies": kd, "kd_gaps": gaps, "g_tensors": [g[k] for k in range(1, n_doublets + 1)],
+              "so_energies": so, "spin_free_energies": [float(x) for x in _SF_STATE.findall(aniso)],
+              "casscf_energies": [float(x) for x in _CASSCF_ROOT.findall(text)]}
+    return Result(name=name, backend=BACKEND, values=values)
