@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import h5py
 import numpy as np
@@ -13,6 +14,8 @@ import pandas as pd
 import pytest
 
 from gauss_hpc import label, store
+
+ROOT = Path(__file__).resolve().parents[1]   # `python -m gauss_hpc.label` runs from the checkout
 
 GOOD = ["[O-]C", "OC", "[O-]c1ccccc1", "Oc1ccccc1", "n1ccccc1", "N#CC", "[NH-]C", "NC", "O=CC", "[O-]CC"]
 
@@ -107,7 +110,7 @@ def test_killed_run_continues_where_it_stopped(tmp_path):
     path = make_ligands(tmp_path / "ligands.h5", smiles)
     side = label.sidecar_path(path, "xtb")
     cmd = [sys.executable, "-m", "gauss_hpc.label", "--in", str(path), "--chunk", "2", "--quiet"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT)
     deadline = time.time() + 120
     while time.time() < deadline and proc.poll() is None:
         if side.exists() and len(json.loads(side.read_text())["rows"]) >= 4:
@@ -118,7 +121,7 @@ def test_killed_run_continues_where_it_stopped(tmp_path):
     assert proc.returncode == -signal.SIGKILL, "the run ended before it could be killed; make it longer"
     done = len(json.loads(side.read_text())["rows"])
     assert 4 <= done < len(smiles)
-    rerun = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    rerun = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert rerun.returncode == 0, rerun.stderr
     summary = json.loads(rerun.stdout)
     assert summary["labelled_now"] == len(smiles) - done
@@ -130,7 +133,8 @@ def test_sigterm_writes_the_finished_labels(tmp_path):
     path = make_ligands(tmp_path / "ligands.h5", (GOOD * 8)[:80])
     side = label.sidecar_path(path, "xtb")
     proc = subprocess.Popen([sys.executable, "-m", "gauss_hpc.label", "--in", str(path), "--chunk", "2",
-                             "--quiet"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                             "--quiet"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            cwd=ROOT)
     deadline = time.time() + 120
     while time.time() < deadline and proc.poll() is None:
         if side.exists() and len(json.loads(side.read_text())["rows"]) >= 2:

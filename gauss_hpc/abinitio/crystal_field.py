@@ -134,7 +134,10 @@ def hamiltonian(positions, charges, *, ion: Ion = DY3, shielding=(0.0, 0.0, 0.0)
         positions, charges = positions[None], charges[None]
     keys, mats = operator_equivalents(ion)
     bkq = wybourne_parameters(positions, charges, ion, shielding)
-    ham = (bkq @ mats.reshape(len(keys), -1)).reshape((-1,) + mats.shape[1:])
+    if len(bkq) >= 64:      # BLAS for batches; below that its thread start-up costs more than the product
+        ham = (bkq @ mats.reshape(len(keys), -1)).reshape((-1,) + mats.shape[1:])
+    else:
+        ham = np.einsum("bn,nij->bij", bkq, mats)
     return 0.5 * (ham + np.conj(np.swapaxes(ham, -1, -2))), bkq               # exact Hermiticity
 
 

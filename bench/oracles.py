@@ -1,0 +1,119 @@
+"""Fast local oracles: complex assembly, crystal-field KDs, xTB proxy labels, and one real OpenMolcas LoProp run.
+
+    python bench/oracles.py                       # defaults below
+    python bench/oracles.py --ligands 400 --complexes 5000 --skip-loprop
+
+All rates are per core: one process, one OpenMP thread. The machine's load average is reported because
+shared nodes distort wall times. The last line is one JSON object with at least assembly_per_s,
+crystal_field_per_s, xtb_labels_per_s and loprop_seconds (null when gauss_hpc.abinitio.molcas has no
+label_ligand or pymolcas is not on PATH).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):   # per-core rates: one thread
+    os.environ.setdefault(_var, "1")
+import platform
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from gauss_hpc import store  # noqa: E402
+from gauss_hpc.abinitio import crystal_field, xtb  # noqa: E402
+from gauss_hpc.chem.complexes import AssemblyError, assemble  # noqa: E402
+
+# O-, N-, neutral O and N donors, aromatic and aliphatic: the assembly workload of the demo
+ASSEMBLY_LIGANDS = ["[O-]C", "[O-]c1ccccc1", "[O-]C(C)=O", "[O-]C(C)(C)C", "[NH-]C", "[n-]1cccc1", "OC",
+                    "O=C(C)C", "O1CCCC1", "n1ccccc1", "N#CC", "N1CCCC1"]
+
+
+def bench_assembly(repeats: int) -> dict:
+    assemble("[O-]C")                                   # molSimplify import and its ligand library: once
+    times, failed = [], 0
+    for _ in range(repeats):
+        for smiles in ASSEMBLY_LIGANDS:
+            start = time.perf_counter()
+            try:
+                assemble(smiles)
+            except AssemblyError:
+                failed += 1
+            times.append(time.perf_counter() - start)
+    return {"assembly_per_s": len(times) / sum(times), "assembly_seconds_mean": sum(times) / len(times),
+            "assembly_count": len(times), "assembly_failed": failed}
+
+
+def bench_crystal_field(n_complexes: int) -> dict:
+    complexes = [assemble(s) for s in ASSEMBLY_LIGANDS]
+    batch = [complexes[i % len(complexes)] for i in range(n_complexes)]
+    crystal_field.kd_energies_many(batch[:10])
+    start = time.perf_counter()
+    results = crystal_field.kd_energies_many(batch)
+    batch_seconds = time.perf_counter() - start
+    n_single = min(500, n_complexes)
+    start = time.perf_counter()
+    for cx in batch[:n_single]:
+        crystal_field.kd_energies(cx)
+    single_seconds = time.perf_counter() - start
+    return {"crystal_field_per_s": n_complexes / batch_seconds, "crystal_field_single_call_per_s":
+            n_single / single_seconds, "crystal_field_count": n_complexes,
+            "crystal_field_ok": sum(r.ok for r in results)}
+
+
+def bench_xtb(n_ligands: int, ligands_path: Path) -> dict:
+    smiles = store.read_ligands(ligands_path).smiles.tolist()
+    step = max(1, len(smiles) // n_ligands)
+    sample = smiles[::step][:n_ligands]
+    xtb.label_ligand("[O-]C")                           # load tblite/dftd4 and set one OpenMP thread
+    start = time.perf_counter()
+    results = [xtb.label_ligand(s) for s in sample]
+    seconds = time.perf_counter() - start
+    return {"xtb_labels_per_s": len(sample) / seconds, "xtb_count": len(sample),
+            "xtb_ok": sum(r.ok for r in results), "xtb_ligands": str(ligands_path)}
+
+
+def bench_loprop() -> dict:
+    molcas = importlib.import_module("gauss_hpc.abinitio.molcas")
+    if not hasattr(molcas, "label_ligand"):
+        return {"loprop_seconds": None, "loprop_note": "gauss_hpc.abinitio.molcas has no label_ligand"}
+    if shutil.which("pymolcas") is None:
+        return {"loprop_seconds": None, "loprop_note": "pymolcas not on PATH"}
+    with tempfile.TemporaryDirectory(prefix="bench-loprop-") as work:
+        start = time.perf_counter()
+        result = molcas.label_ligand("[O-]C", name="methanolate", workdir=work)
+        seconds = time.perf_counter() - start
+    if not result.ok:
+        return {"loprop_seconds": None, "loprop_note": f"{result.status}: {result.message[:200]}"}
+    return {"loprop_seconds": seconds, "loprop_donor_charge": result.values.get("donor_charge")}
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--assembly-repeats", type=int, default=2, help="passes over the 12 assembly ligands")
+    p.add_argument("--complexes", type=int, default=5000, help="complexes in the crystal-field batch")
+    p.add_argument("--ligands", type=int, default=300, help="bundled ligands labelled with xtb")
+    p.add_argument("--ligands-file", default=str(ROOT / "data" / "ligands.h5"))
+    p.add_argument("--skip-loprop", action="store_true", help="no OpenMolcas run (about 20 s)")
+    args = p.parse_args(argv)
+    out = {"cpu_count": os.cpu_count(), "load_average_start": os.getloadavg()[0], "python": platform.python_version()}
+    out.update(bench_assembly(args.assembly_repeats))
+    out.update(bench_crystal_field(args.complexes))
+    out.update(bench_xtb(args.ligands, Path(args.ligands_file)))
+    out.update({"loprop_seconds": None, "loprop_note": "skipped (--skip-loprop)"} if args.skip_loprop
+               else bench_loprop())
+    out["load_average_end"] = os.getloadavg()[0]
+    print(json.dumps({k: (round(v, 4) if isinstance(v, float) else v) for k, v in out.items()}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
