@@ -50,6 +50,14 @@ def program_path() -> str | None:
     return shutil.which(PROGRAM)
 
 
+def die_with_parent() -> None:
+    """In the child before exec: SIGKILL it when the Python process that started it dies (Linux prctl), so a
+    killed array task never leaves a CASSCF running outside the scheduler's view."""
+    import ctypes
+
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)      # 1 = PR_SET_PDEATHSIG
+
+
 def command(input_name: str) -> list[str]:
     """The command line of one OpenMolcas run, as an argument list (run from the work directory)."""
     return [program_path() or PROGRAM, input_name]
@@ -78,7 +86,8 @@ def run(workdir: str | Path, input_name: str, *, name: str, project: str, resour
     start = time.monotonic()
     with open(log, "wb") as out, open(errors, "wb") as err:
         proc = subprocess.Popen(command(input_name), cwd=workdir, stdout=out, stderr=err,
-                                env=environment(workdir, project, resources), start_new_session=True)
+                                env=environment(workdir, project, resources), start_new_session=True,
+                                preexec_fn=die_with_parent)
         try:
             rc = proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .molcas import kramers_doublets, safe_name
+from .molcas import die_with_parent, kramers_doublets, safe_name
 from .result import Result, Status
 from .templates import (Geometry, OrcaCasscfContext, OrcaOptContext, Resources, TemplateError,
                         equatorial_plane_constraints, render)
@@ -53,7 +53,7 @@ def run(workdir: str | Path, input_name: str, *, name: str, timeout: float = 24 
     start = time.monotonic()
     with open(out, "wb") as stdout, open(out.with_suffix(".err"), "wb") as stderr:
         proc = subprocess.Popen(command(input_name), cwd=workdir, stdout=stdout, stderr=stderr,
-                                start_new_session=True)
+                                start_new_session=True, preexec_fn=die_with_parent)
         try:
             rc = proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
