@@ -229,6 +229,21 @@ def test_seed_rules_pick_ligands_by_label(run_dir, tmp_path):
     assert (ligands["donor_element"][rows] == "O").all()        # the largest predicted donor Z: oxygen donors
 
 
+def test_seed_file_mixes_ligand_rows_and_smiles(run_dir, tmp_path, capsys):
+    seeds = tmp_path / "seeds.txt"
+    seeds.write_text("# best ligands so far\n4\n[O-]C  # methoxide\n\nOC\n4\n")
+    out = tmp_path / "file.h5"
+    assert sample.main(sample_cli(run_dir, out, "--seed-file", str(seeds), "--sigmas", "0.1", "--batches", "1",
+                                  "--batch-size", "5", "--no-metrics")) == 0
+    table = store.read_samples(out, "seeds")
+    assert list(table["source"]) == ["file"] * len(table)
+    assert table["ligand_row"].iloc[0] == 4 and set(table["smiles"][1:]) <= {"[O-]C", "OC"}
+    assert table["canonical"].is_unique                       # row 4 twice, and duplicates by canonical, dropped
+    seeds.write_text("4\nOC CC\n")
+    assert sample.main(sample_cli(run_dir, out, "--seed-file", str(seeds))) == 2
+    assert f"{seeds}:2: one ligand id or SMILES per line" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("args, message", [
     (["--seed-smiles", "C1CC"], "seed SMILES 'C1CC' is not a usable monodentate ligand (unparsable)"),
     (["--seed-smiles", "CO"], "first_atom_not_n_or_o"),
