@@ -88,12 +88,14 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m gauss_hpc.train",
         description="Train the semi-supervised GAUSS SMILES VAE (single process, mpiexec -n N, srun or "
                     "torchrun). Defaults come from gauss_hpc/defaults.toml [train], then --config, then flags.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        epilog="Exit codes: 0 done; 2 bad input; 75 stopped by SIGTERM/SIGUSR1 with a checkpoint saved "
+               "(rerun with --resume).")
     parser.add_argument("--config", help="TOML file with a [train] section overriding the defaults")
     parser.add_argument("--resume", action="store_true",
                         help="continue from OUT/checkpoint.pt exactly where it stopped (flags given now override "
                              "the stored config, e.g. a larger --max-epochs)")
-    parser.add_argument("--log-every", type=int, default=50, help="log a progress line every N steps")
+    parser.add_argument("--log-every", type=int, default=50, help="log a progress line every N steps (default: 50; "
+                                                                  "0 = never)")
     parser.add_argument("--no-progress", action="store_true", help="no tqdm progress bar")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     for key, kind, text in OPTIONS:
