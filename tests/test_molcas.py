@@ -108,6 +108,23 @@ def test_kramers_pairing_rejects_unpaired_states():
         molcas.kramers_doublets([0.0, 0.0, 100.0], 2)
 
 
+def test_4f_selection_on_real_phenolate_guess(tmp_path):
+    """OpenMolcas's starting orbitals for [Dy(H2O)5(OPh)2]+ (cheap basis): phenolate pi orbitals lie among the 4f,
+    so the plain energy order puts ligand orbitals into the active space (what made the default guess fail)."""
+    guess = FIXTURES / "guessorb_DyOPh2_cheap.h5"
+    weights = molcas.f_orbital_weights(guess, metal_index=0)
+    assert weights.sum() == pytest.approx(7.0, abs=1e-6)      # Mulliken populations of the 7 4f functions
+    info = molcas.select_f_orbitals(guess, tmp_path / "g.h5", metal_index=0, n_inactive=102)
+    assert info["swapped_into_active"] == 4
+    assert len(info["active_f_weights"]) == 7 and sum(info["active_f_weights"]) > 6.0
+    import h5py
+    with h5py.File(tmp_path / "g.h5") as fh:
+        types, energies = fh["MO_TYPEINDICES"][:], fh["MO_ENERGIES"][:]
+    assert (types == b"2").sum() == 7 and (types == b"I").sum() == 102
+    assert set(np.flatnonzero(types == b"2")) == set(np.argsort(-weights)[:7])
+    assert energies[types == b"I"].max() < energies[types == b"S"].min()
+
+
 def test_casscf_bad_inputs_name_the_complex(tmp_path):
     cx = assemble("[O-]C", name="Dy_OMe2")
     wrong = Complex(**{**cx.to_dict(), "charge": 0})      # 150 electrons cannot be a sextet

@@ -30,7 +30,9 @@ BACKEND = "molcas"
 PROGRAM = "pymolcas"
 
 # cheap CASSCF for demos and tests: minimal ANO-RCC on the ligands, the sextet 6H term only (11 roots) — the
-# eight Kramers doublets of J = 15/2 come from 6H; the paper-quality default keeps all 21 sextets
+# eight Kramers doublets of J = 15/2 come from 6H; the paper-quality default keeps all 21 sextets. Measured on 2
+# shared cores (load 10-15): [Dy(H2O)5(OMe)2]+ 691 s, [Dy(H2O)5(OPh)2]+ 1616 s, integrals (AMFI for Dy) ~5 min
+# of each; expect about half of that on 2 idle cores.
 CHEAP_CASSCF = {"basis": "ANO-RCC-MB", "metal_basis": "ANO-RCC-VDZP", "ciroot": 11}
 
 _STOP = re.compile(r"--- Stop Module:\s+(\w+).*?/rc=(_RC_\w+_)")
