@@ -35,6 +35,7 @@ PROGRAM = "pymolcas"
 # of each; expect about half of that on 2 idle cores.
 CHEAP_CASSCF = {"basis": "ANO-RCC-MB", "metal_basis": "ANO-RCC-VDZP", "ciroot": 11}
 
+_RASSCF_ITERATION = re.compile(r"^\s+(\d+)\s+\d+\s+\d+\s+\d+\s+-?\d+\.\d+\s+-?\d\.\d+E[-+]\d+", flags=re.M)
 _STOP = re.compile(r"--- Stop Module:\s+(\w+).*?/rc=(_RC_\w+_)")
 
 
@@ -143,8 +144,12 @@ def check_log(path: str | Path, name: str) -> tuple[str, str]:
             return status, f"{name}: OpenMolcas {module} did not converge ({detail[-1] if detail else rc})"
         return Status.CRASHED, f"{name}: OpenMolcas {module} stopped with {rc}" + (f": {box}" if box else "")
     if "Timing: Wall=" not in text:
-        return Status.TRUNCATED_OUTPUT, (f"{name}: OpenMolcas output {path} ends before the final timing "
-                                         f"(killed, out of disk or still running)")
+        started = re.findall(r"Start Module:\s+(\w+)", text)
+        iterations = _RASSCF_ITERATION.findall(text) if started and started[-1] == "rasscf" else []
+        where = f" in {started[-1]}" if started else ""
+        where += f" at macro-iteration {iterations[-1]}" if iterations else ""
+        return Status.TRUNCATED_OUTPUT, (f"{name}: OpenMolcas output {path} ends{where} before the final timing "
+                                         f"(killed, out of time or disk, or still running)")
     return Status.OK, ""
 
 
