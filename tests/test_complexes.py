@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from gauss_hpc.chem.complexes import (AssemblyError, Complex, assemble, check_geometry, ligand_blocks,
+from gauss_hpc.chem.complexes import (AssemblyError, Complex, assemble, assemble_many, check_geometry, ligand_blocks,
                                       metal_multiplicity, swap_metal)
 from gauss_hpc.chem.geometry import ligand_geometry
 
@@ -126,3 +126,15 @@ def test_ligand_geometry_donor_first_and_errors():
     for bad in ("C1CC", "", "c1cc"):
         with pytest.raises(ValueError, match="ligand SMILES"):
             ligand_geometry(bad)
+
+
+def test_assemble_many_keeps_order_and_isolates_failures():
+    ligands = ["[O-]C", "C1CC", ["[O-]C", "n1ccccc1"], "N#CC"]
+    serial = assemble_many(ligands)
+    assert [type(x).__name__ for x in serial] == ["Complex", "AssemblyError", "Complex", "Complex"]
+    assert "C1CC" in str(serial[1])
+    parallel = assemble_many(ligands, workers=2)
+    assert [type(x).__name__ for x in parallel] == [type(x).__name__ for x in serial]
+    for a, b in zip(serial, parallel):
+        if isinstance(a, Complex):
+            assert a.symbols == b.symbols and np.allclose(a.coords, b.coords, atol=1e-6)

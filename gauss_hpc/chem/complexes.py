@@ -8,11 +8,15 @@ import difflib
 import functools
 import hashlib
 import io
+import tempfile
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Mapping, Sequence
 
 import numpy as np
 from rdkit import Chem, rdBase
+
+from .geometry import ligand_molblock
 
 
 @dataclass
@@ -62,7 +66,7 @@ class Complex:
 AXIAL_GEOMETRIES = {"pbp": 7, "oct": 6}
 WATER = "O"
 # Closest allowed contact between atoms of different ligands, as a fraction of the sum of Bondi vdW radii.
-CLASH_SCALE = 0.6
+CLASH_SCALE = 0.7
 _VDW = {"H": 1.20, "C": 1.70, "N": 1.55, "O": 1.52, "F": 1.47, "P": 1.80, "S": 1.80, "Cl": 1.75, "Br": 1.85,
         "I": 1.98, "B": 1.92, "Si": 2.10, "Se": 1.90}
 _LANTHANIDES = ("La", "Ce", "Pr", "Nd", "Pm", "Sm", "Eu", "Gd", "Tb", "Dy", "Ho", "Er", "Tm", "Yb", "Lu")
@@ -103,25 +107,34 @@ def _molsimplify_library() -> tuple[list[str], set[str]]:
     return list(licores), groups
 
 
-def _check_not_library_name(smiles: str) -> None:
-    """molSimplify reads a ligand string as a library name when it equals or merely resembles one (difflib
-    ratio > 0.6); refuse such SMILES rather than silently build a different ligand."""
+def _check_not_library_name(token: str) -> None:
+    """molSimplify reads a ligand argument as a library name when it equals or merely resembles one (difflib
+    ratio > 0.6) before it looks for a file; refuse such an argument rather than build a different ligand."""
     names, groups = _molsimplify_library()
-    if smiles in names or smiles.lower() in groups:
-        raise AssemblyError(f"ligand {smiles!r}: molSimplify would read it as its library ligand {smiles!r}")
-    best = max(names, key=lambda n: difflib.SequenceMatcher(None, smiles, n).ratio())
-    if difflib.SequenceMatcher(None, smiles, best).ratio() > 0.6:
-        raise AssemblyError(f"ligand {smiles!r}: molSimplify would read it as its library ligand {best!r}; "
-                            "write the SMILES differently (e.g. another atom order after the donor)")
+    best = max(names, key=lambda n: difflib.SequenceMatcher(None, token, n).ratio())
+    if token in names or token.lower() in groups or difflib.SequenceMatcher(None, token, best).ratio() > 0.6:
+        raise AssemblyError(f"ligand file {token!r}: molSimplify would read it as its library ligand {best!r}; "
+                            "set TMPDIR to another directory")
 
 
-def _run_molsimplify(inputs: dict):
-    """In-process molSimplify structure generation, its chatter silenced; returns the mol3D."""
+def _run_molsimplify(inputs: dict, seed: int = 0):
+    """In-process molSimplify structure generation, its chatter silenced; returns the mol3D. molSimplify draws
+    ligand orientations from Python's and NumPy's global generators: seed both for a reproducible structure
+    and give the caller's generator states back afterwards."""
+    import random
+
     from molSimplify.Scripts.generator import startgen_pythonic
     from openbabel import openbabel
     openbabel.obErrorLog.SetOutputLevel(0)     # kekulization warnings on aromatic rings are expected
-    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-        _, error, diag = startgen_pythonic(inputs, write=False)
+    py_state, np_state = random.getstate(), np.random.get_state()
+    random.seed(seed)
+    np.random.seed(seed)
+    try:
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            _, error, diag = startgen_pythonic(inputs, write=False)
+    finally:
+        random.setstate(py_state)
+        np.random.set_state(np_state)
     if error:
         raise AssemblyError(f"molSimplify failed: {str(error).strip()[:300]}")
     return diag.mol
@@ -199,6 +212,29 @@ def check_geometry(cx: Complex, clash_scale: float = CLASH_SCALE) -> None:
                             "from the metal")
 
 
+def _turn_axial_ligands(symbols, coords: np.ndarray, blocks: list[slice], n_equatorial: int) -> None:
+    """Turn each axial ligand about its metal-donor axis to the angle (10 degree steps) that keeps it farthest,
+    in units of vdW contact, from the other ligands: molSimplify leaves that rotation to chance, and bulky
+    2,6-substituted rings otherwise poke into the waters."""
+    radii = np.array([_VDW.get(s, 2.0) for s in symbols])
+    angles = np.radians(np.arange(0, 360, 10))
+    metal = coords[0]
+    for block in blocks[n_equatorial:]:
+        axis = coords[block.start] - metal
+        axis /= np.linalg.norm(axis)
+        others = np.ones(len(symbols), bool)
+        others[block] = False
+        others[0] = False
+        rel = coords[block] - coords[block.start]
+        k = np.array([[0, -axis[2], axis[1]], [axis[2], 0, -axis[0]], [-axis[1], axis[0], 0]])
+        rotations = (np.eye(3)[None] + np.sin(angles)[:, None, None] * k
+                     + (1 - np.cos(angles))[:, None, None] * (k @ k))              # Rodrigues, (36, 3, 3)
+        trial = np.einsum("aij,nj->ani", rotations, rel) + coords[block.start]      # (36, n, 3)
+        dist = np.linalg.norm(trial[:, :, None, :] - coords[others][None, None], axis=-1)
+        contact = dist / (radii[block][:, None] + radii[others][None, :])
+        coords[block] = trial[int(np.argmax(contact.min(axis=(1, 2))))]
+
+
 def _default_name(metal: str, equatorial: str, n_equatorial: int, axial: Sequence[str], geometry: str) -> str:
     key = "|".join([metal, geometry, f"{n_equatorial}x{equatorial}", *axial])
     return f"{metal}_{hashlib.sha1(key.encode()).hexdigest()[:12]}"
@@ -207,13 +243,14 @@ def _default_name(metal: str, equatorial: str, n_equatorial: int, axial: Sequenc
 def assemble(axial: str | Sequence[str], *, metal: str = "Dy", equatorial: str = WATER, n_equatorial: int = 5,
              geometry: str = "pbp", metal_donor_distance: float | Mapping[str, float] | None = None,
              oxidation_state: int = 3, multiplicity: int | None = None, name: str | None = None,
-             clash_scale: float = CLASH_SCALE) -> Complex:
+             clash_scale: float = CLASH_SCALE, seed: int = 0) -> Complex:
     """[M(equatorial)_n(axial)_2] with molSimplify, each ligand bound through its first SMILES atom.
 
     axial: one SMILES (used for both axial sites) or one per axial site. metal_donor_distance: None keeps
     molSimplify's bond lengths (2.40 A for Dy-O); a number sets every M-donor distance; a dict sets them by role
     ("axial", "equatorial") or donor element ("O", "N"), role first. Raises AssemblyError naming the ligand and
     the problem: invalid SMILES, molSimplify failure, wrong atom bound, axial ligand folded into the plane, clash.
+    The same arguments and `seed` give the same structure.
     """
     if geometry not in AXIAL_GEOMETRIES:
         raise AssemblyError(f"geometry {geometry!r}: expected one of {sorted(AXIAL_GEOMETRIES)}")
@@ -226,31 +263,43 @@ def assemble(axial: str | Sequence[str], *, metal: str = "Dy", equatorial: str =
     info = {smi: _ligand_info(smi) for smi in set(ligands)}
     if multiplicity is None:
         multiplicity = metal_multiplicity(metal, oxidation_state)
-    for smi in set(axial) | ({equatorial} - {WATER}):
-        _check_not_library_name(smi)
 
-    # water from molSimplify's library has proper hydrogens; every other ligand goes in as SMILES
-    eq_token = "water" if equatorial == WATER else equatorial
+    # Water comes from molSimplify's library (with its hydrogens). Every other ligand goes in as a mol file of
+    # its RDKit conformer (ligand_molblock: seeded, so the complex is reproducible, and in our atom order);
+    # molSimplify binds it through atom 1 (-smicat).
     distinct_axial = list(dict.fromkeys(axial))
-    tokens = [eq_token] + distinct_axial
-    occupancies = [n_equatorial] + [axial.count(s) for s in distinct_axial]
-    n_smiles = len(distinct_axial) + (eq_token != "water")
-    inputs = {"-core": metal, "-geometry": geometry, "-coord": str(AXIAL_GEOMETRIES[geometry]),
-              "-lig": " ".join(tokens), "-ligocc": " ".join(map(str, occupancies)),
-              "-smicat": "[" + ",".join(["[1]"] * n_smiles) + "]", "-oxstate": str(oxidation_state),
-              "-spin": str(multiplicity), "-skipANN": "True"}
+    from_files = ([] if equatorial == WATER else [equatorial]) + distinct_axial
+    occupancies = [n_equatorial] + [axial.count(smi) for smi in distinct_axial]
     label = f"[{metal}({equatorial}){n_equatorial}({')('.join(axial)})]"
-    try:
-        mol = _run_molsimplify(inputs)
-    except AssemblyError as exc:
-        raise AssemblyError(f"{label}: {exc}") from None
-    except Exception as exc:      # molSimplify raises anything from IndexError to KeyError on odd ligands
-        raise AssemblyError(f"{label}: molSimplify raised {type(exc).__name__}: {exc}") from None
+    with tempfile.TemporaryDirectory(prefix="gauss-assemble-") as tmp:
+        tokens = ["water"] if equatorial == WATER else []
+        for k, smi in enumerate(from_files):
+            try:
+                block = ligand_molblock(smi, seed)
+            except ValueError as exc:
+                raise AssemblyError(f"{label}: {exc}") from None
+            path = Path(tmp) / f"ligand{k}.mol"
+            path.write_text(block)
+            if any(c in str(path) for c in " ,~"):
+                raise AssemblyError(f"temporary directory {tmp!r}: molSimplify cannot take paths with spaces, "
+                                    "commas or '~'; set TMPDIR to a plain path")
+            _check_not_library_name(str(path))
+            tokens.append(str(path))
+        inputs = {"-core": metal, "-geometry": geometry, "-coord": str(AXIAL_GEOMETRIES[geometry]),
+                  "-lig": " ".join(tokens), "-ligocc": " ".join(map(str, occupancies)),
+                  "-smicat": "[" + ",".join(["[1]"] * len(from_files)) + "]", "-oxstate": str(oxidation_state),
+                  "-spin": str(multiplicity), "-skipANN": "True"}
+        try:
+            mol = _run_molsimplify(inputs, seed)
+        except AssemblyError as exc:
+            raise AssemblyError(f"{label}: {exc}") from None
+        except Exception as exc:      # molSimplify raises anything from IndexError to KeyError on odd ligands
+            raise AssemblyError(f"{label}: molSimplify raised {type(exc).__name__}: {exc}") from None
     symbols = [atom.symbol() for atom in mol.atoms]
     coords = np.array([atom.coords() for atom in mol.atoms], dtype=float)
 
     # molSimplify order: metal, then the ligands by token and occupancy; order our ligand list the same way
-    placed = [equatorial] * n_equatorial + [s for s in distinct_axial for _ in range(axial.count(s))]
+    placed = [equatorial] * n_equatorial + [s for s in dict.fromkeys(axial) for _ in range(axial.count(s))]
     expected = 1 + sum(len(info[s][0]) for s in placed)
     if symbols[0] != metal or len(symbols) != expected:
         raise AssemblyError(f"{label}: molSimplify returned {len(symbols)} atoms starting with {symbols[:1]}, "
@@ -259,10 +308,9 @@ def assemble(axial: str | Sequence[str], *, metal: str = "Dy", equatorial: str =
     for smi in placed:
         n = len(info[smi][0])
         block = slice(start, start + n)
-        heavy_ms = [s for s in symbols[block] if s != "H"]
-        heavy_rd = [s for s in info[smi][0] if s != "H"]
-        if heavy_ms != heavy_rd:
-            raise AssemblyError(f"{label}: ligand {smi!r} came back with atoms {heavy_ms}, expected {heavy_rd}")
+        if tuple(symbols[block]) != info[smi][0]:
+            raise AssemblyError(f"{label}: ligand {smi!r} came back with atoms {symbols[block]}, "
+                                f"expected {list(info[smi][0])}")
         blocks.append(block)
         start += n
 
@@ -273,6 +321,7 @@ def assemble(axial: str | Sequence[str], *, metal: str = "Dy", equatorial: str =
             if not 1.5 <= target <= 4.0:
                 raise AssemblyError(f"metal_donor_distance {target} A for {role} {smi!r}: outside 1.5-4.0 A")
             _set_distance(coords, coords[0], block, target)
+    _turn_axial_ligands(symbols, coords, blocks, n_equatorial)
     charge = oxidation_state + sum(info[s][1] for s in placed)
     cx = Complex(name=name or _default_name(metal, equatorial, n_equatorial, axial, geometry),
                  symbols=symbols, coords=coords, charge=int(charge), multiplicity=int(multiplicity),
@@ -294,3 +343,31 @@ def swap_metal(cx: Complex, metal: str, *, oxidation_state: int = 3, multiplicit
                    multiplicity=int(multiplicity or metal_multiplicity(metal, oxidation_state)),
                    metal_index=cx.metal_index, equatorial_donors=list(cx.equatorial_donors),
                    axial_donors=list(cx.axial_donors), ligand_smiles=list(cx.ligand_smiles))
+
+
+def _assemble_or_error(args):
+    axial, kwargs = args
+    try:
+        return assemble(axial, **kwargs)
+    except AssemblyError as exc:
+        return exc
+    except Exception as exc:     # a batch never dies on one ligand; the entry says what happened
+        return AssemblyError(f"ligand {axial!r}: {type(exc).__name__}: {exc}")
+
+
+def assemble_many(axial_ligands: Sequence[str | Sequence[str]], *, workers: int = 1, progress: bool = False,
+                  **kwargs) -> list[Complex | AssemblyError]:
+    """`assemble` for many ligands, in order; a ligand that cannot be assembled gives its AssemblyError in
+    its place instead of stopping the batch. `workers` > 1 spreads the ligands over that many processes
+    (molSimplify is pure Python and single-threaded); kwargs go to `assemble`."""
+    import concurrent.futures
+    import multiprocessing
+
+    from tqdm import tqdm
+
+    jobs = [(axial, kwargs) for axial in axial_ligands]
+    if workers <= 1 or len(jobs) < 2:
+        return [_assemble_or_error(job) for job in tqdm(jobs, desc="assemble", unit="cx", disable=not progress)]
+    with concurrent.futures.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        results = pool.map(_assemble_or_error, jobs, chunksize=max(1, len(jobs) // (8 * workers)))
+        return list(tqdm(results, total=len(jobs), desc="assemble", unit="cx", disable=not progress))

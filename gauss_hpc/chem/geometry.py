@@ -6,6 +6,8 @@ first SMILES atom by the convention of ligands.h5 — is atom 0 of the returned 
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 from rdkit import Chem, rdBase
 from rdkit.Chem import AllChem
@@ -22,12 +24,10 @@ def molecule_with_hydrogens(smiles: str) -> Chem.Mol:
     return Chem.AddHs(mol)
 
 
-def ligand_geometry(smiles: str, seed: int = 0, *, max_iterations: int = 500) -> tuple[list[str], np.ndarray, int]:
-    """(symbols, coordinates (n, 3) in Angstrom, total formal charge) of one conformer of `smiles`.
-
-    ETKDG embedding with a fixed seed (reproducible), then MMFF94 where it has parameters, UFF otherwise. Raises
-    ValueError naming the SMILES when it cannot be parsed, embedded or force-field typed.
-    """
+def embed_ligand(smiles: str, seed: int = 0, *, max_iterations: int = 500) -> Chem.Mol:
+    """RDKit molecule with explicit H and one 3D conformer: ETKDG embedding with a fixed seed (reproducible),
+    then MMFF94 where it has parameters, UFF otherwise. Raises ValueError naming the SMILES when it cannot be
+    parsed, embedded or force-field typed."""
     mol = molecule_with_hydrogens(smiles)
     params = AllChem.ETKDGv3()
     params.randomSeed = int(seed)
@@ -42,8 +42,21 @@ def ligand_geometry(smiles: str, seed: int = 0, *, max_iterations: int = 500) ->
             AllChem.UFFOptimizeMolecule(mol, maxIters=max_iterations)
         else:
             raise ValueError(f"ligand SMILES {smiles!r}: neither MMFF94 nor UFF has parameters for it")
+    if not np.isfinite(mol.GetConformer().GetPositions()).all():
+        raise ValueError(f"ligand SMILES {smiles!r}: the force field produced non-finite coordinates")
+    return mol
+
+
+def ligand_geometry(smiles: str, seed: int = 0, *, max_iterations: int = 500) -> tuple[list[str], np.ndarray, int]:
+    """(symbols, coordinates (n, 3) in Angstrom, total formal charge) of one conformer of `smiles` (see
+    embed_ligand); the donor, the first SMILES atom, is atom 0."""
+    mol = embed_ligand(smiles, seed, max_iterations=max_iterations)
     symbols = [atom.GetSymbol() for atom in mol.GetAtoms()]
     coords = np.asarray(mol.GetConformer().GetPositions(), dtype=float)
-    if not np.isfinite(coords).all():
-        raise ValueError(f"ligand SMILES {smiles!r}: the force field produced non-finite coordinates")
     return symbols, coords, int(Chem.GetFormalCharge(mol))
+
+
+@functools.lru_cache(maxsize=4096)
+def ligand_molblock(smiles: str, seed: int = 0) -> str:
+    """MDL mol block of the same conformer as ligand_geometry (explicit H, formal charges, same atom order)."""
+    return Chem.MolToMolBlock(embed_ligand(smiles, seed))
