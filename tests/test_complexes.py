@@ -57,8 +57,9 @@ def test_mixed_axial_ligands_distances_and_name():
     metal = cx.coords[0]
     assert [np.linalg.norm(cx.coords[i] - metal) for i in cx.axial_donors] == pytest.approx([2.25, 2.25], abs=1e-9)
     assert np.linalg.norm(cx.coords[cx.equatorial_donors] - metal, axis=1) == pytest.approx([2.45] * 5, abs=1e-9)
-    assert cx.name == assemble(["[O-]C", "n1ccccc1"]).name            # deterministic, file-system safe
-    assert cx.name.replace("_", "").isalnum()
+    again = assemble(["[O-]C", "n1ccccc1"], metal_donor_distance={"axial": 2.25, "equatorial": 2.45})
+    assert cx.name == again.name and np.array_equal(cx.coords, again.coords)   # reproducible
+    assert cx.name.replace("_", "").isalnum()                                  # file-system safe
     by_element = assemble("n1ccccc1", metal_donor_distance={"N": 2.55})
     assert np.linalg.norm(by_element.coords[by_element.axial_donors[0]] - by_element.coords[0]) == pytest.approx(2.55)
 
@@ -85,9 +86,11 @@ def test_bad_inputs_name_the_ligand_and_the_problem():
         assemble(["[O-]C"] * 3)
     with pytest.raises(AssemblyError, match="outside 1.5-4.0"):
         assemble("[O-]C", metal_donor_distance=5.0)
-    # five tert-butoxides do not fit around the equator
+    # five tert-butoxides do not fit around the equator; 2,6-lutidine's methyls hit the waters
     with pytest.raises(AssemblyError, match="clash"):
         assemble("[O-]C", equatorial="[O-]C(C)(C)C")
+    with pytest.raises(AssemblyError, match=r"clash between equatorial ligand .* and axial ligand 'n1c\(C\)cccc1C'"):
+        assemble("n1c(C)cccc1C")
 
 
 def _rotated_axial_ligand(cx, degrees):
