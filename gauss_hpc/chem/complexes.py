@@ -111,10 +111,15 @@ def _check_not_library_name(token: str) -> None:
     """molSimplify reads a ligand argument as a library name when it equals or merely resembles one (difflib
     ratio > 0.6) before it looks for a file; refuse such an argument rather than build a different ligand."""
     names, groups = _molsimplify_library()
-    best = max(names, key=lambda n: difflib.SequenceMatcher(None, token, n).ratio())
-    if token in names or token.lower() in groups or difflib.SequenceMatcher(None, token, best).ratio() > 0.6:
-        raise AssemblyError(f"ligand file {token!r}: molSimplify would read it as its library ligand {best!r}; "
-                            "set TMPDIR to another directory")
+    matcher = difflib.SequenceMatcher(None, b=token)
+    similar = []
+    for name in names:
+        matcher.set_seq1(name)
+        if matcher.real_quick_ratio() > 0.6 and matcher.quick_ratio() > 0.6 and matcher.ratio() > 0.6:
+            similar.append(name)       # the quick ratios bound ratio() from above: most names stop there
+    if token in names or token.lower() in groups or similar:
+        raise AssemblyError(f"ligand file {token!r}: molSimplify would read it as its library ligand "
+                            f"{(similar or [token])[0]!r}; set TMPDIR to another directory")
 
 
 def _run_molsimplify(inputs: dict, seed: int = 0):
