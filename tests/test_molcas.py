@@ -135,7 +135,8 @@ def test_casscf_bad_inputs_name_the_complex(tmp_path):
     assert molcas.kd_energies(cx, workdir=tmp_path / "c", guess="magic").status == Status.INVALID_INPUT
 
 
-CASSCF_LOGS = {"casscf_DyOPh2_cheap.log": {"kd1": 347.898, "gz": 19.990}}
+CASSCF_LOGS = {"casscf_DyOPh2_cheap.log": {"kd1": 347.898, "gz": 19.990},
+               "casscf_DyOMe2_vdzp.log": {"kd1": 363.022, "gz": 19.989}}
 
 
 @pytest.mark.parametrize("filename", sorted(CASSCF_LOGS))

@@ -55,7 +55,8 @@ def program_path() -> str | None:
 
 def die_with_parent() -> None:
     """In the child before exec: SIGKILL it when the Python process that started it dies (Linux prctl), so a
-    killed array task never leaves a CASSCF running outside the scheduler's view."""
+    killed array task does not leave the program's driver running outside the scheduler's view. (A module
+    process the driver already started is not covered; timeouts kill the whole process group instead.)"""
     import ctypes
 
     ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)      # 1 = PR_SET_PDEATHSIG
