@@ -50,7 +50,7 @@ install_python() {
   fi
   say "installing the Python stack"
   "$py" -m pip install -q numpy pandas h5py rdkit pysmiles submitit tqdm jinja2 scipy scikit-learn matplotlib \
-      pytest pytest-timeout mpi4py mpich tblite dftd4 qm9pack \
+      pytest pytest-timeout mpi4py mpich tblite dftd4 qm9pack orjson \
       openbabel-wheel networkx pyyaml importlib-resources
   say "installing molSimplify without TensorFlow (--no-deps)"
   "$py" -m pip install -q --no-deps molsimplify

@@ -17,7 +17,8 @@ import pandas as pd
 from .. import store
 from ..chem.descriptors import DESCRIPTOR_NAMES
 from . import shards
-from .status import status
+from .executor import JobStates
+from .status import latest_submission, task_state_and_shard
 
 TASK_COLUMNS = ("task_id", "index", "name", "smiles", "canonical", "seed_id", "sigma", "step", "backend", "status",
                 "reason", "message", "attempt", "job_id", "wall_seconds", "ground_mj")
@@ -74,6 +75,24 @@ def _row(task: dict, state: dict, shard: dict | None) -> tuple[dict, dict]:
     return row, values
 
 
+def _reduce(campaign: Path, task: dict, latest, jobs: JobStates) -> dict:
+    """Everything results.h5 needs from one task, compact (what a worker process sends back)."""
+    state, shard, text = task_state_and_shard(campaign, task, latest, jobs)
+    row, values = _row(task, state, shard)
+    key = json.dumps({k: state[k] for k in ("task_id", "state", "reason", "attempt")}, sort_keys=True, default=str)
+    arrays, masks = {}, {}
+    for name, shape in WIDTH.items():
+        arrays[name], masks[name] = _fixed(values.get(name), shape)
+    symbols, coords = _geometry(values)
+    steps = [{"task_id": task["task_id"], "step": r.get("step", ""), "backend": r.get("backend", ""),
+              "status": r.get("status", ""), "message": r.get("message", ""),
+              "wall_seconds": float(r.get("wall_seconds", math.nan)), "cached": bool(r.get("cached", False))}
+             for r in (shard or {}).get("steps", [])]
+    return {"row": row, "digest": hashlib.sha256(text.encode() + key.encode()).hexdigest(),
+            "scalars": {k: float(v) for k, v in values.items() if _scalar(v) and k not in _RESERVED},
+            "arrays": arrays, "masks": masks, "symbols": symbols, "coords": coords, "steps": steps}
+
+
 def gather(campaign: str | Path, out: str | Path | None = None, *, quiet: bool = False) -> Path:
     """Write (or leave, when nothing changed) `out` (default <campaign>/results.h5); returns its path."""
     campaign = Path(campaign)
@@ -81,68 +100,41 @@ def gather(campaign: str | Path, out: str | Path | None = None, *, quiet: bool =
     start = time.perf_counter()
     with shards.campaign_lock(campaign):
         tasks = shards.read_tasks(campaign)
-        table = status(campaign)
-        digest = hashlib.sha256()
+        latest = latest_submission(shards.read_submissions(campaign))
         meta = json.loads((campaign / "campaign.json").read_text())
-        digest.update(meta["spec_sha256"].encode())
-        rows, arrays, geometry, steps, scalars = [], {k: [] for k in WIDTH}, ([0], [], []), [], []
-        masks = {k: [] for k in WIDTH}
-        for task, state in zip(tasks, table.to_dict("records")):
-            shard = None
-            if state["state"] in ("done", "failed") and state["reason"] != "corrupt_shard":
-                try:
-                    text = shards.shard_path(campaign, task["task_id"]).read_text()
-                    shard = json.loads(text)
-                    if shard.get("attempt") != state["attempt"]:
-                        shard = None      # the job died after an older attempt's shard: its values are stale
-                    else:
-                        digest.update(text.encode())
-                except (FileNotFoundError, json.JSONDecodeError):
-                    shard = None
-            digest.update(json.dumps({k: state[k] for k in ("task_id", "state", "reason", "attempt")},
-                                     sort_keys=True, default=str).encode())
-            row, values = _row(task, state, shard)
-            rows.append(row)
-            scalars.append({k: float(v) for k, v in values.items() if _scalar(v) and k not in _RESERVED})
-            for name, shape in WIDTH.items():
-                arr, present = _fixed(values.get(name), shape)
-                arrays[name].append(arr)
-                masks[name].append(present)
-            symbols, coords = _geometry(values)
-            geometry[0].append(geometry[0][-1] + len(symbols))
-            geometry[1].extend(symbols)
-            geometry[2].extend(coords)
-            for record in (shard or {}).get("steps", []):
-                steps.append({"task_id": task["task_id"], "step": record.get("step", ""),
-                              "backend": record.get("backend", ""), "status": record.get("status", ""),
-                              "message": record.get("message", ""),
-                              "wall_seconds": float(record.get("wall_seconds", math.nan)),
-                              "cached": bool(record.get("cached", False))})
+        jobs = JobStates()
+        reduced = [_reduce(campaign, t, latest.get(t["task_id"]), jobs) for t in tasks]
+        digest = hashlib.sha256(meta["spec_sha256"].encode())
+        for item in reduced:
+            digest.update(item["digest"].encode())
         content = digest.hexdigest()
         if out.is_file():
             try:
                 with h5py.File(out, "r") as h5:
                     if h5.attrs.get("content_sha256") == content:
-                        _say(f"{out}: up to date ({len(rows)} tasks)", quiet)
+                        _say(f"{out}: up to date ({len(reduced)} tasks)", quiet)
                         return out
             except OSError:
                 pass
-        results = pd.DataFrame(rows, columns=list(TASK_COLUMNS) + list(DESCRIPTOR_NAMES))
-        extra = pd.DataFrame(scalars, index=results.index)
-        extra = extra.reindex(sorted(extra.columns), axis=1)
-        results = pd.concat([results, extra], axis=1)
-        out_arrays = {name: np.asarray(values) for name, values in arrays.items()}
-        out_arrays.update({f"has_{name}": np.asarray(masks[name], bool) for name in ("kd_energies", "g_tensors")})
-        steps_table = pd.DataFrame(steps, columns=["task_id", "step", "backend", "status", "message",
-                                                   "wall_seconds", "cached"])
-        counts = {"n_tasks": len(rows), "n_ok": int((results["status"] == "ok").sum()),
+        results = pd.DataFrame([r["row"] for r in reduced], columns=list(TASK_COLUMNS) + list(DESCRIPTOR_NAMES))
+        extra = pd.DataFrame([r["scalars"] for r in reduced], index=results.index)
+        results = pd.concat([results, extra.reindex(sorted(extra.columns), axis=1)], axis=1)
+        out_arrays = {name: np.asarray([r["arrays"][name] for r in reduced]).reshape((len(reduced),) + shape)
+                      for name, shape in WIDTH.items()}
+        out_arrays.update({f"has_{name}": np.asarray([r["masks"][name] for r in reduced], bool)
+                           for name in ("kd_energies", "g_tensors")})
+        offsets = np.concatenate([[0], np.cumsum([len(r["symbols"]) for r in reduced])])
+        geometry = {"offsets": offsets, "symbols": [s for r in reduced for s in r["symbols"]],
+                    "coords": np.asarray([c for r in reduced for c in r["coords"]], float).reshape(-1, 3)}
+        steps_table = pd.DataFrame([s for r in reduced for s in r["steps"]],
+                                   columns=["task_id", "step", "backend", "status", "message", "wall_seconds",
+                                            "cached"])
+        counts = {"n_tasks": len(reduced), "n_ok": int((results["status"] == "ok").sum()),
                   "n_unfinished": int(results["status"].isin(["pending", "running", "not_submitted"]).sum())}
         counts["n_failed"] = counts["n_tasks"] - counts["n_ok"] - counts["n_unfinished"]
         source = meta["spec"]["input"].get("path")
-        store.write_results(out, results, out_arrays,
-                            {"offsets": geometry[0], "symbols": geometry[1], "coords": np.asarray(geometry[2])},
-                            steps_table, attrs={"campaign": str(campaign.resolve()), "content_sha256": content,
-                                                **counts},
+        store.write_results(out, results, out_arrays, geometry, steps_table,
+                            attrs={"campaign": str(campaign.resolve()), "content_sha256": content, **counts},
                             config=meta["spec"], sources=[source] if source else [])
     seconds = time.perf_counter() - start
     _say(f"{out}: {counts['n_tasks']} tasks ({counts['n_ok']} ok, {counts['n_failed']} failed, "

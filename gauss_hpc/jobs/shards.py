@@ -47,6 +47,12 @@ def write_json(path: Path, data) -> None:
     atomic_write_text(path, json.dumps(data, sort_keys=True, allow_nan=True))
 
 
+try:        # parsing floats dominates gather; orjson does it ~5x faster than json (same results)
+    from orjson import loads as _loads
+except ImportError:
+    from json import loads as _loads
+
+
 class CorruptShard(Exception):
     """A shard exists but is not a complete gauss_hpc shard (truncated, overwritten, foreign)."""
 
@@ -56,22 +62,27 @@ SHARD_KEYS = ("task_id", "status", "attempt", "steps")
 
 def read_shard(campaign: Path, task_id: str) -> dict | None:
     """The task's shard, None when there is none; raises CorruptShard when it cannot be trusted."""
+    return read_shard_text(campaign, task_id)[0]
+
+
+def read_shard_text(campaign: Path, task_id: str) -> tuple[dict | None, str]:
+    """(shard, its text) as read_shard, with the exact text (for content hashes of gathers)."""
     path = shard_path(campaign, task_id)
     try:
         text = path.read_text()
     except FileNotFoundError:
-        return None
+        return None, ""
     except (OSError, UnicodeDecodeError) as exc:
         raise CorruptShard(f"{path}: unreadable ({exc})") from None
     try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
+        data = _loads(text)
+    except ValueError as exc:        # json.JSONDecodeError and orjson.JSONDecodeError are ValueErrors
         raise CorruptShard(f"{path}: not valid JSON ({exc})") from None
     if not isinstance(data, dict) or any(k not in data for k in SHARD_KEYS):
         raise CorruptShard(f"{path}: lacks {[k for k in SHARD_KEYS if k not in (data if isinstance(data, dict) else {})]}")
     if data["task_id"] != task_id:
         raise CorruptShard(f"{path}: belongs to task {data['task_id']!r}")
-    return data
+    return data, text
 
 
 def read_marker(campaign: Path, task_id: str) -> dict | None:

@@ -40,25 +40,32 @@ def _from_shard(row: dict, shard: dict) -> dict:
 
 
 def task_state(campaign: Path, task: dict, latest: tuple[dict, str] | None, jobs: JobStates) -> dict:
+    """The status row of one task."""
+    return task_state_and_shard(campaign, task, latest, jobs)[0]
+
+
+def task_state_and_shard(campaign: Path, task: dict, latest: tuple[dict, str] | None,
+                         jobs: JobStates) -> tuple[dict, dict | None, str]:
+    """(status row, the shard the row comes from or None, its text): gather reads each shard once."""
     row = {"task_id": task["task_id"], "index": task["index"], "name": task["name"], "smiles": task["smiles"],
            "state": "not_submitted", "reason": "", "message": "", "attempt": 0, "job_id": "", "executor": "",
            "step": "", "backend": "", "wall_seconds": float("nan")}
-    corrupt = ""
+    corrupt, text = "", ""
     try:
-        shard = shards.read_shard(campaign, task["task_id"])
+        shard, text = shards.read_shard_text(campaign, task["task_id"])
     except shards.CorruptShard as exc:
         shard, corrupt = None, str(exc)
     if latest is None:
         if shard is not None:
-            return _from_shard(row, shard)
+            return _from_shard(row, shard), shard, text
         if corrupt:
             row.update(state="failed", reason="corrupt_shard", message=corrupt)
-        return row
+        return row, None, ""
     sub, job_id = latest
     row.update(attempt=sub["number"], job_id=job_id, executor=sub["executor"])
     if shard is not None and shard["attempt"] >= sub["number"]:
         row["executor"] = sub["executor"] if shard["attempt"] == sub["number"] else ""
-        return _from_shard(row, shard)
+        return _from_shard(row, shard), shard, text
     state = jobs.state(sub, job_id)
     marker = shards.read_marker(campaign, task["task_id"])
     this_attempt = marker is not None and marker.get("attempt") == sub["number"]
@@ -74,16 +81,15 @@ def task_state(campaign: Path, task: dict, latest: tuple[dict, str] | None, jobs
     else:
         reason, message = jobs.ended_reason(campaign, sub, job_id)
         row.update(state="failed", reason=reason, message=message)
-    return row
+    return row, None, ""
 
 
 def status(campaign: str | Path) -> pd.DataFrame:
     """One row per task (COLUMNS), in task order."""
     campaign = Path(campaign)
-    tasks = shards.read_tasks(campaign)
     latest = latest_submission(shards.read_submissions(campaign))
     jobs = JobStates()
-    rows = [task_state(campaign, t, latest.get(t["task_id"]), jobs) for t in tasks]
+    rows = [task_state(campaign, t, latest.get(t["task_id"]), jobs) for t in shards.read_tasks(campaign)]
     return pd.DataFrame(rows, columns=list(COLUMNS))
 
 
