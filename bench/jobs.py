@@ -8,7 +8,8 @@
 - gather: 20 real assemble + crystal-field shards (debug executor) replicated under the 1000 task ids (same
   size and content as real shards), then `gather` into results.h5, timed cold (writes) and warm (up to date).
 - local overhead: N tasks of the program step `true` through the local executor with 1 and with 2 jobs; the
-  overhead per task is wall time x jobs / tasks (the program itself takes ~1 ms).
+  overhead per task is wall time x jobs / tasks (the program itself takes ~1 ms); the start-up of one local
+  job (submit to done for a single task); the in-job cost per further task.
 Prints one JSON object as its last line.
 """
 
@@ -97,6 +98,9 @@ def bench_local(root: Path, n: int) -> dict:
     start = time.perf_counter()
     jobs.submit(single, root / "single", quiet=True).wait(poll=0.1, progress=False)
     out["local_job_startup_s"] = round(time.perf_counter() - start, 2)
+    # once a job runs, each further task costs this much (task.json, marker, shard, and the program start)
+    out["local_in_job_overhead_per_task_s"] = round(
+        max(0.0, out["local_1job_seconds"] - out["local_job_startup_s"]) / n, 3)
     out["local_tasks"] = n
     return out
 

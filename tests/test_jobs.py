@@ -2,7 +2,6 @@
 scheduler needed. Real chemistry: molSimplify assembly and the crystal-field oracle."""
 
 import json
-import os
 from pathlib import Path
 
 import h5py
@@ -77,6 +76,13 @@ def test_smiles_file_keeps_each_line_verbatim(tmp_path):
     table = read_inputs({"path": str(path)})
     assert table["smiles"].tolist() == ["[O-]C", "N#CC", NASTY[2]]
     assert table["name"].tolist() == ["methoxide", "line4", "line5"]
+
+
+def test_ligands_file_input_is_recognised_by_its_kind():
+    table = read_inputs({"path": str(ROOT / "data" / "ligands.h5"), "limit": 5})
+    ligands = store.read_ligands(ROOT / "data" / "ligands.h5")
+    assert table["smiles"].tolist() == ligands["smiles"].head(5).tolist()
+    assert table["name"].tolist() == [f"ligand{i}" for i in range(5)]
 
 
 def _samples_file(path, columns):
@@ -176,3 +182,25 @@ def test_cli_status_and_gather(tmp_path, capsys):
     assert (tmp_path / "c" / "results.h5").is_file()
     assert jobs.main(["status", str(tmp_path / "nowhere")]) == 2
     assert "not a campaign directory" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_real_openmolcas_casscf_through_a_local_array(tmp_path):
+    """Assembly then OpenMolcas SA-CASSCF/RASSI-SO/SINGLE_ANISO (cheap basis) for methoxide through the local
+    executor, gathered: 8 Kramers doublets with the ground doublet at 0 (minutes on 2 cores)."""
+    import shutil
+
+    from gauss_hpc.abinitio.molcas import CHEAP_CASSCF
+
+    if shutil.which("pymolcas") is None:
+        pytest.skip("NO OPENMOLCAS: pymolcas not on PATH (apt-get install openmolcas)")
+    steps = [{"name": "assemble"},
+             {"name": "casscf", "backend": "molcas", "params": dict(CHEAP_CASSCF, cores=2, memory_mb=2000),
+              "resources": {"cpus": 2, "mem_gb": 4, "time_min": 60}}]
+    campaign = jobs.submit(spec(["[O-]C"], steps=steps, executor="local"), tmp_path / "c", quiet=True)
+    table = campaign.wait(timeout=3600, poll=10, progress=False)
+    assert table["state"].tolist() == ["done"], table[["reason", "message"]]
+    out = jobs.gather(campaign.dir, quiet=True)
+    kd = store.read_result_arrays(out)["kd_energies"][0]
+    assert kd[0] == pytest.approx(0.0, abs=1e-6) and np.all(np.diff(kd) >= 0) and kd[-1] > 10
+    assert store.read_results(out)["backend"][0] == "molcas"

@@ -5,7 +5,6 @@ tasks that exceed their time limit, corrupted shards — reported by status, fix
 The long-running tasks run a real program, `sleep 70`, through the "program" step (an argument list, no shell) as
 a stand-in for an external code, under the shortest Slurm time limit (1 minute)."""
 
-import json
 import os
 import signal
 import subprocess

@@ -150,6 +150,8 @@ def submit(spec: str | Path | Mapping | Spec, campaign_dir: str | Path | None = 
         spec.input["path"] = str(input)
     if limit is not None:
         spec.input["limit"] = limit
+    if spec.input.get("path"):        # recorded absolute: status and gather may run from another directory
+        spec.input["path"] = str(Path(spec.input["path"]).resolve())
     campaign = Path(campaign_dir) if campaign_dir is not None else default_campaign_dir(spec)
     with shards.campaign_lock(campaign):
         start = time.perf_counter()
