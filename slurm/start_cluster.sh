@@ -64,7 +64,9 @@ render_conf() {
 
 # Commands without SLURM_CONF read /etc/slurm/slurm.conf: point it at ours unless it is a real site config.
 link_system_conf() {
-  if [ -L "$SYSTEM_CONF" ] || [ ! -e "$SYSTEM_CONF" ]; then
+  if [ -L "$SYSTEM_CONF" ] && [ -e "$SYSTEM_CONF" ] && [ "$(readlink "$SYSTEM_CONF")" != "$CONF" ]; then
+    say "$SYSTEM_CONF points to $(readlink "$SYSTEM_CONF") (another cluster); leaving it (use SLURM_CONF=$CONF)"
+  elif [ -L "$SYSTEM_CONF" ] || [ ! -e "$SYSTEM_CONF" ]; then
     mkdir -p "$(dirname "$SYSTEM_CONF")"
     ln -sfn "$CONF" "$SYSTEM_CONF"
   elif grep -q "$MARKER" "$SYSTEM_CONF"; then

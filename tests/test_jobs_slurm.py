@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import time
+from pathlib import Path
 
 import h5py
 import numpy as np
@@ -107,3 +108,14 @@ def test_slurm_faults_reported_and_resubmitted(faults):
     assert all(w >= 69 for w in results["wall_seconds"])
     with h5py.File(faults.dir / "results.h5") as h5:
         assert h5["steps/status"].asstr()[()].tolist() == ["ok"] * 4
+
+
+def test_start_cluster_is_idempotent_under_concurrent_calls():
+    require_cluster()
+    script = Path(__file__).resolve().parents[1] / "slurm" / "start_cluster.sh"
+    procs = [subprocess.Popen(["bash", str(script)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+             for _ in range(3)]
+    outputs = [p.communicate(timeout=120)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0], outputs
+    assert all("already up" in out for out in outputs)
+    assert subprocess.run(["sinfo", "-h"], capture_output=True, timeout=30).returncode == 0
