@@ -153,9 +153,9 @@ def submit(spec: str | Path | Mapping | Spec, campaign_dir: str | Path | None = 
     if spec.input.get("path"):        # recorded absolute: status and gather may run from another directory
         spec.input["path"] = str(Path(spec.input["path"]).resolve())
     campaign = Path(campaign_dir) if campaign_dir is not None else default_campaign_dir(spec)
+    start = time.perf_counter()
+    tasks, duplicates = make_tasks(spec)          # bad input fails here, before the campaign directory exists
     with shards.campaign_lock(campaign):
-        start = time.perf_counter()
-        tasks, duplicates = make_tasks(spec)
         _write_campaign(campaign, spec, tasks)
         _say(f"{campaign}: {len(tasks)} tasks rendered in {time.perf_counter() - start:.2f} s"
              + (f" ({duplicates} duplicate inputs merged)" if duplicates else ""), quiet)

@@ -32,6 +32,8 @@ def _input_kind(inp: dict) -> str:
     if inp.get("smiles"):
         return "smiles"
     path = Path(inp["path"])
+    if not path.is_file():
+        raise SpecError(f"input {path}: no such file (give [input] path or --input)")
     if path.suffix in (".h5", ".hdf5"):
         import h5py
 
