@@ -84,3 +84,9 @@ def test_relax_complex_swaps_dy_for_y_and_returns_a_sane_dy_geometry():
     broken.symbols[0] = "Xx"
     failed = xtb.relax_complex(broken)
     assert failed.status == Status.INVALID_INPUT and "Xx" in failed.message
+
+
+def test_strained_cage_from_the_bundled_set_embeds():
+    # the one bundled ligand that ETKDG alone cannot embed (row 7784): random coordinates + more iterations
+    res = xtb.label_ligand("O=C1C2CC3C2N13")
+    assert res.ok, res.message

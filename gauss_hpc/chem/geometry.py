@@ -32,7 +32,8 @@ def embed_ligand(smiles: str, seed: int = 0, *, max_iterations: int = 500) -> Ch
     params = AllChem.ETKDGv3()
     params.randomSeed = int(seed)
     if AllChem.EmbedMolecule(mol, params) != 0:
-        params.useRandomCoords = True     # large rings and cages embed from random coordinates when ETKDG fails
+        params.useRandomCoords = True     # strained cages embed from random coordinates and more iterations
+        params.maxIterations = 2000
         if AllChem.EmbedMolecule(mol, params) != 0:
             raise ValueError(f"ligand SMILES {smiles!r}: RDKit could not embed a 3D conformer")
     if mol.GetNumAtoms() > 1:
