@@ -88,6 +88,11 @@ def test_missing_value_is_an_error_naming_the_input():
         t.render("molcas/loprop.inp.j2", t.LoPropContext(name="methanolate", geometry=METHANOLATE, basis=""))
 
 
+def test_name_cannot_break_the_input():
+    with pytest.raises(t.TemplateError, match="control characters"):
+        t.render("molcas/loprop.inp.j2", t.LoPropContext(name="a\n&RASSCF", geometry=METHANOLATE))
+
+
 def test_template_variable_the_context_lacks_is_an_error(tmp_path):
     (tmp_path / "molcas").mkdir()
     (tmp_path / "molcas" / "loprop.inp.j2").write_text("&SCF\n  KSDFT = {{ functionl }}\n")

@@ -119,6 +119,8 @@ class _Context:
         missing = self.missing()
         if missing:
             raise TemplateError(f"{type(self).__name__} for {self.name!r}: missing value(s) {', '.join(missing)}")
+        if any(ord(c) < 32 for c in self.name):       # the name goes on a title line of the input
+            raise TemplateError(f"name {self.name!r}: control characters (newlines) are not allowed")
         self.geometry.check(self.name)
 
     def variables(self) -> dict:
