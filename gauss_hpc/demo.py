@@ -139,6 +139,8 @@ def train(cfg: dict, ligands: Path, run_dir: Path) -> None:
                                              "--out", str(run_dir), "--max-minutes", str(cfg["train_minutes"]),
                                              "--max-epochs", str(cfg["train_max_epochs"]), "--threads", "1",
                                              "--train-size", str(cfg["train_size"]),
+                                             "--batch-size", str(cfg["train_batch_size"]),
+                                             "--lr", str(cfg["train_lr"]),
                                              "--proxy-labels", ",".join(PROXY_LABELS), "--kd-head",
                                              "--no-progress"]
     if (run_dir / "checkpoint.pt").exists():

@@ -93,7 +93,8 @@ def test_kekulized_canonical_is_the_same_for_any_writing():
     assert kekulized_canonical("c1ccncc1") == "C1=CC=NC=C1"
 
 
-@pytest.mark.parametrize("bad,reason", [("", "empty"), ("C1CC", "unparsable"), ("CCO.O", "fragments")])
+@pytest.mark.parametrize("bad,reason", [("", "empty"), ("C1CC", "unparsable"), ("CCO.O", "fragments"),
+                                        ("OC CC", "whitespace")])
 def test_bad_molecules_raise_with_reason(bad, reason):
     with pytest.raises(LigandError) as err:
         parse_molecule(bad)

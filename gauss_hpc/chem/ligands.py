@@ -51,10 +51,14 @@ class Ligand:
 
 
 def parse_molecule(smiles: str, max_length: int = 200) -> Chem.Mol:
-    """A sanitized RDKit molecule, or LigandError("empty" / "too_long" / "unparsable" / "fragments")."""
+    """A sanitized RDKit molecule, or LigandError("empty" / "whitespace" / "too_long" / "unparsable" /
+    "fragments")."""
     text = (smiles or "").strip()
     if not text:
         raise LigandError("empty", "empty SMILES")
+    if any(ch.isspace() for ch in text):
+        # RDKit would read the text after a space as the molecule's name and silently drop it
+        raise LigandError("whitespace", f"{text!r} contains whitespace")
     if len(text) > max_length:
         raise LigandError("too_long", f"input SMILES of {len(text)} characters (limit {max_length})")
     mol = Chem.MolFromSmiles(text)
