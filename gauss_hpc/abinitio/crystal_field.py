@@ -203,25 +203,38 @@ def gasteiger_charges(smiles: str) -> tuple[tuple[str, ...], tuple[float, ...]]:
 
 def default_charges(cx: Complex) -> np.ndarray:
     """Per-atom charges of the default rule (see module docstring); ValueError naming what is missing."""
-    charges = np.zeros(len(cx.symbols))
-    axial = dict(zip(cx.axial_donors, cx.ligand_smiles))
-    if len(axial) != len(cx.axial_donors):
-        raise ValueError(f"complex {cx.name}: ligand_smiles has {len(cx.ligand_smiles)} entries for "
-                         f"{len(cx.axial_donors)} axial ligands; pass charges= explicitly")
+    try:
+        return np.array(_default_charges(tuple(cx.symbols), tuple(cx.equatorial_donors), tuple(cx.axial_donors),
+                                         tuple(cx.ligand_smiles)))
+    except ValueError as exc:
+        raise ValueError(f"complex {cx.name}: {exc}") from None
+
+
+@functools.lru_cache(maxsize=65536)
+def _default_charges(symbols, equatorial_donors, axial_donors, ligand_smiles) -> tuple[float, ...]:
+    """Cached on the atoms and ligands alone: a screen meets the same complex topology many times."""
+    cx = Complex(name="", symbols=list(symbols), coords=np.zeros((len(symbols), 3)), charge=0, multiplicity=1,
+                 metal_index=0, equatorial_donors=list(equatorial_donors), axial_donors=list(axial_donors),
+                 ligand_smiles=list(ligand_smiles))
+    charges = np.zeros(len(symbols))
+    axial = dict(zip(axial_donors, ligand_smiles))
+    if len(axial) != len(axial_donors):
+        raise ValueError(f"ligand_smiles has {len(ligand_smiles)} entries for "
+                         f"{len(axial_donors)} axial ligands; pass charges= explicitly")
     for block in ligand_blocks(cx):
         start, stop = block.start, block.stop
         smiles = axial.get(start)
         if smiles is None:
-            if cx.symbols[start:stop] not in (["O", "H", "H"],):
-                raise ValueError(f"complex {cx.name}: equatorial ligand at atom {start} "
-                                 f"({''.join(cx.symbols[start:stop])}) is not water; pass charges= explicitly")
+            if list(symbols[start:stop]) != ["O", "H", "H"]:
+                raise ValueError(f"equatorial ligand at atom {start} "
+                                 f"({''.join(symbols[start:stop])}) is not water; pass charges= explicitly")
             smiles = "O"
-        symbols, q = gasteiger_charges(smiles)
-        if list(symbols) != list(cx.symbols[start:stop]):
-            raise ValueError(f"complex {cx.name}: atoms {start}-{stop - 1} do not match ligand {smiles!r}; "
+        lig_symbols, q = gasteiger_charges(smiles)
+        if list(lig_symbols) != list(symbols[start:stop]):
+            raise ValueError(f"atoms {start}-{stop - 1} do not match ligand {smiles!r}; "
                              "pass charges= explicitly")
         charges[start:stop] = q
-    return charges
+    return tuple(charges)
 
 
 def _prepare(cx: Complex, charges) -> tuple[np.ndarray, np.ndarray]:
