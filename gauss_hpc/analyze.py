@@ -24,6 +24,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from . import store  # noqa: E402
+from .chem.ligands import LigandError, kekulized_canonical  # noqa: E402
 
 log = logging.getLogger("gauss_hpc.analyze")
 
@@ -311,6 +312,16 @@ def seed_kd_gaps(samples: Path, ligands_file: Path) -> pd.DataFrame:
     return out.set_index("canonical")
 
 
+def novelty_key(canonical: str, smiles: str) -> str:
+    """The kekulized canonical SMILES of a result (campaigns from plain SMILES lists leave canonical empty)."""
+    if canonical:
+        return canonical
+    try:
+        return kekulized_canonical(smiles)
+    except LigandError:
+        return ""
+
+
 def fidelity_score(seed: np.ndarray, generated: np.ndarray) -> float:
     """How well the seed's KD gap predicts the generated ligand's: 1 - Σ(gen - seed)² / Σ(gen - mean gen)²."""
     return r_squared(generated, seed)
@@ -320,7 +331,9 @@ def seed_fidelity(report: Report, results: pd.DataFrame, samples: Path, ligands_
     title = "Seed → sample fidelity of the KD gaps (paper Fig. 5, 8)"
     seeds = seed_kd_gaps(samples, ligands_file)
     ok = results[(results["status"] == "ok") & results["kd1_gap"].notna()]
-    joined = ok.join(seeds, on="canonical", how="inner")
+    ok = ok.drop(columns=[c for c in seeds.columns if c in ok.columns])   # the samples file is authoritative
+    joined = ok.assign(key=[novelty_key(c, s) for c, s in zip(ok["canonical"], ok["smiles"])]).join(
+        seeds, on="key", how="inner")
     if len(joined) < 3:
         return report.skip(title, f"only {len(joined)} generated complexes with a KD-labelled seed")
     fig, axes = plt.subplots(1, 2, figsize=(9, 4))
@@ -395,29 +408,35 @@ def analyze(out: str | Path, runs: list[str | Path] = (), samples: str | Path | 
     report = Report(Path(out))
     report.out.mkdir(parents=True, exist_ok=True)
     run_dirs = [Path(r) for r in runs]
+    if ligands is None and run_dirs and (run_dirs[0] / "latents.h5").is_file():
+        ligands = store.read_latents(run_dirs[0] / "latents.h5")["ligands_file"]
+    table = _results([Path(p) for p in results])
+    figures = []
     if run_dirs:
-        learning_curves(report, run_dirs[0])
-        learning_vs_size(report, run_dirs)
-        latent_maps(report, run_dirs[0])
-        parity(report, run_dirs[0])
-        if ligands is None and (run_dirs[0] / "latents.h5").is_file():
-            ligands = store.read_latents(run_dirs[0] / "latents.h5")["ligands_file"]
+        figures += [("Learning curves", learning_curves, (run_dirs[0],)),
+                    ("Learning curve vs training-set size", learning_vs_size, (run_dirs,)),
+                    ("Latent maps", latent_maps, (run_dirs[0],)), ("Parity", parity, (run_dirs[0],))]
     else:
         report.skip("Training figures", "no run directory given (--run)")
     if samples is not None:
-        sigma_sweep(report, Path(samples))
-        metrics_table(report, Path(samples))
+        figures += [("σ sweep", sigma_sweep, (Path(samples),)), ("Generation metrics", metrics_table, (Path(samples),))]
     else:
         report.skip("σ sweep", "no samples file given (--samples)")
-    table = _results([Path(p) for p in results])
     if not table.empty:
-        campaign_status(report, table)
+        figures.append(("Campaign status", campaign_status, (table,)))
         if samples is not None and ligands is not None:
-            seed_fidelity(report, table, Path(samples), Path(ligands))
+            figures.append(("Seed → sample fidelity", seed_fidelity, (table, Path(samples), Path(ligands))))
         if ligands is not None:
-            kd1_distribution(report, table, Path(ligands))
+            figures.append(("KD1 distribution", kd1_distribution, (table, Path(ligands))))
     else:
         report.skip("Campaigns", "no results file given (--results)")
+    for title, make, args in figures:
+        try:
+            make(report, *args)
+        except Exception as exc:  # one unreadable input costs its figure, not the report
+            log.exception("figure %r failed", title)
+            plt.close("all")
+            report.skip(title, f"failed: {type(exc).__name__}: {exc}")
     write_html(report)
     return report
 

@@ -148,17 +148,45 @@ def train(cfg: dict, ligands: Path, run_dir: Path) -> None:
     run(cmd)
 
 
-def best_seeds(ligands: Path, k: int) -> list[int]:
-    """Training ligands with the largest crystal-field KD1 gap (the good magnets) as sampling seeds."""
+def reconstructs(run_dir: Path, smiles: list[str]) -> np.ndarray:
+    """Whether the trained model decodes each ligand's latent mean back to the same molecule."""
+    import torch
+
+    from .chem.ligands import LigandError, kekulized_canonical
+    from .model.checkpoint import load_run
+
+    run = load_run(run_dir)
+    with torch.no_grad():
+        mu, _ = run.model.encode(torch.as_tensor(run.vocab.encode(smiles)))
+        decoded = run.vocab.decode(run.model.decode(mu).argmax(-1).numpy())
+    same = []
+    for original, back in zip(smiles, decoded):
+        try:
+            same.append(kekulized_canonical(back) == kekulized_canonical(original))
+        except LigandError:
+            same.append(False)
+    return np.asarray(same, bool)
+
+
+def best_seeds(ligands: Path, run_dir: Path, k: int) -> list[int]:
+    """Training ligands with the largest crystal-field KD1 gap (the good magnets) that the model reconstructs,
+    so that σ → 0 samples stay near a known molecule; the largest KD1 gaps regardless when none does."""
     values, mask = store.read_labels(ligands)["kd_gaps"]
     test, _ = store.read_splits(ligands)
     kd1 = np.where(mask & ~test, values[:, 0], -np.inf)
-    order = np.argsort(-kd1)
-    return [int(i) for i in order[:k] if np.isfinite(kd1[i])]
+    order = [int(i) for i in np.argsort(-kd1) if np.isfinite(kd1[i])]
+    smiles = store.read_ligands(ligands)["smiles"].to_numpy()
+    good = [row for row, ok in zip(order, reconstructs(run_dir, list(smiles[order]))) if ok]
+    if len(good) < k:
+        print(f"WARNING: the model reconstructs only {len(good)} of the {len(order)} KD-labelled training "
+              f"ligands; seeding also from ligands it does not reconstruct (train longer for better seeds)",
+              flush=True)
+        good += [row for row in order if row not in good]
+    return good[:k]
 
 
 def sample(cfg: dict, ligands: Path, run_dir: Path, samples: Path) -> None:
-    seeds = best_seeds(ligands, int(cfg["seeds"]))
+    seeds = best_seeds(ligands, run_dir, int(cfg["seeds"]))
     cmd = mpi_launcher(int(cfg["ranks"])) + [
         sys.executable, "-m", "gauss_hpc.sample", str(run_dir), "--ligands", str(ligands), "--out", str(samples),
         "--seed-ids", *map(str, seeds), "--sigmas", *map(str, cfg["sigmas"]), "--batches", str(cfg["batches"]),
