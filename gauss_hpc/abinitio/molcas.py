@@ -80,7 +80,7 @@ def run(workdir: str | Path, input_name: str, *, name: str, project: str, resour
     """Run `pymolcas input_name` in `workdir`; the log goes next to the input (x.inp -> x.log), stderr to x.err.
     Runs sharing `project` share the scratch WorkDir (integrals, orbitals). OK means OpenMolcas finished
     with every module's return code _RC_ALL_IS_WELL_; parse the log for the physics and the detailed status."""
-    workdir = Path(workdir)
+    workdir = Path(workdir).resolve()     # OpenMolcas runs from workdir: a relative scratch path would nest
     if program_path() is None:
         return Result.failure(name, BACKEND, Status.PROGRAM_MISSING,
                               f"{name}: {PROGRAM} not found on PATH; install OpenMolcas (Debian: apt-get install "
