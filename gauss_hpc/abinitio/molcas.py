@@ -423,6 +423,9 @@ def casscf_step_files(context: MolcasCasscfContext, inputs: list[Path], workdir:
                      timeout=max(remaining, 1.0))
         if result.status != Status.OK:
             result.wall_seconds = time.monotonic() - started
+            if result.status == Status.TIMEOUT:      # report the job's whole budget, not the last run's share
+                result.message = (f"{context.name}: OpenMolcas did not finish {inp.name} within the job's "
+                                  f"{timeout:.0f} s; raise the timeout or use a smaller basis/fewer roots")
             return result
         if inp.name.endswith(".integrals.inp"):
             try:
