@@ -220,20 +220,32 @@ def screen(cfg: dict, samples: Path, ligands: Path, out: Path) -> dict:
     return {"screened": len(results), "ok": int((results["status"] == "ok").sum())}
 
 
-def casscf(cfg: dict, samples: Path, out: Path) -> dict:
+def casscf_candidates(screen_results: Path, n: int) -> pd.DataFrame:
+    """Generated ligands whose complex assembled and whose crystal-field KD1 gap is in the top quarter; the
+    smallest of those first, because CASSCF time grows steeply with the ligand size."""
+    table = store.read_results(screen_results)
+    table["kd1_gap"] = store.read_result_arrays(screen_results, ("kd_gaps",))["kd_gaps"][:, 0]
+    ok = table[(table["status"] == "ok") & table["kd1_gap"].notna()]
+    good = ok[ok["kd1_gap"] >= ok["kd1_gap"].quantile(0.75)]
+    return good.assign(size=good["smiles"].str.len()).sort_values(["size", "kd1_gap"],
+                                                                  ascending=[True, False]).head(n)
+
+
+def casscf(cfg: dict, out: Path) -> dict:
     if int(cfg["casscf"]) <= 0:
         return {"skipped": "casscf = 0"}
     if not have_molcas():
         print("WARNING: pymolcas not found: SKIPPING the real OpenMolcas CASSCF validation "
               "(apt-get install openmolcas)", flush=True)
         return {"skipped": "no pymolcas"}
-    chosen = generated_for_screen(samples, int(cfg["casscf"]))
+    screened = out / "campaigns" / "screen" / "results.h5"
+    chosen = casscf_candidates(screened, int(cfg["casscf"])) if screened.exists() else pd.DataFrame()
     if chosen.empty:
-        return {"skipped": "no novel unique ligand"}
-    names = [f"gen{i}-seed{int(s)}" for i, s in zip(chosen.index, chosen["seed_id"])]
-    spec = screen_spec("casscf", chosen["smiles"].tolist(), names, cfg, casscf=True)
-    results, _ = run_campaign(spec, out / "campaigns" / "casscf")
-    return {"complexes": len(results), "ok": int((results["status"] == "ok").sum())}
+        return {"skipped": "no generated complex passed the crystal-field screen"}
+    spec = screen_spec("casscf", chosen["smiles"].tolist(), chosen["name"].tolist(), cfg, casscf=True)
+    results, arrays = run_campaign(spec, out / "campaigns" / "casscf")
+    return {"complexes": len(results), "ok": int((results["status"] == "ok").sum()),
+            "kd_gaps": arrays["kd_gaps"].round(1).tolist(), "messages": results["message"].tolist()}
 
 
 def demo(cfg: dict, out: Path) -> Path:
@@ -265,7 +277,7 @@ def demo(cfg: dict, out: Path) -> Path:
     step(5, f"assembly + crystal-field KDs of the top {cfg['screen_top']} generated ligands (local job array)",
          lambda: screen(cfg, samples, ligands, out), (out / "campaigns/screen/results.h5").exists())
     step(6, f"real OpenMolcas CASSCF/SINGLE_ANISO for {cfg['casscf']} generated complexes (local job array)",
-         lambda: casscf(cfg, samples, out), (out / "campaigns/casscf/results.h5").exists())
+         lambda: casscf(cfg, out), (out / "campaigns/casscf/results.h5").exists())
     results = [p for p in (out / "campaigns/screen/results.h5", out / "campaigns/casscf/results.h5") if p.exists()]
     report = step(7, "report", lambda: analyze(out / "report", [run_dir], samples, results, ligands=ligands))
     banner(8, total, "summary")
