@@ -47,7 +47,8 @@ class Report:
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
 
     def save(self, fig, name: str, title: str, caption: str = "") -> None:
-        fig.tight_layout()
+        if not fig.get_constrained_layout():
+            fig.tight_layout()
         fig.savefig(self.out / name, dpi=110)
         plt.close(fig)
         self.figures.append(Figure(title, name, caption))
@@ -165,6 +166,7 @@ def latent_maps(report: Report, run_dir: Path) -> None:
         labels = {"donor_z": ligands["donor_z"].to_numpy(float), **labels}
     if not labels:
         return report.skip(title, f"no labels in {ligands_file}")
+    labels = {name: values for name, values in labels.items() if np.isfinite(values).sum() >= 10}  # maps need data
     mu, rows = latents["mu"], latents["ligand_row"]
     pca = PCA(n_components=2).fit(mu)
     projected = pca.transform(mu)
@@ -257,7 +259,8 @@ def sigma_sweep(report: Report, samples: Path) -> None:
     report.numbers["σ of peak novel+unique"] = float(fractions.idxmax())
     report.numbers["sampling attempts"] = int(per_sigma["attempts"].sum())
     report.numbers["valid fraction (all σ)"] = round(float(per_sigma["valid"].sum() / per_sigma["attempts"].sum()), 3)
-    report.numbers["novel unique ligands"] = int(stats.groupby("sigma")["cum_novel_unique"].max().sum())
+    flags = store.read_samples(samples, "samples", ["novel", "unique"])
+    report.numbers["novel unique ligands"] = int((flags["novel"].astype(bool) & flags["unique"].astype(bool)).sum())
 
 
 def metrics_table(report: Report, samples: Path) -> None:
@@ -336,7 +339,7 @@ def seed_fidelity(report: Report, results: pd.DataFrame, samples: Path, ligands_
         seeds, on="key", how="inner")
     if len(joined) < 3:
         return report.skip(title, f"only {len(joined)} generated complexes with a KD-labelled seed")
-    fig, axes = plt.subplots(1, 2, figsize=(9, 4))
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4), layout="constrained")
     for ax, gap in zip(axes, ("kd1", "kd7")):
         seed, gen = joined[f"seed_{gap}_gap"].to_numpy(), joined[f"{gap}_gap"].to_numpy()
         score = fidelity_score(seed, gen)

@@ -260,7 +260,7 @@ def demo(cfg: dict, out: Path) -> Path:
         start = time.perf_counter()
         value = None if done else fn()
         timings[text] = round(time.perf_counter() - start, 1)
-        if value:
+        if isinstance(value, dict):
             print(json.dumps(value, default=str), flush=True)
         return value
 
