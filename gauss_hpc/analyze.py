@@ -129,6 +129,15 @@ def learning_curves(report: Report, run_dir: Path) -> None:
     report.numbers["epochs"] = len(history)
 
 
+def training_size(run_dir: Path) -> int:
+    """Training ligands of a run: its train_size, or (0 = all) the largest training subset of its ligands file."""
+    size = int(run_config(run_dir).get("train_size", 0))
+    if size:
+        return size
+    _, subsets = store.read_splits(store.read_latents(run_dir / "latents.h5")["ligands_file"])
+    return max(subsets)
+
+
 def learning_vs_size(report: Report, run_dirs: list[Path]) -> None:
     title = "Learning curve vs training-set size"
     if len(run_dirs) < 2:
@@ -136,8 +145,7 @@ def learning_vs_size(report: Report, run_dirs: list[Path]) -> None:
     rows = []
     for run_dir in run_dirs:
         history = store.read_history(run_dir / "history.h5")
-        size = int(history.attrs.get("n_train", 0)) if hasattr(history, "attrs") else 0
-        size = size or int(run_config(run_dir).get("train_size", 0))
+        size = training_size(run_dir)
         best = {c: history[c].max() for c in history.columns if "accuracy" in c or c.startswith("r2")}
         rows.append({"train_size": size, **best})
     table = pd.DataFrame(rows).sort_values("train_size")
