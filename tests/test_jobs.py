@@ -204,3 +204,23 @@ def test_real_openmolcas_casscf_through_a_local_array(tmp_path):
     kd = store.read_result_arrays(out)["kd_energies"][0]
     assert kd[0] == pytest.approx(0.0, abs=1e-6) and np.all(np.diff(kd) >= 0) and kd[-1] > 10
     assert store.read_results(out)["backend"][0] == "molcas"
+
+
+def test_programs_outlive_the_time_limit_warning_meant_for_the_task_runner():
+    """Slurm sends the time-limit warning (USR2) to every process of the step; a program the task started must
+    not die of it (it would be reported as crashed instead of timeout): the runner stops it itself."""
+    import signal
+    import subprocess
+    import time
+
+    from gauss_hpc.abinitio.process import child_setup
+
+    proc = subprocess.Popen(["sleep", "30"], start_new_session=True, preexec_fn=child_setup)
+    try:
+        time.sleep(0.3)
+        proc.send_signal(signal.SIGUSR2)
+        time.sleep(0.5)
+        assert proc.poll() is None
+    finally:
+        proc.kill()
+        proc.wait()

@@ -23,6 +23,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from .process import child_setup
 from .result import Result, Status
 from .templates import (Geometry, LoPropContext, MolcasCasscfContext, Resources, TemplateError, render)
 
@@ -54,15 +55,6 @@ def program_path() -> str | None:
     return shutil.which(PROGRAM)
 
 
-def die_with_parent() -> None:
-    """In the child before exec: SIGKILL it when the Python process that started it dies (Linux prctl), so a
-    killed array task does not leave the program's driver running outside the scheduler's view. (A module
-    process the driver already started is not covered; timeouts kill the whole process group instead.)"""
-    import ctypes
-
-    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)      # 1 = PR_SET_PDEATHSIG
-
-
 def command(input_name: str) -> list[str]:
     """The command line of one OpenMolcas run, as an argument list (run from the work directory)."""
     return [program_path() or PROGRAM, input_name]
@@ -92,7 +84,7 @@ def run(workdir: str | Path, input_name: str, *, name: str, project: str, resour
     with open(log, "wb") as out, open(errors, "wb") as err:
         proc = subprocess.Popen(command(input_name), cwd=workdir, stdout=out, stderr=err,
                                 env=environment(workdir, project, resources), start_new_session=True,
-                                preexec_fn=die_with_parent)
+                                preexec_fn=child_setup)
         try:
             rc = proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:

@@ -18,7 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .molcas import die_with_parent, kramers_doublets, safe_name
+from .molcas import kramers_doublets, safe_name
+from .process import child_setup
 from .result import Result, Status
 from .templates import (Geometry, OrcaCasscfContext, OrcaOptContext, Resources, TemplateError,
                         equatorial_plane_constraints, render)
@@ -53,7 +54,7 @@ def run(workdir: str | Path, input_name: str, *, name: str, timeout: float = 24 
     start = time.monotonic()
     with open(out, "wb") as stdout, open(out.with_suffix(".err"), "wb") as stderr:
         proc = subprocess.Popen(command(input_name), cwd=workdir, stdout=stdout, stderr=stderr,
-                                start_new_session=True, preexec_fn=die_with_parent)
+                                start_new_session=True, preexec_fn=child_setup)
         try:
             rc = proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:

@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
+from ..abinitio.process import child_setup
 from ..abinitio.result import Result, Status
 
 StepFunction = Callable[..., Result]
@@ -105,15 +106,6 @@ def casscf(cx, workdir: Path, *, name: str, **params) -> Result:
         molcas.kd_energies(cx, name=name, workdir=workdir, **params)
 
 
-def _die_with_parent() -> None:
-    """In the child before exec: get SIGKILL when the task process dies, even by SIGKILL (Linux prctl), so a
-    killed task never leaves its program running outside the scheduler's view."""
-    import ctypes
-
-    PR_SET_PDEATHSIG = 1
-    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-
-
 def program(item, workdir: Path, *, name: str, command: list[str], timeout_s: float = 3600.0) -> Result:
     """Run an external program given as an argument list (no shell) in the step's work directory, with the
     ligand SMILES in input.smi (or the complex in input.xyz). OK when it exits 0; its output is in
@@ -130,7 +122,7 @@ def program(item, workdir: Path, *, name: str, command: list[str], timeout_s: fl
     with open(workdir / "program.out", "wb") as out:
         try:
             proc = subprocess.Popen(command, cwd=workdir, stdout=out, stderr=subprocess.STDOUT,
-                                    start_new_session=True, preexec_fn=_die_with_parent)
+                                    start_new_session=True, preexec_fn=child_setup)
         except OSError as exc:
             return Result.failure(name, "program", Status.PROGRAM_MISSING, f"{command[0]}: {exc}")
         try:
