@@ -46,7 +46,7 @@ OPTIONS = [
     ("ligands", str, "ligands file (ligands.h5 from gauss_hpc.data / gauss_hpc.label)"),
     ("out", str, "run directory for config.toml, vocab.json, checkpoint.pt, best.pt, history.h5, latents.h5"),
     ("train_size", int, "training ligands: 0 = all; N = the stored nested subset of size N, else the first N"),
-    ("labelled_size", int, "keep property labels on the first N training ligands only (0 = all labelled)"),
+    ("labelled_size", int, "keep proxy labels on N random training ligands only (0 = all labelled)"),
     ("proxy_labels", "list_str", "proxy-head labels: 'all' (donor_z + every label in the file), 'none', "
                                  "or names, e.g. donor_z,donor_charge"),
     ("kd_head", bool, "train the GAUSS-I KD head (labels kd_gaps (n,7) and kd_descriptors (n,6) needed)"),
@@ -198,11 +198,14 @@ def load_dataset(cfg: dict, vocab: Vocabulary | None = None) -> Dataset:
     if unknown:
         raise InputError(f"{path}: no label(s) {unknown}; available: {sorted(available)} (or 'all' / 'none')")
 
-    # Semi-supervision: only the first `labelled_size` training rows keep their labels (held-out rows keep
-    # theirs for the R^2 metrics).
+    # Semi-supervision: `labelled_size` training rows drawn at random keep their proxy labels (the file's order
+    # follows the source's, e.g. QM9's small molecules first, so the first N would be a biased set);
+    # held-out rows keep theirs for the R^2 metrics.
     keep = np.ones(len(ligands), bool)
-    if int(cfg["labelled_size"]) > 0:
-        keep[train_rows[int(cfg["labelled_size"]):]] = False
+    if 0 < int(cfg["labelled_size"]) < len(train_rows):
+        keep[train_rows] = False
+        rng = np.random.default_rng(int(cfg["seed"]))
+        keep[rng.choice(train_rows, size=int(cfg["labelled_size"]), replace=False)] = True
     names, columns, masks = [], [], []
     for name in wanted:
         values, mask = available[name]
@@ -232,7 +235,7 @@ def load_dataset(cfg: dict, vocab: Vocabulary | None = None) -> Dataset:
             raise InputError(f"{path}: kd_head needs labels {KD_TARGETS!r} (n, 7) and {KD_DESCRIPTORS!r} (n, 6); "
                              f"found {sorted(file_labels)}. Train without --kd-head.")
         (gaps, gmask), (desc, dmask) = file_labels[KD_TARGETS], file_labels[KD_DESCRIPTORS]
-        kd_mask = gmask & dmask & keep & np.isfinite(gaps).all(1) & np.isfinite(desc).all(1)
+        kd_mask = gmask & dmask & np.isfinite(gaps).all(1) & np.isfinite(desc).all(1)
         if not kd_mask[train_rows].any():
             raise InputError(f"{path}: no training ligand has both {KD_TARGETS} and {KD_DESCRIPTORS}")
         gaps_std, data.kd_mean, data.kd_std = _standardize(np.asarray(gaps, np.float64), kd_mask, train_rows)

@@ -235,3 +235,17 @@ def test_kd_head_trains_on_complex_labels(tmp_path):
     with pytest.raises(train.InputError, match="kd_head needs labels 'kd_gaps'"):
         train.train(cfg_for(make_ligands(tmp_path / "plain.h5", n=60), tmp_path / "r2", kd_head=True),
                     progress=False)
+
+
+def test_labelled_size_keeps_labels_on_a_random_sample_of_training_ligands(tmp_path):
+    """Files list ligands in their source's order (QM9: smallest molecules first), so the labelled subset of a
+    semi-supervised run must be drawn at random, not taken from the top; held-out ligands keep their labels."""
+    path = make_ligands(tmp_path / "all_labelled.h5", n=200, labelled_fraction=1.0)
+    data = train.load_dataset(cfg_for(path, tmp_path / "run", labelled_size=20, proxy_labels=["donor_charge"]))
+    mask = data.label_mask[:, 0].numpy()
+    labelled_train = np.flatnonzero(mask[data.train_rows])
+    assert len(labelled_train) == 20
+    assert labelled_train.max() > 40                # not the first 20 training rows
+    assert mask[data.test_rows].all()
+    again = train.load_dataset(cfg_for(path, tmp_path / "run", labelled_size=20, proxy_labels=["donor_charge"]))
+    assert np.array_equal(again.label_mask.numpy(), data.label_mask.numpy())
