@@ -89,13 +89,13 @@ def choose_kd_rows(ligands: Path, n: int, seed: int) -> np.ndarray:
     return np.sort(rng.choice(n_rows, size=min(n, n_rows), replace=False))
 
 
-def kd_labels(cfg: dict, ligands: Path, out: Path) -> dict:
-    """Crystal-field KDs of [Dy(H2O)5L2]+ for part of the training ligands, through a local job array, written
-    back as the labels kd_gaps (n, 7) and kd_descriptors (n, 6) that the GAUSS-I head learns."""
-    from . import jobs
-
+def kd_labels(cfg: dict, ligands: Path, out: Path, rows: np.ndarray | None = None) -> dict:
+    """Crystal-field KDs of [Dy(H2O)5L2]+ for `rows` of the ligands file (default: a random `kd_labels` of
+    them), through a local job array, written back as the labels kd_gaps (n, 7) and kd_descriptors (n, 6) that
+    the GAUSS-I head learns."""
     table = store.read_ligands(ligands)
-    rows = choose_kd_rows(ligands, int(cfg["kd_labels"]), int(cfg["seed"]))
+    if rows is None:
+        rows = choose_kd_rows(ligands, int(cfg["kd_labels"]), int(cfg["seed"]))
     spec = screen_spec("kd-labels", table["smiles"].iloc[rows].tolist(), [str(r) for r in rows], cfg)
     results, arrays = run_campaign(spec, out / "campaigns" / "kd_labels")
     gaps = np.full((len(table), 7), np.nan)
@@ -244,8 +244,9 @@ def casscf(cfg: dict, out: Path) -> dict:
         return {"skipped": "no generated complex passed the crystal-field screen"}
     spec = screen_spec("casscf", chosen["smiles"].tolist(), chosen["name"].tolist(), cfg, casscf=True)
     results, arrays = run_campaign(spec, out / "campaigns" / "casscf")
-    return {"complexes": len(results), "ok": int((results["status"] == "ok").sum()),
-            "kd_gaps": arrays["kd_gaps"].round(1).tolist(), "messages": results["message"].tolist()}
+    ok = (results["status"] == "ok").to_numpy()
+    return {"complexes": len(results), "ok": int(ok.sum()),
+            "casscf_kd_gaps": arrays["kd_gaps"][ok].round(1).tolist(), "messages": results.loc[~ok, "message"].tolist()}
 
 
 def demo(cfg: dict, out: Path) -> Path:

@@ -320,8 +320,9 @@ def read_samples(path: str | Path, table: str = "samples", columns: Iterable[str
 #            name, smiles (axial ligand), canonical, seed_id (-1 = input not samples.h5), sigma (NaN), step (the
 #            failing or last step), backend, status (ok | a Result failure status | a scheduler reason when the
 #            job died without a shard | pending | running | not_submitted), reason, message, attempt, job_id,
-#            wall_seconds, ground_mj, the structural descriptors (NaN without a complex), scalar values of the
-#            steps (last step wins: energy, donor_charge, kramers_splitting, ...);
+#            wall_seconds, ground_mj, kd_step (the step that gave kd_energies: a failed CASSCF after a
+#            crystal-field step leaves the crystal-field KDs, said so here), the structural descriptors (NaN
+#            without a complex), scalar values of the steps (last step wins: energy, donor_charge, ...);
 #            N-D columns: kd_energies (n, 8) cm-1 ground = 0, kd_gaps (n, 7) cm-1, g_tensors (n, 8, 3), NaN where
 #            absent, with masks has_kd_energies, has_g_tensors
 # /geometry  final complex of each task: offsets (n + 1) into symbols (atoms) and coords (atoms, 3) Angstrom

@@ -167,6 +167,12 @@ def test_failing_step_keeps_the_backend_message(tmp_path):
     campaign = jobs.submit(spec(["[O-]C"], steps=steps), tmp_path / "d", quiet=True)
     row = jobs.status(campaign.dir).iloc[0]
     assert row["reason"] == "invalid_input" and "run 'assemble'" in row["message"]
+    # a later step failing keeps the crystal-field KDs, and the row says which step they come from
+    steps = [{"name": "assemble"}, {"name": "crystal_field"},
+             {"name": "program", "params": {"command": ["no-such-program-xyz"]}}]
+    campaign = jobs.submit(spec(["[O-]C"], steps=steps), tmp_path / "e", quiet=True)
+    results = store.read_results(jobs.gather(campaign.dir, quiet=True)).iloc[0]
+    assert results["status"] == "program_missing" and results["kd_step"] == "crystal_field"
 
 
 def test_cli_status_and_gather(tmp_path, capsys):

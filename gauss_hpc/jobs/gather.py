@@ -21,7 +21,7 @@ from .executor import JobStates
 from .status import latest_submission, task_state_and_shard
 
 TASK_COLUMNS = ("task_id", "index", "name", "smiles", "canonical", "seed_id", "sigma", "step", "backend", "status",
-                "reason", "message", "attempt", "job_id", "wall_seconds", "ground_mj")
+                "reason", "message", "attempt", "job_id", "wall_seconds", "ground_mj", "kd_step")
 WIDTH = {"kd_energies": (8,), "kd_gaps": (7,), "g_tensors": (8, 3)}
 _RESERVED = set(TASK_COLUMNS) | set(DESCRIPTOR_NAMES) | set(WIDTH) | {"has_kd_energies", "has_g_tensors"}
 
@@ -51,6 +51,12 @@ def _merged_values(shard: dict) -> dict:
     return merged
 
 
+def _kd_step(shard: dict) -> str:
+    """The step whose KD energies the row holds (e.g. crystal_field when a later CASSCF step failed)."""
+    steps = [r.get("step", "") for r in shard.get("steps", []) if (r.get("values") or {}).get("kd_energies")]
+    return steps[-1] if steps else ""
+
+
 def _geometry(values: dict) -> tuple[list[str], list]:
     cx = values.get("complex")
     if isinstance(cx, dict) and "symbols" in cx:
@@ -67,7 +73,8 @@ def _row(task: dict, state: dict, shard: dict | None) -> tuple[dict, dict]:
            "sigma": float(task.get("sigma", math.nan)), "step": state["step"], "backend": state["backend"],
            "status": status_word, "reason": state["reason"], "message": state["message"],
            "attempt": int(state["attempt"]), "job_id": str(state["job_id"]),
-           "wall_seconds": float(state["wall_seconds"]), "ground_mj": str(values.get("ground_mj", ""))}
+           "wall_seconds": float(state["wall_seconds"]), "ground_mj": str(values.get("ground_mj", "")),
+           "kd_step": _kd_step(shard) if shard else ""}
     descriptors = shard.get("descriptors", {}) if shard else {}
     for name in DESCRIPTOR_NAMES:
         value = descriptors.get(name)
