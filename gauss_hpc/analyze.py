@@ -264,7 +264,8 @@ def sigma_sweep(report: Report, samples: Path) -> None:
     axes[2].legend(fontsize=7)
     report.save(fig, "sigma_sweep.png", title)
     fractions = per_sigma["novel_unique"] / per_sigma["attempts"]
-    report.numbers["σ of peak novel+unique"] = float(fractions.idxmax())
+    if fractions.max() > 0:         # no novel ligand at any σ has no peak
+        report.numbers["σ of peak novel+unique"] = float(fractions.idxmax())
     report.numbers["sampling attempts"] = int(per_sigma["attempts"].sum())
     report.numbers["valid fraction (all σ)"] = round(float(per_sigma["valid"].sum() / per_sigma["attempts"].sum()), 3)
     flags = store.read_samples(samples, "samples", ["novel", "unique"])
