@@ -179,6 +179,7 @@ class MolcasCasscfContext(_MetalContext):
     ras2: int = 7
     ciroot: int = 21
     n_doublets: int = 8
+    energy_threshold: float = 1e-8      # RASSCF energy convergence (hartree)
     resources: Resources = field(default_factory=Resources)
     orbital_file: str = field(default="", metadata=OPTIONAL)
 
@@ -188,6 +189,8 @@ class MolcasCasscfContext(_MetalContext):
 
     def validate(self) -> None:
         super().validate()
+        if not 0 < self.energy_threshold < 1e-3:
+            raise TemplateError(f"{self.name}: energy_threshold {self.energy_threshold} hartree is not in (0, 1e-3)")
         if self.geometry.multiplicity - 1 > self.nactel or self.ciroot < 1 or self.n_doublets < 1:
             raise TemplateError(f"{self.name}: multiplicity {self.geometry.multiplicity}, nactel {self.nactel}, "
                                 f"ciroot {self.ciroot}, n_doublets {self.n_doublets} are inconsistent")
