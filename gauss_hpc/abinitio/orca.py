@@ -152,20 +152,21 @@ def parse_qdpt(output: str | Path, *, name: str, n_doublets: int = 8) -> Result:
                                                       "program_version": _program_version(text)})
 
 
-def render_opt(context: OrcaOptContext, workdir: str | Path, template_dir=None) -> list[Path]:
+def _render_input(template: str, context, workdir: str | Path, template_dir) -> list[Path]:
+    """One ORCA input <name>.inp in `workdir` (ORCA runs one input per job)."""
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     path = workdir / f"{safe_name(context.name)}.inp"
-    path.write_text(render("orca/opt.inp.j2", context, template_dir))
+    path.write_text(render(template, context, template_dir))
     return [path]
+
+
+def render_opt(context: OrcaOptContext, workdir: str | Path, template_dir=None) -> list[Path]:
+    return _render_input("orca/opt.inp.j2", context, workdir, template_dir)
 
 
 def render_casscf(context: OrcaCasscfContext, workdir: str | Path, template_dir=None) -> list[Path]:
-    workdir = Path(workdir)
-    workdir.mkdir(parents=True, exist_ok=True)
-    path = workdir / f"{safe_name(context.name)}.inp"
-    path.write_text(render("orca/casscf_soc.inp.j2", context, template_dir))
-    return [path]
+    return _render_input("orca/casscf_soc.inp.j2", context, workdir, template_dir)
 
 
 def opt_context(cx, *, constrained: bool, name: str | None = None, cores: int = 1, memory_mb: int = 4000,
