@@ -47,6 +47,8 @@ OPTIONS = [
     ("out", str, "run directory for config.toml, vocab.json, checkpoint.pt, best.pt, history.h5, latents.h5"),
     ("train_size", int, "training ligands: 0 = all; N = the stored nested subset of size N, else the first N"),
     ("labelled_size", int, "keep proxy labels on N random training ligands only (0 = all labelled)"),
+    ("eval_size", int, "held-out ligands scored each epoch: 0 = all; N = those with KD labels and random others "
+                       "(the held-out tenth of a large file costs more than a small training epoch)"),
     ("proxy_labels", "list_str", "proxy-head labels: 'all' (donor_z + every label in the file), 'none', "
                                  "or names, e.g. donor_z,donor_charge"),
     ("kd_head", bool, "train the GAUSS-I KD head (labels kd_gaps (n,7) and kd_descriptors (n,6) needed)"),
@@ -244,7 +246,20 @@ def load_dataset(cfg: dict, vocab: Vocabulary | None = None) -> Dataset:
         data.kd_targets = torch.from_numpy(gaps_std).float()
         data.kd_descriptors = torch.from_numpy(desc_std).float()
         data.kd_mask = torch.from_numpy(kd_mask[:, None])
+    data.test_rows = evaluation_rows(data, int(cfg["eval_size"]), int(cfg["seed"]))
     return data
+
+
+def evaluation_rows(data: Dataset, size: int, seed: int) -> np.ndarray:
+    """The held-out rows scored each epoch: all of them, or `size` of them: every one with KD labels (the
+    scarce CASSCF-like set, so that the KD head's R^2 keeps its support) and a fixed random sample of the rest."""
+    rows = data.test_rows
+    if size <= 0 or size >= len(rows):
+        return rows
+    scarce = rows[data.kd_mask[rows, 0].numpy()] if data.kd_mask is not None else rows[:0]
+    rest = np.setdiff1d(rows, scarce)
+    picked = np.random.default_rng(seed).choice(rest, size=max(size - len(scarce), 0), replace=False)
+    return np.sort(np.concatenate([scarce, picked]))
 
 
 # --- order of the data --------------------------------------------------------------------------------------
@@ -605,8 +620,8 @@ def _check_config(cfg: dict) -> None:
                 "early_stop_patience"]
     bad = [k for k in positive if int(cfg[k]) < 1]
     bad += [k for k in ("proxy_dropout", "kd_dropout") if not 0 <= float(cfg[k]) < 1]
-    bad += [k for k in ("train_size", "labelled_size", "threads", "max_minutes", "kl_weight", "property_weight")
-            if float(cfg[k]) < 0]
+    bad += [k for k in ("train_size", "labelled_size", "eval_size", "threads", "max_minutes", "kl_weight",
+                        "property_weight") if float(cfg[k]) < 0]
     if not cfg["encoder_hidden"] or min(cfg["encoder_hidden"]) < 1:
         bad.append("encoder_hidden")
     if len(cfg["kd_hidden"]) != 2:
@@ -646,7 +661,7 @@ def train(cfg: dict, *, resume: bool = False, log_every: int = 50, progress: boo
             vocab = None
         data = load_dataset(cfg, vocab)
         if ctx.is_main:
-            log.info("%s launch, %d rank(s), backend %s, device %s; %d ligands (%d training, %d held out), "
+            log.info("%s launch, %d rank(s), backend %s, device %s; %d ligands (%d training, %d held out scored), "
                      "vocabulary %d tokens x %d positions", ctx.launch.launcher, ctx.world_size, ctx.backend,
                      ctx.device, len(data.tokens), len(data.train_rows), len(data.test_rows), data.vocab.size,
                      data.vocab.max_length)

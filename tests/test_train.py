@@ -249,3 +249,18 @@ def test_labelled_size_keeps_labels_on_a_random_sample_of_training_ligands(tmp_p
     assert mask[data.test_rows].all()
     again = train.load_dataset(cfg_for(path, tmp_path / "run", labelled_size=20, proxy_labels=["donor_charge"]))
     assert np.array_equal(again.label_mask.numpy(), data.label_mask.numpy())
+
+
+def test_eval_size_scores_every_kd_labelled_held_out_ligand_and_a_fixed_sample_of_the_rest(tmp_path):
+    path = make_ligands(tmp_path / "l.h5", n=400)
+    full = train.load_dataset(cfg_for(path, tmp_path / "run"))
+    some = train.load_dataset(cfg_for(path, tmp_path / "run", eval_size=20))
+    assert len(full.test_rows) > 40 and len(some.test_rows) == 20
+    assert set(some.test_rows) <= set(full.test_rows)
+    assert np.array_equal(some.test_rows, train.load_dataset(cfg_for(path, tmp_path / "run", eval_size=20)).test_rows)
+    scarce = full.test_rows[:5]
+    data = train.load_dataset(cfg_for(path, tmp_path / "run"))
+    data.kd_mask = torch.zeros(len(data.tokens), 1, dtype=torch.bool)
+    data.kd_mask[scarce] = True
+    rows = train.evaluation_rows(data, 8, seed=1)
+    assert len(rows) == 8 and set(scarce) <= set(rows)
