@@ -254,9 +254,13 @@ def sigma_sweep(report: Report, samples: Path) -> None:
     axes[0].set_ylabel("% of attempts")
     axes[0].legend(fontsize=8)
     axes[0].set_title("all batches", fontsize=10)
+    # one colour per σ along a colour map: the default cycle repeats after 10 lines (the paper sweeps 11 σ)
+    colour = plt.get_cmap("viridis")
+    top = max(float(stats["sigma"].max()), 1e-9)
     for sigma, group in stats.groupby("sigma"):
-        axes[1].plot(group["batch"], 100 * group["valid_fraction"], marker=".", label=f"σ = {sigma:g}")
-        axes[2].plot(group["batch"], group["cum_novel_unique"], marker=".", label=f"σ = {sigma:g}")
+        style = {"marker": ".", "label": f"σ = {sigma:g}", "color": colour(0.9 * sigma / top)}
+        axes[1].plot(group["batch"], 100 * group["valid_fraction"], **style)
+        axes[2].plot(group["batch"], group["cum_novel_unique"], **style)
     axes[1].set_xlabel("batch")
     axes[1].set_ylabel("valid % in the batch")
     axes[2].set_xlabel("batch")
