@@ -74,9 +74,12 @@ def kd_rows(ligands: Path, train_size: int, n: int, seed: int):
     """The ligands given KD labels (the paper's ~1k CASSCF set): drawn from the largest training set and the
     held-out ligands in proportion, so that the KD head of every run sees some and its R² can be measured."""
     test, subsets = store.read_splits(ligands)
-    train = subsets.get(train_size, np.flatnonzero(~test)[:train_size])
-    pool = np.concatenate([np.asarray(train, np.int64), np.flatnonzero(test)[:len(train) // 9]])
-    return np.sort(np.random.default_rng(seed).choice(pool, size=min(n, len(pool)), replace=False))
+    train = np.asarray(subsets.get(train_size, np.flatnonzero(~test)[:train_size]), np.int64)
+    rng = np.random.default_rng(seed)
+    # held-out rows at random: the file follows QM9's order, so the first ones are its smallest molecules
+    held_out = rng.choice(np.flatnonzero(test), size=min(int(test.sum()), len(train) // 9), replace=False)
+    pool = np.concatenate([train, held_out])
+    return np.sort(rng.choice(pool, size=min(n, len(pool)), replace=False))
 
 
 def main(argv=None) -> int:
