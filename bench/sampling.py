@@ -66,8 +66,7 @@ def reconstructable_seed(run_dir: str, rng_seed: int, tries: int = 500) -> int:
     latents = store.read_latents(Path(run_dir) / "latents.h5")
     order = np.random.default_rng(rng_seed).permutation(len(latents["mu"]))[:tries]
     with torch.inference_mode():
-        logits = run.model.decode(torch.from_numpy(latents["mu"][order]))
-    decoded = run.vocab.decode(logits.argmax(-1).numpy())
+        decoded = run.vocab.decode(run.model.generate(torch.from_numpy(latents["mu"][order])).numpy())
     for i, smiles in zip(order, decoded):
         if check_ligand(smiles).valid:
             return int(latents["ligand_row"][i])

@@ -8,6 +8,9 @@ one process and once under `mpiexec -n 2`, each rank with one torch thread, and 
 (ligands/s over the training steps, gradient all-reduce included, start-up and held-out evaluation excluded)
 from history.h5. efficiency = 2-rank throughput / (2 x 1-rank throughput) at the same global batch (strong
 scaling, the same optimisation); weak_efficiency the same with each rank keeping the 1-rank batch.
+ddp_overhead_ratio = 2-rank throughput / the summed throughput of two independent single-rank trainings run at
+the same time, each on half the global batch: both share the host the same way, so the ratio isolates what DDP's
+synchronisation costs (on a 2-core machine the plain efficiency also measures the two ranks sharing one host).
 
 quality: one training run (2 MPI ranks by default) under a time budget; reports held-out whole-string and
 per-character reconstruction accuracy and R^2 per proxy label, with the per-epoch learning curve.
@@ -34,18 +37,40 @@ PY = sys.executable
 MPIEXEC = shutil.which("mpiexec", path=str(Path(PY).parent)) or shutil.which("mpiexec")
 
 
-def run_training(ranks: int, out: Path, flags: list[str], timeout: float) -> dict:
+def start_training(ranks: int, out: Path, flags: list[str]) -> subprocess.Popen:
     launcher = [MPIEXEC, "-n", str(ranks)] if ranks > 1 else []
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(REPO))
-    t0 = time.monotonic()
-    done = subprocess.run([*launcher, PY, "-m", "gauss_hpc.train", *flags, "--out", str(out), "--threads", "1",
-                           "--no-progress"], cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
+    return subprocess.Popen([*launcher, PY, "-m", "gauss_hpc.train", *flags, "--out", str(out), "--threads", "1",
+                             "--no-progress"], cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            text=True)
+
+
+def finish_training(proc: subprocess.Popen, ranks: int, out: Path, timeout: float, t0: float) -> dict:
+    _, stderr = proc.communicate(timeout=timeout)
     wall = time.monotonic() - t0
-    if done.returncode != 0:
-        sys.stderr.write(done.stderr[-4000:])
-        raise SystemExit(f"training with {ranks} rank(s) failed (exit {done.returncode})")
-    history = store.read_history(out / "history.h5")
-    return {"history": history, "wall_s": wall}
+    if proc.returncode != 0:
+        sys.stderr.write(stderr[-4000:])
+        raise SystemExit(f"training with {ranks} rank(s) failed (exit {proc.returncode})")
+    return {"history": store.read_history(out / "history.h5"), "wall_s": wall}
+
+
+def run_training(ranks: int, out: Path, flags: list[str], timeout: float) -> dict:
+    t0 = time.monotonic()
+    return finish_training(start_training(ranks, out, flags), ranks, out, timeout, t0)
+
+
+def throughput_of(history) -> float:
+    """ligands/s over all epochs' training steps"""
+    rows = float((history["samples_per_s"] * history["wall_seconds"]).sum())
+    return rows / float(history["wall_seconds"].sum())
+
+
+def two_independent(flags: list[str], batch: int, root: Path, timeout: float) -> float:
+    """Summed throughput of two single-rank trainings running at the same time, each on `batch`."""
+    t0 = time.monotonic()
+    outs = [root / "a", root / "b"]
+    procs = [start_training(1, out, [*flags, "--batch-size", str(batch)]) for out in outs]
+    return sum(throughput_of(finish_training(p, 1, out, timeout, t0)["history"]) for p, out in zip(procs, outs))
 
 
 def scaling(args) -> dict:
@@ -61,18 +86,22 @@ def scaling(args) -> dict:
     setups = {"1": (1, args.batch_size), "2": (2, args.batch_size), "2_weak": (2, 2 * args.batch_size)}
     throughput = {k: [] for k in setups}
     per_cpu = {k: [] for k in setups}
+    independent = []
     with tempfile.TemporaryDirectory(prefix="gauss_scaling_") as tmp:
         for repeat in range(args.repeats):
             for key, (ranks, batch) in setups.items():  # alternate so that load from others hits all alike
                 out = Path(tmp) / f"r{key}_{repeat}"
                 run = run_training(ranks, out, [*flags, "--batch-size", str(batch)], args.timeout)
                 hist = run["history"]
-                # ligands/s over all epochs' training steps
+                throughput[key].append(throughput_of(hist))
                 rows = float((hist["samples_per_s"] * hist["wall_seconds"]).sum())
-                throughput[key].append(rows / float(hist["wall_seconds"].sum()))
                 per_cpu[key].append(rows / float(hist["cpu_seconds"].sum()))
                 print(f"{ranks} rank(s), global batch {batch}, repeat {repeat}: {throughput[key][-1]:.1f} "
                       f"ligands/s (process wall {run['wall_s']:.1f} s)", file=sys.stderr)
+            independent.append(two_independent(flags, args.batch_size // 2, Path(tmp) / f"pair_{repeat}",
+                                               args.timeout))
+            print(f"2 independent single-rank runs at batch {args.batch_size // 2}, repeat {repeat}: "
+                  f"{independent[-1]:.1f} ligands/s together", file=sys.stderr)
     one, two, weak = max(throughput["1"]), max(throughput["2"]), max(throughput["2_weak"])
     result.update({"ligands_per_s_1rank": round(one, 2), "ligands_per_s_2ranks": round(two, 2),
                    "efficiency": round(two / (2 * one), 3),
@@ -82,6 +111,8 @@ def scaling(args) -> dict:
                    "ligands_per_cpu_s_1rank": round(max(per_cpu["1"]), 2),
                    "ligands_per_cpu_s_2ranks": round(max(per_cpu["2"]), 2),
                    "cpu_efficiency": round(max(per_cpu["2"]) / max(per_cpu["1"]), 3),
+                   "ligands_per_s_2_independent_half_batch": round(max(independent), 2),
+                   "ddp_overhead_ratio": round(two / max(independent), 3),
                    "all_runs_ligands_per_s": {str(k): [round(v, 2) for v in vals] for k, vals in throughput.items()},
                    "load_average_after": os.getloadavg()[0]})
     return result

@@ -15,7 +15,6 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import h5py
 import matplotlib
 
 matplotlib.use("Agg")

@@ -7,6 +7,7 @@ STAGES = {
     "data": "curate monodentate ligands from QM9 or a molecule file into ligands.h5",
     "label": "proxy labels of the donor atom (xTB or OpenMolcas LoProp) into ligands.h5",
     "train": "train the semi-supervised VAE (single process, mpiexec, srun or torchrun)",
+    "encode": "latent means of a ligands file under a trained (or the shipped) model, as a run directory",
     "sample": "local-perturbation sampling around seed ligands with global dedup",
     "jobs": "ab initio job arrays: submit, status, resubmit, gather, cancel",
     "analyze": "figures and a report from the HDF5 files of the stages",

@@ -156,11 +156,12 @@ def reconstructs(run_dir: Path, smiles: list[str]) -> np.ndarray:
     from .model.checkpoint import load_run
 
     run = load_run(run_dir)
+    writable = [s for s in smiles if run.vocab.encodable(s)]
     with torch.no_grad():
-        mu, _ = run.model.encode(torch.as_tensor(run.vocab.encode(smiles)))
-        decoded = run.vocab.decode(run.model.decode(mu).argmax(-1).numpy())
+        mu, _ = run.model.encode(torch.as_tensor(run.vocab.encode(writable)))
+        decoded = dict(zip(writable, run.vocab.decode(run.model.generate(mu).numpy())))
     same = []
-    for original, back in zip(smiles, decoded):
+    for original, back in ((s, decoded.get(s, "")) for s in smiles):
         try:
             same.append(kekulized_canonical(back) == kekulized_canonical(original))
         except LigandError:
@@ -168,25 +169,44 @@ def reconstructs(run_dir: Path, smiles: list[str]) -> np.ndarray:
     return np.asarray(same, bool)
 
 
-def best_seeds(ligands: Path, run_dir: Path, k: int) -> list[int]:
-    """Training ligands with the largest crystal-field KD1 gap (the good magnets) that the model reconstructs,
-    so that σ → 0 samples stay near a known molecule; the largest KD1 gaps regardless when none does."""
+def binned_seeds(ligands: Path, run_dir: Path, n_bins: int, seed: int) -> list[int]:
+    """One KD-labelled training ligand from each of `n_bins` equal-width bins of the crystal-field KD1 gap (the
+    paper's Fig. 8: seeds across the range, so that seed -> sample fidelity can show), each one a ligand the
+    model reconstructs, so that σ -> 0 samples stay at a known molecule. A bin without such a ligand gives none."""
     values, mask = store.read_labels(ligands)["kd_gaps"]
     test, _ = store.read_splits(ligands)
-    kd1 = np.where(mask & ~test, values[:, 0], -np.inf)
-    order = [int(i) for i in np.argsort(-kd1) if np.isfinite(kd1[i])]
+    rows = np.flatnonzero(mask & ~test & np.isfinite(values[:, 0]))
+    rows = np.random.default_rng(seed).permutation(rows)
     smiles = store.read_ligands(ligands)["smiles"].to_numpy()
-    good = [row for row, ok in zip(order, reconstructs(run_dir, list(smiles[order]))) if ok]
-    if len(good) < k:
-        print(f"WARNING: the model reconstructs only {len(good)} of the {len(order)} KD-labelled training "
-              f"ligands; seeding also from ligands it does not reconstruct (train longer for better seeds)",
-              flush=True)
-        good += [row for row in order if row not in good]
-    return good[:k]
+    rows = rows[reconstructs(run_dir, list(smiles[rows]))]
+    kd1 = values[rows, 0]
+    edges = np.linspace(kd1.min(), kd1.max(), n_bins + 1)
+    which = np.clip(np.searchsorted(edges, kd1, side="right") - 1, 0, n_bins - 1)
+    picked = [int(rows[which == b][0]) for b in range(n_bins) if (which == b).any()]
+    if len(picked) < n_bins:
+        print(f"WARNING: {n_bins - len(picked)} of {n_bins} KD1 bins hold no ligand the model reconstructs: "
+              f"{len(picked)} seeds", flush=True)
+    return picked
+
+
+def sampling_run(cfg: dict, ligands: Path, out: Path, own_run: Path) -> Path:
+    """The run to sample from: the shipped model put to work on the demo's ligands (gauss_hpc.encode), or the
+    demo's own short run when no model is shipped in this checkout."""
+    from .encode import encode
+
+    shipped = REPO / cfg["model"]
+    if not (shipped / "best.pt").is_file():
+        print(f"WARNING: no shipped model at {shipped}: sampling from the demo's own {cfg['train_minutes']}-minute "
+              f"run instead", flush=True)
+        return own_run
+    run_dir = out / "shipped_model"
+    if not (run_dir / "latents.h5").is_file():
+        print(json.dumps(encode(shipped, ligands, run_dir)), flush=True)
+    return run_dir
 
 
 def sample(cfg: dict, ligands: Path, run_dir: Path, samples: Path) -> None:
-    seeds = best_seeds(ligands, run_dir, int(cfg["seeds"]))
+    seeds = binned_seeds(ligands, run_dir, int(cfg["seed_bins"]), int(cfg["seed"]))
     cmd = mpi_launcher(int(cfg["ranks"])) + [
         sys.executable, "-m", "gauss_hpc.sample", str(run_dir), "--ligands", str(ligands), "--out", str(samples),
         "--seed-ids", *map(str, seeds), "--sigmas", *map(str, cfg["sigmas"]), "--batches", str(cfg["batches"]),
@@ -195,17 +215,13 @@ def sample(cfg: dict, ligands: Path, run_dir: Path, samples: Path) -> None:
 
 
 def generated_for_screen(samples: Path, n: int) -> pd.DataFrame:
-    """Novel unique generated ligands, the ones with the largest predicted KD1 gap first."""
+    """`n` novel unique generated ligands spread evenly over the seeds: from each seed in turn its next one in
+    generation order (smallest σ first), so that every KD1 bin of the seeds is screened."""
     with store.open_checked(samples, "samples") as h5:
         table = store.read_table(h5["samples"])
-        predicted = h5["samples/predicted_kd_gaps"][()] if "predicted_kd_gaps" in h5["samples"] else None
-    keep = table["novel"].astype(bool) & table["unique"].astype(bool)
-    if predicted is not None:
-        table["predicted_kd1_gap"] = predicted[:, 0]
-        table = table[keep].sort_values("predicted_kd1_gap", ascending=False)
-    else:
-        table = table[keep]
-    return table.head(n)
+    table = table[table["novel"].astype(bool) & table["unique"].astype(bool)].sort_values(["sigma", "key"])
+    table = table.assign(turn=table.groupby("seed_id").cumcount())
+    return table.sort_values(["turn", "seed_id"]).head(n).drop(columns="turn")
 
 
 def screen(cfg: dict, samples: Path, ligands: Path, out: Path) -> dict:
@@ -249,12 +265,28 @@ def casscf(cfg: dict, out: Path) -> dict:
             "casscf_kd_gaps": arrays["kd_gaps"][ok].round(1).tolist(), "messages": results.loc[~ok, "message"].tolist()}
 
 
+def model_numbers(sampler: Path, own_run: Path) -> dict:
+    """Held-out reconstruction of the model that sampled (its own history: the shipped model was scored on the
+    held-out split of the set it was trained on), beside the demo's own short run."""
+    numbers = {}
+    for name, run_dir in (("sampling model", sampler), ("demo's own run", own_run)):
+        history = store.read_history(run_dir / "history.h5") if (run_dir / "history.h5").is_file() else None
+        if history is None or history.empty or "val_loss" not in history:
+            continue
+        best = history.loc[history["val_loss"].idxmin()]
+        numbers[f"{name}: held-out whole strings / characters (epoch {int(best['epoch'])})"] = \
+            f"{best['val_string_accuracy']:.3f} / {best['val_char_accuracy']:.3f}"
+        if sampler == own_run:
+            break
+    return numbers
+
+
 def demo(cfg: dict, out: Path) -> Path:
     from .analyze import analyze
 
     out.mkdir(parents=True, exist_ok=True)
     run_dir, samples, timings = out / "run", out / "samples.h5", {}
-    total = 8
+    total = 9
 
     def step(number: int, text: str, fn, done: bool = False):
         banner(number, total, text + (" (done before, skipped)" if done else ""))
@@ -273,16 +305,18 @@ def demo(cfg: dict, out: Path) -> Path:
          lambda: kd_labels(cfg, ligands, out), "kd_gaps" in labels)
     step(3, f"semi-supervised VAE on {cfg['ranks']} MPI ranks (at most {cfg['train_minutes']} min)",
          lambda: train(cfg, ligands, run_dir), (run_dir / "latents.h5").exists())
-    step(4, f"sampling on {cfg['ranks']} MPI ranks around the {cfg['seeds']} best seeds",
-         lambda: sample(cfg, ligands, run_dir, samples), samples.exists())
-    step(5, f"assembly + crystal-field KDs of the top {cfg['screen_top']} generated ligands (local job array)",
+    sampler = step(4, f"the shipped model ({cfg['model']}) encodes the demo's ligands",
+                   lambda: sampling_run(cfg, ligands, out, run_dir))
+    step(5, f"sampling on {cfg['ranks']} MPI ranks around {cfg['seed_bins']} seeds from bins of KD1",
+         lambda: sample(cfg, ligands, sampler, samples), samples.exists())
+    step(6, f"assembly + crystal-field KDs of {cfg['screen_top']} generated ligands (local job array)",
          lambda: screen(cfg, samples, ligands, out), (out / "campaigns/screen/results.h5").exists())
-    step(6, f"real OpenMolcas CASSCF/SINGLE_ANISO for {cfg['casscf']} generated complexes (local job array)",
+    step(7, f"real OpenMolcas CASSCF/SINGLE_ANISO for {cfg['casscf']} generated complexes (local job array)",
          lambda: casscf(cfg, out), (out / "campaigns/casscf/results.h5").exists())
     results = [p for p in (out / "campaigns/screen/results.h5", out / "campaigns/casscf/results.h5") if p.exists()]
-    report = step(7, "report", lambda: analyze(out / "report", [run_dir], samples, results, ligands=ligands))
-    banner(8, total, "summary")
-    numbers = json.loads((out / "report" / "numbers.json").read_text())
+    step(8, "report", lambda: analyze(out / "report", [run_dir], samples, results, ligands=ligands))
+    banner(9, total, "summary")
+    numbers = {**json.loads((out / "report" / "numbers.json").read_text()), **model_numbers(sampler, run_dir)}
     width = max(map(len, list(numbers) + list(timings)))
     for key, value in numbers.items():
         print(f"  {key:<{width}}  {value}")

@@ -198,7 +198,7 @@ def run_sampling(comm, cfg: dict, progress: bool = True) -> dict | None:
     """The whole stage on every rank of `comm`; rank 0 writes cfg["out"] and returns a summary, others None."""
     import torch
 
-    from gauss_hpc.model.checkpoint import load_run
+    from gauss_hpc.model.checkpoint import TRAINING_LIGANDS, load_run
 
     rank, size = comm.Get_rank(), comm.Get_size()
     if cfg["threads"]:
@@ -234,7 +234,13 @@ def run_sampling(comm, cfg: dict, progress: bool = True) -> dict | None:
 
     # Each rank reads one block of the training canonicals; the block also serves the SNN metric below.
     training_block = dedup.read_canonical_block(latents.ligands_file, rank, size)
-    training = dedup.training_share(comm, training_block)
+    # Novel = neither in the ligands file nor among the ligands the model was trained on (they differ when a
+    # trained or shipped model samples around another file, see gauss_hpc.encode).
+    known_block = list(training_block)
+    trained_on = Path(cfg["run"]) / TRAINING_LIGANDS
+    if trained_on.is_file():
+        known_block += dedup.read_key_file_block(trained_on, rank, size)
+    training = dedup.training_share(comm, known_block)
     keys = np.asarray(local.key, np.int64)
     sample_units = np.asarray(local.unit, np.int64)
     sample_batch, sigma_index, seed_index = plan.unit_arrays(sample_units)

@@ -32,7 +32,9 @@ from . import config as config_mod
 from . import dist, store
 from .chem.vocab import Vocabulary
 from .model import checkpoint as ckpt
-from .model import losses
+from .model.decoders import DECODERS
+from .model.objective import TERMS, Objective
+from .model.tracking import EarlyStopping
 from .model.vae import BatchNoise, SmilesVAE
 
 log = logging.getLogger("gauss_hpc.train")
@@ -54,7 +56,11 @@ OPTIONS = [
     ("kd_head", bool, "train the GAUSS-I KD head (labels kd_gaps (n,7) and kd_descriptors (n,6) needed)"),
     ("latent_dim", int, "latent dimension"),
     ("encoder_hidden", "list_int", "hidden sizes of the bidirectional encoder GRUs, e.g. 128,96,32"),
-    ("decoder_hidden", int, "hidden size of the first decoder GRU (the second is vocabulary-wide)"),
+    ("decoder", str, "decoder: 'autoregressive' (GRU reading the previous token and z) or 'repeat' (the paper's: "
+                     "z repeated into bidirectional GRUs)"),
+    ("decoder_hidden", int, "decoder width: autoregressive GRU hidden size; repeat: the first BiGRU (the second "
+                            "is vocabulary-wide)"),
+    ("decoder_layers", int, "layers of the autoregressive decoder GRU"),
     ("proxy_hidden", int, "hidden width of the proxy head"),
     ("proxy_dropout", float, "dropout of the proxy head"),
     ("kd_hidden", "list_int", "hidden widths of the KD head, e.g. 32,8"),
@@ -62,6 +68,7 @@ OPTIONS = [
     ("kl_weight", float, "alpha, weight of the (latent-dimension-normalized) KL term"),
     ("property_weight", float, "weight of the masked property MSE"),
     ("lr", float, "Adam learning rate"),
+    ("grad_clip", float, "clip the gradient norm to this value (0 = no clipping)"),
     ("batch_size", int, "GLOBAL batch size (split across ranks)"),
     ("max_epochs", int, "maximum number of epochs"),
     ("max_minutes", float, "time budget of this invocation in minutes (0 = none); on expiry a checkpoint is "
@@ -296,10 +303,105 @@ class Interrupt:
             signal.signal(sig, handler)
 
 
-TERMS = ("loss", "reconstruction", "kl", "property", "kd")
+
+
+def batch_tensors(data: Dataset, rows: np.ndarray, device: torch.device) -> dict:
+    """The tensors of `rows`: tokens, and labels, masks and KD descriptors where the dataset has them."""
+    idx = torch.from_numpy(rows)
+    out = {"tokens": data.tokens[idx].to(device)}
+    if data.labels is not None:
+        out["labels"], out["label_mask"] = data.labels[idx].to(device), data.label_mask[idx].to(device)
+    if data.kd_targets is not None:
+        out["kd_targets"], out["kd_mask"] = data.kd_targets[idx].to(device), data.kd_mask[idx].to(device)
+        out["kd_descriptors"] = data.kd_descriptors[idx].to(device)
+    return out
+
+
+def global_counts(data: Dataset, rows: np.ndarray, device: torch.device):
+    """Labelled rows per proxy label and KD-labelled rows among `rows` (the whole global batch or split)."""
+    idx = torch.from_numpy(rows)
+    labels = data.label_mask[idx].sum(0).to(device) if data.label_mask is not None else None
+    kd = data.kd_mask[idx].sum(0).to(device) if data.kd_mask is not None else None
+    return labels, kd
+
+
+class Evaluator:
+    """Held-out metrics of a model, deterministic (the latent mean, greedy decoding) and all-reduced over ranks:
+    the loss terms of the training objective, whole-string and per-character reconstruction, R^2 per label and
+    of the KD gaps, and the active latent units."""
+
+    def __init__(self, data: Dataset, objective: Objective, ctx: dist.DistContext, batch_rows: int):
+        self.data, self.objective, self.ctx, self.batch_rows = data, objective, ctx, batch_rows
+
+    @torch.no_grad()
+    def __call__(self, model: SmilesVAE, rows: np.ndarray) -> dict:
+        was_training = model.training
+        model.eval()
+        n_labels = len(self.data.label_names)
+        n_kd = 1 if model.kd is not None else 0
+        d = model.latent_dim
+        # sums: the TERMS, n, char_correct, char_total, string_correct; per property / KD target block:
+        # n_labelled, sum_y, sum_y2, sse; then the sum and sum of squares of mu per latent dimension
+        base = len(TERMS) + 4
+        n_stats = base + 4 * (n_labels + n_kd * 7)
+        sums = torch.zeros(n_stats + 2 * d, dtype=torch.float64)
+        label_counts, kd_count = global_counts(self.data, rows, self.ctx.device)
+        start, stop = rank_bounds(len(rows), self.ctx.world_size, self.ctx.rank)
+        mine = rows[start:stop]
+        for lo in range(0, len(mine), self.batch_rows):
+            batch = batch_tensors(self.data, mine[lo:lo + self.batch_rows], self.ctx.device)
+            tokens = batch["tokens"]
+            mu, logvar = model.encode(tokens)
+            out = {"mu": mu, "logvar": logvar, "logits": model.decode_logits(mu, tokens)}
+            if n_labels:
+                out["proxy"] = model.predict_proxy(mu)
+            if n_kd:
+                out["kd"] = model.predict_kd(mu, batch["kd_descriptors"])
+            terms = self.objective.terms(out, batch, len(rows), label_counts, kd_count)
+            sums[:len(TERMS)] += torch.tensor([float(terms[t]) for t in TERMS], dtype=torch.float64)
+            predicted = model.generate(mu)
+            nonpad = tokens != 0
+            sums[len(TERMS):base] += torch.tensor([len(tokens), float(((predicted == tokens) & nonpad).sum()),
+                                                   float(nonpad.sum()), float((predicted == tokens).all(1).sum())],
+                                                  dtype=torch.float64)
+            blocks = []
+            if n_labels:
+                blocks.append((out["proxy"], batch["labels"], batch["label_mask"]))
+            if n_kd:
+                blocks.append((out["kd"], batch["kd_targets"], batch["kd_mask"].expand_as(out["kd"])))
+            if blocks:
+                pred = torch.cat([b[0] for b in blocks], 1).double()
+                y = torch.cat([b[1] for b in blocks], 1).double()
+                m = torch.cat([b[2] for b in blocks], 1).double()
+                stats = torch.stack([m.sum(0), (y * m).sum(0), (y * y * m).sum(0), ((pred - y) ** 2 * m).sum(0)], 1)
+                sums[base:n_stats] += stats.reshape(-1).cpu()
+            sums[n_stats:n_stats + d] += mu.double().sum(0).cpu()
+            sums[n_stats + d:] += mu.double().pow(2).sum(0).cpu()
+        model.train(was_training)
+        sums = self.ctx.all_reduce_sum(sums)
+        n = max(float(sums[len(TERMS)]), 1.0)
+        metrics = {f"val_{t}": float(sums[i]) for i, t in enumerate(TERMS)}
+        metrics["val_char_accuracy"] = float(sums[len(TERMS) + 1]) / max(float(sums[len(TERMS) + 2]), 1.0)
+        metrics["val_string_accuracy"] = float(sums[len(TERMS) + 3]) / n
+        # Active units (Burda et al. 2016): latent dimensions whose mean varies over the data by more than
+        # 0.01; few active units with a strong decoder is posterior collapse.
+        mu_var = (sums[n_stats + d:] / n - (sums[n_stats:n_stats + d] / n) ** 2).numpy()
+        metrics["val_active_units"] = float((mu_var > 0.01).sum())
+        stats = sums[base:n_stats].reshape(-1, 4).numpy()
+        sst = stats[:, 2] - stats[:, 1] ** 2 / np.maximum(stats[:, 0], 1)
+        r2 = np.where((stats[:, 0] > 1) & (sst > 0), 1 - stats[:, 3] / np.where(sst > 0, sst, 1), np.nan)
+        for j, name in enumerate(self.data.label_names):
+            metrics[f"r2_{name}"] = float(r2[j])
+        if n_kd:
+            metrics["r2_kd_gaps_mean"] = float(np.nanmean(r2[n_labels:])) if np.isfinite(r2[n_labels:]).any() \
+                else float("nan")
+        return metrics
 
 
 class Trainer:
+    """The training loop and its state (model, optimizer, LR schedule, position in the data, early stopping,
+    history): the state is what checkpoint.pt holds, so that a resumed run continues exactly."""
+
     def __init__(self, cfg: dict, data: Dataset, ctx: dist.DistContext, run_dir: Path, log_every: int = 50,
                  progress: bool = True):
         self.cfg, self.data, self.ctx, self.run_dir = cfg, data, ctx, run_dir
@@ -307,7 +409,8 @@ class Trainer:
         torch.manual_seed(cfg["seed"])
         self.model = SmilesVAE(
             vocab_size=data.vocab.size, max_length=data.vocab.max_length, latent_dim=cfg["latent_dim"],
-            encoder_hidden=tuple(cfg["encoder_hidden"]), decoder_hidden=cfg["decoder_hidden"],
+            encoder_hidden=tuple(cfg["encoder_hidden"]), decoder=cfg["decoder"],
+            decoder_hidden=cfg["decoder_hidden"], decoder_layers=cfg["decoder_layers"],
             n_labels=len(data.label_names), proxy_hidden=cfg["proxy_hidden"], proxy_dropout=cfg["proxy_dropout"],
             kd_head=bool(cfg["kd_head"]), kd_hidden=tuple(cfg["kd_hidden"]), kd_dropout=cfg["kd_dropout"],
         ).to(ctx.device)
@@ -319,15 +422,14 @@ class Trainer:
         self.scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
             self.optimizer, mode="min", factor=cfg["lr_factor"], patience=cfg["lr_patience"],
             threshold=cfg["lr_threshold"], threshold_mode="abs")
+        self.objective = Objective(float(cfg["kl_weight"]), float(cfg["property_weight"]))
+        self.evaluate = Evaluator(data, self.objective, ctx, int(cfg["latents_batch"]))
+        self.stopping = EarlyStopping(int(cfg["early_stop_patience"]), float(cfg["early_stop_min_delta"]))
         self.epoch = 0
         self.step = 0                      # steps done within self.epoch
         # loss terms x rows, rows seen, CPU seconds of the training steps (summed over ranks at the epoch end)
         self.epoch_sums = torch.zeros(len(TERMS) + 2, dtype=torch.float64)
         self.epoch_seconds = 0.0           # training time spent in self.epoch so far
-        self.best_score = math.inf
-        self.best_epoch = -1
-        self.stop_reference = math.inf     # early stopping: best loss improved by at least min_delta
-        self.epochs_without_improvement = 0
         self.history: list[dict] = []
         self.early_stopped = False
 
@@ -342,8 +444,7 @@ class Trainer:
             "rng": ckpt.rng_state(),
             "epoch": self.epoch, "step": self.step,
             "epoch_sums": self.epoch_sums.clone(), "epoch_seconds": self.epoch_seconds,
-            "best_score": self.best_score, "best_epoch": self.best_epoch,
-            "stop_reference": self.stop_reference, "epochs_without_improvement": self.epochs_without_improvement,
+            **self.stopping.state(),
             "history": json.dumps(self.history), "early_stopped": self.early_stopped,
             "vocab": self.data.vocab.to_json(), "config": json.dumps(self.cfg, default=str),
             "world_size": self.ctx.world_size,
@@ -358,9 +459,7 @@ class Trainer:
         # The partial epoch sums are global (all-reduced before saving): rank 0 carries them on.
         self.epoch_sums = state["epoch_sums"].clone() if self.ctx.is_main else torch.zeros_like(self.epoch_sums)
         self.epoch_seconds = float(state["epoch_seconds"])
-        self.best_score, self.best_epoch = float(state["best_score"]), int(state["best_epoch"])
-        self.stop_reference = float(state["stop_reference"])
-        self.epochs_without_improvement = int(state["epochs_without_improvement"])
+        self.stopping.load(state)
         self.history = json.loads(state["history"])
         self.early_stopped = bool(state["early_stopped"])
 
@@ -384,29 +483,6 @@ class Trainer:
         ckpt.save(self.run_dir / ckpt.BEST, payload)
 
     # -- one step -------------------------------------------------------------------------------------------
-    def _batch_tensors(self, rows: np.ndarray):
-        idx = torch.from_numpy(rows)
-        dev = self.ctx.device
-        out = {"tokens": self.data.tokens[idx].to(dev)}
-        if self.data.labels is not None:
-            out["labels"], out["label_mask"] = self.data.labels[idx].to(dev), self.data.label_mask[idx].to(dev)
-        if self.data.kd_targets is not None:
-            out["kd_targets"], out["kd_mask"] = self.data.kd_targets[idx].to(dev), self.data.kd_mask[idx].to(dev)
-            out["kd_descriptors"] = self.data.kd_descriptors[idx].to(dev)
-        return out
-
-    def loss_terms(self, out: dict, batch: dict, n_global: int, label_counts, kd_count) -> dict:
-        terms = {"reconstruction": losses.reconstruction(out["logits"], batch["tokens"], n_global),
-                 "kl": losses.kl_divergence(out["mu"], out["logvar"], n_global)}
-        zero = terms["kl"] * 0.0
-        terms["property"] = (losses.masked_mse(out["proxy"], batch["labels"], batch["label_mask"], label_counts)
-                             if "proxy" in out else zero)
-        terms["kd"] = (losses.masked_mse(out["kd"], batch["kd_targets"], batch["kd_mask"].expand_as(out["kd"]),
-                                         kd_count) if "kd" in out else zero)
-        terms["loss"] = (terms["reconstruction"] + self.cfg["kl_weight"] * terms["kl"]
-                         + self.cfg["property_weight"] * (terms["property"] + terms["kd"]))
-        return terms
-
     def train_step(self, global_rows: np.ndarray) -> None:
         n_global = len(global_rows)
         start, stop = rank_bounds(n_global, self.ctx.world_size, self.ctx.rank)
@@ -415,79 +491,20 @@ class Trainer:
         local = global_rows[start:stop] if stop > start else global_rows[:1]
         noise = BatchNoise.draw(self.model, n_global, self.cfg["seed"], self.epoch, self.step)
         noise = noise.rows(start, start + len(local), self.ctx.device)
-        batch = self._batch_tensors(local)
-        label_counts = (self.data.label_mask[torch.from_numpy(global_rows)].sum(0).to(self.ctx.device)
-                        if self.data.label_mask is not None else None)
-        kd_count = (self.data.kd_mask[torch.from_numpy(global_rows)].sum(0).to(self.ctx.device)
-                    if self.data.kd_mask is not None else None)
+        batch = batch_tensors(self.data, local, self.ctx.device)
+        label_counts, kd_count = global_counts(self.data, global_rows, self.ctx.device)
         out = self.net(batch["tokens"], noise, batch.get("kd_descriptors"))
-        terms = self.loss_terms(out, batch, n_global, label_counts, kd_count)
+        terms = self.objective.terms(out, batch, n_global, label_counts, kd_count)
         self.optimizer.zero_grad(set_to_none=True)
         # DDP averages gradients over ranks; the terms are already partial sums of the global mean.
         (terms["loss"] * (weight * self.ctx.world_size)).backward()
+        if self.cfg["grad_clip"] > 0:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg["grad_clip"])
         self.optimizer.step()
         with torch.no_grad():
             values = torch.tensor([float(terms[t]) * weight * n_global for t in TERMS] + [weight * len(local), 0.0],
                                   dtype=torch.float64)
         self.epoch_sums += values
-
-    # -- evaluation -----------------------------------------------------------------------------------------
-    @torch.no_grad()
-    def evaluate(self, rows: np.ndarray) -> dict:
-        """Held-out metrics (deterministic: decodes the latent mean), all-reduced over ranks."""
-        self.model.eval()
-        n_labels = len(self.data.label_names)
-        n_kd = 1 if self.model.kd is not None else 0
-        # sums: n, recon, kl, char_correct, char_total, string_correct, then per property / KD target block:
-        # n_labelled, sum_y, sum_y2, sse
-        sums = torch.zeros(6 + 4 * (n_labels + n_kd * 7), dtype=torch.float64)
-        start, stop = rank_bounds(len(rows), self.ctx.world_size, self.ctx.rank)
-        mine = rows[start:stop]
-        for lo in range(0, len(mine), self.cfg["latents_batch"]):
-            batch = self._batch_tensors(mine[lo:lo + self.cfg["latents_batch"]])
-            tokens = batch["tokens"]
-            mu, logvar = self.model.encode(tokens)
-            logits = self.model.decode(mu)
-            predicted = logits.argmax(-1)
-            nonpad = tokens != 0
-            sums[0] += len(tokens)
-            sums[1] += float(losses.reconstruction(logits, tokens, 1))
-            sums[2] += float(losses.kl_divergence(mu, logvar, 1))
-            sums[3] += float(((predicted == tokens) & nonpad).sum())
-            sums[4] += float(nonpad.sum())
-            sums[5] += float((predicted == tokens).all(1).sum())
-            blocks = []
-            if n_labels:
-                blocks.append((self.model.predict_proxy(mu), batch["labels"], batch["label_mask"]))
-            if n_kd:
-                pred = self.model.predict_kd(mu, batch["kd_descriptors"])
-                blocks.append((pred, batch["kd_targets"], batch["kd_mask"].expand_as(pred)))
-            if blocks:
-                pred = torch.cat([b[0] for b in blocks], 1).double()
-                y = torch.cat([b[1] for b in blocks], 1).double()
-                m = torch.cat([b[2] for b in blocks], 1).double()
-                stats = torch.stack([m.sum(0), (y * m).sum(0), (y * y * m).sum(0), ((pred - y) ** 2 * m).sum(0)], 1)
-                sums[6:] += stats.reshape(-1).cpu()
-        self.model.train()
-        sums = self.ctx.all_reduce_sum(sums)
-        n = max(float(sums[0]), 1.0)
-        metrics = {"val_reconstruction": float(sums[1]) / n, "val_kl": float(sums[2]) / n,
-                   "val_char_accuracy": float(sums[3]) / max(float(sums[4]), 1.0),
-                   "val_string_accuracy": float(sums[5]) / n}
-        stats = sums[6:].reshape(-1, 4).numpy()
-        mse = np.where(stats[:, 0] > 0, stats[:, 3] / np.maximum(stats[:, 0], 1), 0.0)
-        sst = stats[:, 2] - stats[:, 1] ** 2 / np.maximum(stats[:, 0], 1)
-        r2 = np.where((stats[:, 0] > 1) & (sst > 0), 1 - stats[:, 3] / np.where(sst > 0, sst, 1), np.nan)
-        metrics["val_property"] = float(mse[:n_labels].mean()) if n_labels else 0.0
-        metrics["val_kd"] = float(mse[n_labels:].mean()) if n_kd else 0.0
-        for j, name in enumerate(self.data.label_names):
-            metrics[f"r2_{name}"] = float(r2[j])
-        if n_kd:
-            metrics["r2_kd_gaps_mean"] = float(np.nanmean(r2[n_labels:])) if np.isfinite(r2[n_labels:]).any() \
-                else float("nan")
-        metrics["val_loss"] = (metrics["val_reconstruction"] + self.cfg["kl_weight"] * metrics["val_kl"]
-                               + self.cfg["property_weight"] * (metrics["val_property"] + metrics["val_kd"]))
-        return metrics
 
     # -- the loop -------------------------------------------------------------------------------------------
     def _end_epoch(self) -> bool:
@@ -497,7 +514,7 @@ class Trainer:
         row = {"epoch": self.epoch}
         row.update({f"train_{t}": float(sums[i]) / rows_seen for i, t in enumerate(TERMS)})
         if len(self.data.test_rows):
-            row.update(self.evaluate(self.data.test_rows))
+            row.update(self.evaluate(self.model, self.data.test_rows))
             monitored = row["val_loss"]
         else:
             monitored = row["train_loss"]
@@ -509,31 +526,26 @@ class Trainer:
         row["samples_per_cpu_s"] = rows_seen / max(row["cpu_seconds"], 1e-9)
         self.history.append(row)
         self.scheduler.step(monitored)
-        if monitored < self.best_score:
-            self.best_score, self.best_epoch = monitored, self.epoch
+        is_best, stop = self.stopping.update(self.epoch, monitored)
+        if is_best:
             self.save_best(monitored)
-        if monitored < self.stop_reference - self.cfg["early_stop_min_delta"]:
-            self.stop_reference, self.epochs_without_improvement = monitored, 0
-        else:
-            self.epochs_without_improvement += 1
         if self.ctx.is_main:
             log.info("epoch %d: loss %.4f (recon %.4f, kl %.4f, property %.4f) | held-out %s | lr %.2e | "
                      "%.0f ligands/s", self.epoch, row["train_loss"], row["train_reconstruction"], row["train_kl"],
                      row["train_property"],
                      ", ".join(f"{k[4:] if k.startswith('val_') else k} {v:.3f}" for k, v in row.items()
-                               if k.startswith(("val_string", "val_char", "val_loss", "r2_"))) or "none",
-                     row["lr"], row["samples_per_s"])
+                               if k.startswith(("val_string", "val_char", "val_loss", "val_active", "r2_")))
+                     or "none", row["lr"], row["samples_per_s"])
             store.write_history(self.run_dir / ckpt.HISTORY, _history_columns(self.history), config=self.cfg,
                                 sources=[self.cfg["ligands"]])
         self.epoch += 1
         self.step = 0
         self.epoch_sums.zero_()
         self.epoch_seconds = 0.0
-        stop = self.epochs_without_improvement >= self.cfg["early_stop_patience"]
         if stop and self.ctx.is_main:
             log.info("early stop: the loss improved by less than %g over %d epochs; best epoch %d (%.4f)",
-                     self.cfg["early_stop_min_delta"], self.cfg["early_stop_patience"], self.best_epoch,
-                     self.best_score)
+                     self.stopping.min_delta, self.stopping.patience, self.stopping.best_epoch,
+                     self.stopping.best_score)
         return stop
 
     def run(self, interrupt: Interrupt) -> str:
@@ -616,12 +628,14 @@ def _resolve_config(args: argparse.Namespace) -> dict:
 
 
 def _check_config(cfg: dict) -> None:
-    positive = ["latent_dim", "decoder_hidden", "proxy_hidden", "batch_size", "max_epochs", "latents_batch",
+    positive = ["latent_dim", "decoder_hidden", "decoder_layers", "proxy_hidden", "batch_size", "max_epochs", "latents_batch",
                 "early_stop_patience"]
     bad = [k for k in positive if int(cfg[k]) < 1]
     bad += [k for k in ("proxy_dropout", "kd_dropout") if not 0 <= float(cfg[k]) < 1]
     bad += [k for k in ("train_size", "labelled_size", "eval_size", "threads", "max_minutes", "kl_weight",
-                        "property_weight") if float(cfg[k]) < 0]
+                        "property_weight", "grad_clip") if float(cfg[k]) < 0]
+    if cfg["decoder"] not in DECODERS:
+        bad.append(f"decoder ({' or '.join(DECODERS)})")
     if not cfg["encoder_hidden"] or min(cfg["encoder_hidden"]) < 1:
         bad.append("encoder_hidden")
     if len(cfg["kd_hidden"]) != 2:
@@ -668,6 +682,7 @@ def train(cfg: dict, *, resume: bool = False, log_every: int = 50, progress: boo
             run_dir.mkdir(parents=True, exist_ok=True)
             store.atomic_write_text(run_dir / ckpt.CONFIG, config_mod.dumps(cfg, "train"))
             store.atomic_write_text(run_dir / ckpt.VOCAB, data.vocab.to_json())
+            ckpt.write_training_ligands(run_dir, data.canonical)
         trainer = Trainer(cfg, data, ctx, run_dir, log_every=log_every, progress=progress)
         if state is not None:
             trainer.restore(state)
@@ -677,7 +692,7 @@ def train(cfg: dict, *, resume: bool = False, log_every: int = 50, progress: boo
         reason = trainer.run(interrupt)
         if reason == "signal":
             return EXIT_INTERRUPTED
-        if trainer.best_epoch < 0:
+        if trainer.stopping.best_epoch < 0:
             # A time budget shorter than one epoch: export the current parameters as the best so far.
             trainer.save_best(float("nan"))
         ctx.barrier()
@@ -687,8 +702,8 @@ def train(cfg: dict, *, resume: bool = False, log_every: int = 50, progress: boo
         if ctx.is_main:
             store.write_latents(run_dir / ckpt.LATENTS, mu, logvar, np.arange(len(mu)), data.canonical,
                                 Path(cfg["ligands"]).resolve(), config=cfg, sources=[cfg["ligands"]])
-            log.info("done (%s): best epoch %d, monitored loss %.4f; outputs in %s", reason, trainer.best_epoch,
-                     trainer.best_score, run_dir)
+            log.info("done (%s): best epoch %d, monitored loss %.4f; outputs in %s", reason,
+                     trainer.stopping.best_epoch, trainer.stopping.best_score, run_dir)
         ctx.barrier()
         return 0
     finally:

@@ -6,7 +6,6 @@ import subprocess
 import sys
 
 import h5py
-import numpy as np
 import pytest
 
 from gauss_hpc import data, store
@@ -27,7 +26,7 @@ MOLECULES = [
 @pytest.fixture
 def smi_file(tmp_path):
     path = tmp_path / "molecules.smi"
-    path.write_text("".join(f"{smi} {name}\n" if smi else f"  \n" for name, smi in MOLECULES))
+    path.write_text("".join(f"{smi} {name}\n" if smi else "  \n" for name, smi in MOLECULES))
     return path
 
 

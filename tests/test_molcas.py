@@ -1,7 +1,5 @@
 """OpenMolcas backend on real runs and real logs (tests/fixtures/molcas/README.md says where each log came from)."""
 
-import os
-import shutil
 from pathlib import Path
 
 import numpy as np

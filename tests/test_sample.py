@@ -158,7 +158,7 @@ def test_sigma_zero_reproduces_the_seed_decoding(run_dir, tmp_path):
     run = load_run(run_dir)
     latents = store.read_latents(run_dir / "latents.h5")
     with torch.inference_mode():
-        decoded = run.vocab.decode(run.model.decode(torch.from_numpy(latents["mu"][:40])).argmax(-1).numpy())
+        decoded = run.vocab.decode(run.model.generate(torch.from_numpy(latents["mu"][:40])).numpy())
     verdicts = [check_ligand(s) for s in decoded]
     good = next(i for i, v in enumerate(verdicts) if v.valid)
     bad = next(i for i, v in enumerate(verdicts) if not v.valid)
@@ -288,3 +288,31 @@ def test_sbatch_script_on_two_ranks(run_dir, one_rank, tmp_path):
     assert done.returncode == 0, done.stderr + log[-3000:]
     assert "on 2 rank(s)" in log
     assert_same_result(one_rank, out)
+
+
+def test_encoded_run_samples_around_another_file_and_novelty_remembers_the_training_set(run_dir, tmp_path):
+    """gauss_hpc.encode puts a trained model to work on another ligands file (here: 40 of its training ligands):
+    seeds and labels come from that file, and a generated ligand the model was trained on is never novel."""
+    from gauss_hpc import encode
+
+    full = store.read_ligands(run_dir.parent / "ligands.h5")
+    subset = tmp_path / "subset.h5"
+    store.write_ligands(subset, full.iloc[:40].reset_index(drop=True), test_mask=np.zeros(40, bool),
+                        train_subsets={}, labels={})
+    assert encode.main([str(run_dir), "--ligands", str(subset), "--out", str(tmp_path / "encoded")]) == 0
+    latents = store.read_latents(tmp_path / "encoded" / "latents.h5")
+    assert latents["mu"].shape == (40, 32) and list(latents["canonical"]) == full["canonical"][:40].tolist()
+    out = tmp_path / "samples.h5"
+    assert sample.main(sample_cli(tmp_path / "encoded", out, "--seed-random", "6", "--sigmas", "0.5",
+                                  "--batches", "3", "--batch-size", "40", "--no-metrics")) == 0
+    samples = store.read_samples(out)
+    assert set(store.read_samples(out, "seeds")["ligand_row"]) <= set(range(40))
+    trained_on = set(full["canonical"])
+    assert not samples.loc[samples["canonical"].isin(trained_on), "novel"].any()
+    assert samples.loc[~samples["canonical"].isin(trained_on), "novel"].all()
+
+
+def test_encode_names_a_missing_model(tmp_path):
+    from gauss_hpc import encode
+
+    assert encode.main([str(tmp_path / "nothing"), "--ligands", str(BUNDLED), "--out", str(tmp_path / "x")]) == 2

@@ -65,7 +65,7 @@ def test_run_directory_contract(ligands, tmp_path):
     history = store.read_history(out / "history.h5")
     assert list(history["epoch"]) == [0, 1]
     for column in ("train_loss", "train_reconstruction", "train_kl", "train_property", "val_loss",
-                   "val_char_accuracy", "val_string_accuracy", "r2_donor_z", "r2_donor_charge", "lr",
+                   "val_char_accuracy", "val_string_accuracy", "val_active_units", "r2_donor_z", "r2_donor_charge", "lr",
                    "wall_seconds", "samples_per_s"):
         assert column in history and np.isfinite(history[column]).all(), column
     run = load_run(out)

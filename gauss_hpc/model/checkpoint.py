@@ -28,6 +28,7 @@ CONFIG = "config.toml"
 VOCAB = "vocab.json"
 HISTORY = "history.h5"
 LATENTS = "latents.h5"
+TRAINING_LIGANDS = "training_ligands.txt.gz"   # kekulized canonical SMILES of the ligands file it was trained on
 
 
 class CheckpointError(RuntimeError):
@@ -75,6 +76,14 @@ def model_payload(model: SmilesVAE, *, vocab: Vocabulary, label_names: list[str]
         "kd_label_names": list(kd_label_names or []),
         "config": json.dumps(config, default=str),
     }
+
+
+def write_training_ligands(run_dir: str | Path, canonical: list[str]) -> None:
+    """The novelty reference that travels with the model (gzip text, one key per line, ~2 bytes a ligand)."""
+    import gzip
+
+    with atomic_path(Path(run_dir) / TRAINING_LIGANDS) as tmp:
+        tmp.write_bytes(gzip.compress("".join(f"{c}\n" for c in canonical).encode("utf-8"), mtime=0))
 
 
 def build_model(payload: dict, device: str | torch.device = "cpu") -> SmilesVAE:

@@ -1,5 +1,6 @@
 """The GAUSS SMILES VAE: bidirectional GRU encoder over one-hot SMILES -> (mu, log sigma^2) of the latent;
-decoder repeats z over the sequence into bidirectional GRUs and a dense layer giving per-position logits."""
+a decoder (`decoders.py`: the paper's repeat-vector BiGRU or an autoregressive GRU) back to SMILES tokens;
+proxy and KD heads on the latent mean."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from . import decoders
 from .heads import KDHead, ProxyHead
 
 
@@ -44,7 +46,8 @@ class BatchNoise:
 
 class SmilesVAE(nn.Module):
     def __init__(self, vocab_size: int, max_length: int, latent_dim: int = 32,
-                 encoder_hidden: tuple[int, ...] = (128, 96, 32), decoder_hidden: int = 128,
+                 encoder_hidden: tuple[int, ...] = (128, 96, 32), decoder: str = "repeat",
+                 decoder_hidden: int = 128, decoder_layers: int = 2,
                  n_labels: int = 0, proxy_hidden: int = 32, proxy_dropout: float = 0.2,
                  kd_head: bool = False, kd_descriptors: int = 6, kd_hidden: tuple[int, int] = (32, 8),
                  kd_outputs: int = 7, kd_dropout: float = 0.005):
@@ -54,7 +57,8 @@ class SmilesVAE(nn.Module):
                              f"latent_dim={latent_dim}, encoder_hidden={encoder_hidden}")
         # Everything needed to rebuild the model from a checkpoint (plain ints/floats/lists).
         self.hparams = dict(vocab_size=vocab_size, max_length=max_length, latent_dim=latent_dim,
-                            encoder_hidden=list(encoder_hidden), decoder_hidden=decoder_hidden,
+                            encoder_hidden=list(encoder_hidden), decoder=decoder, decoder_hidden=decoder_hidden,
+                            decoder_layers=decoder_layers,
                             n_labels=n_labels, proxy_hidden=proxy_hidden, proxy_dropout=proxy_dropout,
                             kd_head=kd_head, kd_descriptors=kd_descriptors, kd_hidden=list(kd_hidden),
                             kd_outputs=kd_outputs, kd_dropout=kd_dropout)
@@ -68,10 +72,7 @@ class SmilesVAE(nn.Module):
         self.encoder = nn.ModuleList(layers)
         self.to_mu = nn.Linear(width, latent_dim)
         self.to_logvar = nn.Linear(width, latent_dim)
-        self.decoder1 = nn.GRU(latent_dim, decoder_hidden, batch_first=True, bidirectional=True)
-        # The second decoder GRU is as wide as the vocabulary, as in the paper.
-        self.decoder2 = nn.GRU(2 * decoder_hidden, vocab_size, batch_first=True, bidirectional=True)
-        self.to_logits = nn.Linear(2 * vocab_size, vocab_size)
+        self.decoder = decoders.build(decoder, latent_dim, vocab_size, max_length, decoder_hidden, decoder_layers)
         self.proxy = ProxyHead(latent_dim, n_labels, proxy_hidden, proxy_dropout) if n_labels > 0 else None
         self.kd = (KDHead(latent_dim, kd_descriptors, tuple(kd_hidden), kd_outputs, kd_dropout)
                    if kd_head else None)
@@ -87,12 +88,16 @@ class SmilesVAE(nn.Module):
         features = torch.cat([last[0], last[1]], dim=-1)  # final forward and backward states
         return self.to_mu(features), self.to_logvar(features)
 
-    def decode(self, z: torch.Tensor) -> torch.Tensor:
-        """Latent points (B, latent_dim) -> logits (B, L, vocab_size)."""
-        x = z.unsqueeze(1).expand(-1, self.max_length, -1)
-        x, _ = self.decoder1(x)
-        x, _ = self.decoder2(x)
-        return self.to_logits(x)
+    def decode_logits(self, z: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+        """Logits (B, L, vocab_size) of the target tokens given z (teacher forcing where the decoder reads
+        previous tokens): what the reconstruction loss scores."""
+        return self.decoder.logits(z, tokens)
+
+    def generate(self, z: torch.Tensor, uniforms: torch.Tensor | None = None,
+                 temperature: float = 1.0) -> torch.Tensor:
+        """Token indices (B, L) decoded from latent points: greedy, or sampled at `temperature` from the
+        uniforms (B, L) the caller draws."""
+        return self.decoder.generate(z, uniforms, temperature)
 
     def predict_proxy(self, mu: torch.Tensor, keep: torch.Tensor | None = None) -> torch.Tensor:
         """Standardized proxy-label predictions (B, n_labels) from the latent mean."""
@@ -111,7 +116,7 @@ class SmilesVAE(nn.Module):
         mu, logvar = self.encode(tokens)
         eps = noise.eps if noise is not None else torch.randn_like(mu)
         z = mu + eps * torch.exp(0.5 * logvar)  # reparameterization trick
-        out = {"mu": mu, "logvar": logvar, "logits": self.decode(z)}
+        out = {"mu": mu, "logvar": logvar, "logits": self.decode_logits(z, tokens)}
         if self.proxy is not None:
             out["proxy"] = self.predict_proxy(mu, noise.proxy_keep if noise is not None else None)
         if self.kd is not None:

@@ -39,6 +39,17 @@ def read_canonical_block(ligands_path: str | Path, rank: int, size: int) -> list
         return list(column.asstr()[start:stop])
 
 
+def read_key_file_block(path: str | Path, rank: int, size: int) -> list[str]:
+    """This rank's block of a gzip text file of kekulized canonical SMILES, one per line (a run's
+    training_ligands.txt.gz: what the model was trained on, also when the run samples around another file)."""
+    import gzip
+
+    with gzip.open(path, "rt", encoding="utf-8") as fh:
+        keys = [line.rstrip("\n") for line in fh if line.strip()]
+    start, stop = block_of(len(keys), rank, size)
+    return keys[start:stop]
+
+
 def route(comm, items: Sequence, owners: Sequence[int]) -> list[list]:
     """Send each item to its owner rank; returns what each source rank sent to this rank, by source."""
     outgoing: list[list] = [[] for _ in range(comm.Get_size())]

@@ -37,13 +37,9 @@ class LatentDecoder:
         import torch
 
         with torch.inference_mode():
-            logits = self.model.decode(torch.from_numpy(np.ascontiguousarray(z, dtype=np.float32))).float()
-            if self.mode == "greedy":
-                indices = logits.argmax(dim=-1)
-            else:
-                cdf = torch.softmax(logits / self.temperature, dim=-1).cumsum(dim=-1)
-                u = torch.from_numpy(uniforms).to(cdf.dtype).unsqueeze(-1)
-                indices = (u > cdf).sum(dim=-1).clamp_(max=cdf.shape[-1] - 1)
+            latent = torch.from_numpy(np.ascontiguousarray(z, dtype=np.float32))
+            u = torch.from_numpy(uniforms) if self.stochastic else None
+            indices = self.model.generate(latent, u, self.temperature)
         return self.vocab.decode(indices.numpy())
 
 
