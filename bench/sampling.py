@@ -3,6 +3,7 @@
 drawn at random among the ligands whose own latent decodes to a valid ligand (a seed the model cannot
 reconstruct says nothing about the neighbourhood of a ligand); --seed-id picks one instead.
 
+    python bench/sampling.py                             # the shipped model on the bundled ligands
     python bench/sampling.py --run runs/train            # a run directory of gauss_hpc.train
     python bench/sampling.py --run runs/train --batches 10 --ranks 4
 
@@ -33,6 +34,8 @@ from gauss_hpc import store  # noqa: E402
 
 PY = sys.executable
 MPIEXEC = str(Path(PY).with_name("mpiexec"))
+SHIPPED = ROOT / "data" / "models" / "qm9_autoregressive"
+BUNDLED = ROOT / "data" / "ligands.h5"
 
 
 def run_stage(ranks: int, args: argparse.Namespace, out: Path, metrics: bool) -> dict:
@@ -56,7 +59,8 @@ def run_stage(ranks: int, args: argparse.Namespace, out: Path, metrics: bool) ->
 
 
 def reconstructable_seed(run_dir: str, rng_seed: int, tries: int = 500) -> int:
-    """A random ligand row whose latent mean decodes (greedy) to a valid ligand."""
+    """A random ligand row whose latent mean decodes (greedy) back to the same ligand (the model reconstructs
+    it); with a model that reconstructs none, the first whose mean decodes to any valid ligand."""
     import torch
 
     from gauss_hpc.model.checkpoint import load_run
@@ -67,8 +71,14 @@ def reconstructable_seed(run_dir: str, rng_seed: int, tries: int = 500) -> int:
     order = np.random.default_rng(rng_seed).permutation(len(latents["mu"]))[:tries]
     with torch.inference_mode():
         decoded = run.vocab.decode(run.model.generate(torch.from_numpy(latents["mu"][order])).numpy())
-    for i, smiles in zip(order, decoded):
-        if check_ligand(smiles).valid:
+    verdicts = [check_ligand(s) for s in decoded]
+    for i, verdict in zip(order, verdicts):
+        if verdict.valid and verdict.canonical == latents["canonical"][i]:
+            return int(latents["ligand_row"][i])
+    for i, verdict in zip(order, verdicts):
+        if verdict.valid:
+            print(f"WARNING: the model reconstructs none of {tries} random ligands: seeding from one whose "
+                  f"latent decodes to another valid ligand", file=sys.stderr)
             return int(latents["ligand_row"][i])
     raise SystemExit(f"none of {tries} random ligands of {run_dir} decodes to a valid ligand; train longer")
 
@@ -84,7 +94,9 @@ def sweep(path: Path) -> dict:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--run", default=str(ROOT / "runs" / "train"), help="run directory of gauss_hpc.train")
+    p.add_argument("--run", help="run directory of gauss_hpc.train (default: the shipped model "
+                                 f"{SHIPPED.relative_to(ROOT)} put to work on {BUNDLED.relative_to(ROOT)} with "
+                                 "gauss_hpc.encode)")
     p.add_argument("--sigmas", type=float, nargs="+", default=[round(0.1 * i, 1) for i in range(11)])
     p.add_argument("--batches", type=int, default=50)
     p.add_argument("--batch-size", type=int, default=100)
@@ -92,6 +104,16 @@ def main(argv=None) -> int:
     p.add_argument("--rng-seed", type=int, default=20261125, help="picks the random seed ligand and the noise")
     p.add_argument("--seed-id", type=int, help="seed ligand row (default: random, see above)")
     args = p.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="bench_sampling_run_") as encoded:
+        if args.run is None:
+            from gauss_hpc.encode import encode
+
+            encode(SHIPPED, BUNDLED, encoded)
+            args.run = encoded
+        return bench(args)
+
+
+def bench(args: argparse.Namespace) -> int:
     if not (Path(args.run) / "best.pt").is_file():
         raise SystemExit(f"{args.run}: no trained run; train one first, e.g. python -m gauss_hpc.train "
                          f"--ligands data/ligands.h5 --out {args.run}")

@@ -77,19 +77,22 @@ class AutoregressiveDecoder(nn.Module):
                  temperature: float = 1.0) -> torch.Tensor:
         n = len(z)
         h = self._initial_state(z)
-        token = torch.full((n,), self.start, dtype=torch.long, device=z.device)
-        ended = torch.zeros(n, dtype=torch.bool, device=z.device)
         out = torch.zeros(n, self.max_length, dtype=torch.long, device=z.device)
+        # Only the strings still being written take part in a step (they end at their first padding token):
+        # the cost follows the mean length, not the longest string of the batch.
+        active = torch.arange(n, device=z.device)
+        token = torch.full((n,), self.start, dtype=torch.long, device=z.device)
         zin = z.unsqueeze(1)
         for t in range(self.max_length):
             x = torch.cat([self.embed(token).unsqueeze(1), zin], dim=-1)
             y, h = self.gru(x, h)
-            token = pick(self.to_logits(y[:, 0]), None if uniforms is None else uniforms[:, t], temperature)
-            token = token.masked_fill(ended, 0)
-            ended |= token == 0
-            out[:, t] = token
-            if bool(ended.all()):
-                break
+            token = pick(self.to_logits(y[:, 0]), None if uniforms is None else uniforms[active, t], temperature)
+            out[active, t] = token
+            going = token != 0
+            if not bool(going.all()):
+                if not bool(going.any()):
+                    break
+                active, token, zin, h = active[going], token[going], zin[going], h[:, going].contiguous()
         return out
 
 
