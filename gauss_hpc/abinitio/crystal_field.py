@@ -12,9 +12,9 @@ scaled so that its q = 0 component equals O_k^0 / a_k (a_2, a_4, a_6 = 2, 8, 16:
 f_k0 / a_k with f_k0 the Stevens polynomials 3z^2 - r^2, 35z^4 - ..., 231z^6 - ...). The axial Stevens parameters
 B_k^0 = B^k_0 theta_k / a_k are reported too (one -1 charge on +z: B_2^0 < 0 and |+-15/2> lowest).
 
-Constants for Dy(III) (DESIGN.md): J = 15/2, g_J = 4/3, alpha = -2/315, beta = -8/135135, gamma = 4/3864861,
-<r^2> = 0.849, <r^4> = 1.977, <r^6> = 10.44 a0^k (Edvardsson & Klintenberg 1998). No Sternheimer shielding by
-default (sigma_k = 0); pass `shielding=(s2, s4, s6)` to apply it.
+Constants for Dy(III): J = 15/2, g_J = 4/3, Stevens factors (Hutchings 1964) alpha = -2/315, beta = -8/135135,
+gamma = 4/3864861, <r^2> = 0.849, <r^4> = 1.977, <r^6> = 10.44 a0^k (Edvardsson & Klintenberg 1998). No
+Sternheimer shielding by default (sigma_k = 0); pass `shielding=(s2, s4, s6)` to apply it.
 
 Charges. `charges=` gives one charge per atom of the complex (e.g. xTB or LoProp charges; the metal's entry is
 ignored). Without it, the default rule is Gasteiger-Marsili charges of each free ligand computed by RDKit from
@@ -38,12 +38,11 @@ from rdkit.Chem import AllChem
 from scipy.special import sph_harm_y
 
 from ..chem.complexes import Complex, ligand_blocks
+from .constants import BOHR_TO_ANGSTROM, HARTREE_TO_CM
 from .result import Result, Status
 
 BACKEND = "crystal_field"
-HARTREE_TO_CM = 219474.6313705
-BOHR_ANGSTROM = 0.529177210903
-KRAMERS_TOLERANCE_CM = 1e-6
+BOHR_ANGSTROM = BOHR_TO_ANGSTROM        # older name, still read by tests/test_crystal_field.py
 _POLY_NORM = {2: 2.0, 4: 8.0, 6: 16.0}       # r^k P_k(cos theta) = f_k0 / a_k
 
 
@@ -106,7 +105,7 @@ def operator_equivalents(ion: Ion = DY3) -> tuple[tuple[tuple[int, int], ...], n
 def wybourne_parameters(positions, charges, ion: Ion = DY3, shielding=(0.0, 0.0, 0.0)) -> np.ndarray:
     """B^k_q in Hartree, shape (..., 27) in operator_equivalents order, from positions (..., n, 3) in Angstrom
     relative to the metal and charges (..., n) in e. Atoms with charge 0 (padding) contribute nothing."""
-    positions = np.asarray(positions, dtype=float) / BOHR_ANGSTROM
+    positions = np.asarray(positions, dtype=float) / BOHR_TO_ANGSTROM
     charges = np.asarray(charges, dtype=float)
     r = np.linalg.norm(positions, axis=-1)
     safe_r = np.where(r > 0, r, 1.0)

@@ -14,8 +14,6 @@ import hashlib
 import os
 import re
 import shutil
-import signal
-import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -23,7 +21,9 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from .process import child_setup
+from . import aniso as aniso_mod
+from .constants import HARTREE_TO_CM
+from .process import run_program
 from .result import Result, Status
 from .templates import (Geometry, LoPropContext, MolcasCasscfContext, Resources, TemplateError, render)
 
@@ -80,33 +80,23 @@ def run(workdir: str | Path, input_name: str, *, name: str, project: str, resour
                               f"openmolcas) or choose another backend", workdir=str(workdir))
     (workdir / "scratch").mkdir(parents=True, exist_ok=True)
     log = workdir / f"{Path(input_name).stem}.log"
-    errors = log.with_suffix(".err")
-    start = time.monotonic()
-    with open(log, "wb") as out, open(errors, "wb") as err:
-        proc = subprocess.Popen(command(input_name), cwd=workdir, stdout=out, stderr=err,
-                                env=environment(workdir, project, resources), start_new_session=True,
-                                preexec_fn=child_setup)
-        try:
-            rc = proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)      # pymolcas starts one process per module: stop them all
-            proc.wait()
-            return Result.failure(name, BACKEND, Status.TIMEOUT,
-                                  f"{name}: OpenMolcas did not finish within {timeout:.0f} s; raise the timeout or "
-                                  f"use a smaller basis/fewer roots", wall_seconds=time.monotonic() - start,
-                                  workdir=str(workdir))
-    wall = time.monotonic() - start
+    outcome = run_program(command(input_name), workdir, stdout=log, stderr=log.with_suffix(".err"),
+                          env=environment(workdir, project, resources), timeout=timeout,
+                          stderr_skip=("floating-point exceptions",))
+    if outcome.timed_out:
+        return Result.failure(name, BACKEND, Status.TIMEOUT,
+                              f"{name}: OpenMolcas did not finish within {timeout:.0f} s; raise the timeout or "
+                              f"use a smaller basis/fewer roots", wall_seconds=outcome.wall_seconds,
+                              workdir=str(workdir))
+    if not outcome.started:
+        return Result.failure(name, BACKEND, Status.PROGRAM_MISSING, f"{name}: {outcome.error}",
+                              workdir=str(workdir))
     status, message = check_log(log, name)
-    if rc != 0 and status in (Status.OK, Status.MISSING_OUTPUT, Status.TRUNCATED_OUTPUT):
-        status, message = Status.CRASHED, f"{name}: pymolcas exited with code {rc}: {_stderr_tail(errors)}"
+    if outcome.returncode != 0 and status in (Status.OK, Status.MISSING_OUTPUT, Status.TRUNCATED_OUTPUT):
+        status, message = Status.CRASHED, (f"{name}: pymolcas exited with code {outcome.returncode}: "
+                                           f"{outcome.stderr_tail}")
     return Result(name=name, backend=BACKEND, status=status, message=message, values={"log": str(log)},
-                  wall_seconds=wall, workdir=str(workdir))
-
-
-def _stderr_tail(path: Path) -> str:
-    lines = [ln for ln in path.read_text(errors="replace").splitlines()
-             if ln.strip() and "floating-point exceptions" not in ln] if path.exists() else []
-    return " | ".join(lines[-3:]) or "no message on stderr"
+                  wall_seconds=outcome.wall_seconds, workdir=str(workdir))
 
 
 def _error_box(text: str, before: int) -> str:
@@ -295,23 +285,7 @@ def loprop_step(context: LoPropContext, workdir=None, *, template_dir=None, time
 
 # ----------------------------------------------------------------------------------- CASSCF / RASSI-SO / SINGLE_ANISO
 
-KRAMERS_TOLERANCE_CM = 0.5      # spin-orbit states of an odd-electron ion come in exactly degenerate pairs
-
-
-def kramers_doublets(so_energies, n_doublets: int = 8) -> tuple[list[float], list[float]]:
-    """(kd_energies relative to the ground doublet, kd_gaps between neighbours) in cm-1 from the lowest
-    2*n_doublets spin-orbit state energies; ValueError if they are too few or not paired (not Kramers)."""
-    energies = np.sort(np.asarray(so_energies, dtype=float))[:2 * n_doublets]
-    if len(energies) < 2 * n_doublets:
-        raise ValueError(f"{len(energies)} spin-orbit states, need {2 * n_doublets} for {n_doublets} doublets")
-    pairs = energies.reshape(n_doublets, 2)
-    split = np.abs(pairs[:, 1] - pairs[:, 0])
-    if split.max() > KRAMERS_TOLERANCE_CM:
-        raise ValueError(f"spin-orbit states are not Kramers pairs: doublet {int(split.argmax()) + 1} is split by "
-                         f"{split.max():.2f} cm-1 (odd electron count expected)")
-    kd = pairs.mean(axis=1)
-    kd = kd - kd[0]
-    return kd.tolist(), np.diff(kd).tolist()
+kramers_doublets = aniso_mod.kramers_doublets       # one definition, shared with orca (aniso.py)
 
 
 def f_orbital_weights(h5_path: str | Path, metal_index: int) -> np.ndarray:
@@ -454,40 +428,62 @@ def casscf_task(cx, workdir, **params) -> Result:
 STEPS = {"loprop": loprop_task, "casscf": casscf_task}
 
 
-_SO_STATE = re.compile(r"ENERGY OF THE SPIN-ORBIT STATE\s*\(\s*\d+\)\s*=\s*(-?\d+\.\d+)")
+_SO_RASSI = re.compile(r"::\s+SO-RASSI State\s+\d+\s+Total energy:\s+(-?\d+\.\d+)")
 _SF_STATE = re.compile(r"ENERGY OF THE SPIN-FREE STATE\s*\(\s*\d+\)\s*=\s*(-?\d+\.\d+)")
-_G_BLOCK = re.compile(r"PSEUDOSPIN HAMILTONIAN TENSORS FOR THE MULTIPLET\s+(\d+)\s*\(\s*effective S\s*=\s*1/2\)"
-                      r".*?gX\s*=\s*(-?\d+\.\d+).*?gY\s*=\s*(-?\d+\.\d+).*?gZ\s*=\s*(-?\d+\.\d+)", flags=re.S)
 _CASSCF_ROOT = re.compile(r"::\s+RASSCF root number\s+\d+\s+Total energy:\s+(-?\d+\.\d+)")
+_VERSION = re.compile(r"version:\s*(v?[\w.\-]+)")
 
 
-def parse_casscf(log: str | Path, *, name: str, n_doublets: int = 8) -> Result:
-    """Kramers doublets and g-tensors from an OpenMolcas RASSCF/RASSI/SINGLE_ANISO log.
+def program_version(text: str) -> str:
+    """OpenMolcas's version as its banner prints it ('v22.10'), '' when the banner is not in the log."""
+    match = _VERSION.search(text[:20000])
+    return match.group(1) if match else ""
 
-    values: kd_energies (n_doublets, cm-1, ground 0), kd_gaps (n_doublets - 1), g_tensors (per doublet
-    [gX, gY, gZ], SINGLE_ANISO's main values in its order: Z is the main magnetic axis), so_energies (cm-1,
-    all spin-orbit states SINGLE_ANISO printed), spin_free_energies (cm-1), casscf_energies (Eh, per root).
+
+def parse_casscf(log: str | Path, *, name: str, n_doublets: int | None = None,
+                 require_kramers: bool = True) -> Result:
+    """Kramers doublets and g-tensors from an OpenMolcas RASSCF/RASSI-SO(/SINGLE_ANISO) log, any MLTP setting.
+
+    Spin-orbit energies come from SINGLE_ANISO when it ran, else from RASSI's 'SO-RASSI State' energies (a log
+    without &SINGLE_ANISO gives KD energies without g-tensors). g-tensors are the pseudospin-1/2 main values of
+    every SINGLE_ANISO group that is one Kramers doublet (MLTP 8 / 2 2 2 2 2 2 2 2); a doublet without one
+    (MLTP 1 / 16, SINGLE_ANISO's default of the ground doublet only, no SINGLE_ANISO) is NaN, and the message of
+    the OK result says which. n_doublets: how many doublets to report; None takes the SINGLE_ANISO groups'
+    states / 2, else every pair of spin-orbit states.
+
+    values: kd_energies (cm-1, ground 0), kd_gaps, g_tensors (per doublet [gX, gY, gZ], Z the main magnetic
+    axis), so_energies (cm-1, ground 0), so_source ("single_aniso" | "rassi"), spin_free_energies (cm-1),
+    casscf_energies (Eh, per root), program_version. require_kramers False turns unpaired spin-orbit states
+    (an integer-spin ion) into an OK result with so_energies only, instead of PARSE_ERROR.
     """
     status, message = check_log(log, name)
     if status != Status.OK:
         return Result.failure(name, BACKEND, status, message)
     text = Path(log).read_text(errors="replace")
-    start = text.find("Start Module: single_aniso")
-    if start < 0:
-        return Result.failure(name, BACKEND, Status.PARSE_ERROR,
-                              f"{name}: no SINGLE_ANISO section in {log}; was &SINGLE_ANISO in the input?")
-    aniso = text[start:]
-    so = [float(x) for x in _SO_STATE.findall(aniso)]
+    aniso = aniso_mod.parse_single_aniso(text)
+    notes = []
+    if aniso is not None and aniso.so_energies:
+        so, source = aniso.so_energies, "single_aniso"
+        wanted = n_doublets if n_doublets is not None else (sum(aniso.groups) // 2 or None)
+        g = aniso.g_by_doublet()
+    else:
+        rassi = np.array([float(x) for x in _SO_RASSI.findall(text)])
+        if not len(rassi):
+            return Result.failure(name, BACKEND, Status.PARSE_ERROR,
+                                  f"{name}: no spin-orbit energies in {log} (neither a SINGLE_ANISO section nor "
+                                  f"RASSI 'SO-RASSI State' energies; was Spin(Orbit) set in &RASSI?)")
+        so, source, wanted, g = ((rassi - rassi.min()) * HARTREE_TO_CM).tolist(), "rassi", n_doublets, {}
+        notes.append("no SINGLE_ANISO section: KD energies from the RASSI spin-orbit states, no g-tensors")
     try:
-        kd, gaps = kramers_doublets(so, n_doublets)
-    except ValueError as exc:
+        values, note = aniso_mod.spectrum_values(so, g, wanted, require_kramers=require_kramers)
+    except aniso_mod.NotKramers as exc:
         return Result.failure(name, BACKEND, Status.PARSE_ERROR, f"{name}: {exc}")
-    g = {int(m): [float(gx), float(gy), float(gz)] for m, gx, gy, gz in _G_BLOCK.findall(aniso)}
-    if sorted(g)[:n_doublets] != list(range(1, n_doublets + 1)):
-        return Result.failure(name, BACKEND, Status.PARSE_ERROR,
-                              f"{name}: SINGLE_ANISO printed g-tensors for doublets {sorted(g)}, expected 1.."
-                              f"{n_doublets}; ask for one pseudospin 1/2 per doublet (MLTP)")
-    values = {"kd_energies": kd, "kd_gaps": gaps, "g_tensors": [g[k] for k in range(1, n_doublets + 1)],
-              "so_energies": so, "spin_free_energies": [float(x) for x in _SF_STATE.findall(aniso)],
-              "casscf_energies": [float(x) for x in _CASSCF_ROOT.findall(text)]}
-    return Result(name=name, backend=BACKEND, values=values)
+    if note and source == "single_aniso":
+        notes.append(f"SINGLE_ANISO (groups {aniso.groups or 'not printed'}): {note}")
+    elif note and "Kramers" in note:
+        notes.append(note)
+    sf = _SF_STATE.findall(text[text.find("Start Module: single_aniso"):]) if source == "single_aniso" else []
+    values.update(so_source=source, spin_free_energies=[float(x) for x in sf],
+                  casscf_energies=[float(x) for x in _CASSCF_ROOT.findall(text)],
+                  program_version=program_version(text))
+    return Result(name=name, backend=BACKEND, message="; ".join(f"{name}: {n}" for n in notes), values=values)

@@ -11,15 +11,14 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import signal
-import subprocess
 import time
 from pathlib import Path
 
 import numpy as np
 
-from .molcas import kramers_doublets, safe_name
-from .process import child_setup
+from . import aniso as aniso_mod
+from .molcas import safe_name
+from .process import run_program
 from .result import Result, Status
 from .templates import (Geometry, OrcaCasscfContext, OrcaOptContext, Resources, TemplateError,
                         equatorial_plane_constraints, render)
@@ -51,22 +50,17 @@ def run(workdir: str | Path, input_name: str, *, name: str, timeout: float = 24 
                               f"ORCA is free for academics from orcaforum.kofo.mpg.de), or use the molcas backend",
                               workdir=str(workdir))
     out = workdir / f"{Path(input_name).stem}.out"
-    start = time.monotonic()
-    with open(out, "wb") as stdout, open(out.with_suffix(".err"), "wb") as stderr:
-        proc = subprocess.Popen(command(input_name), cwd=workdir, stdout=stdout, stderr=stderr,
-                                start_new_session=True, preexec_fn=child_setup)
-        try:
-            rc = proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)      # ORCA runs its modules (and mpirun) as children
-            proc.wait()
-            return Result.failure(name, BACKEND, Status.TIMEOUT, f"{name}: ORCA did not finish within {timeout:.0f} s",
-                                  wall_seconds=time.monotonic() - start, workdir=str(workdir))
+    outcome = run_program(command(input_name), workdir, stdout=out, stderr=out.with_suffix(".err"), timeout=timeout)
+    if outcome.timed_out:
+        return Result.failure(name, BACKEND, Status.TIMEOUT, f"{name}: ORCA did not finish within {timeout:.0f} s",
+                              wall_seconds=outcome.wall_seconds, workdir=str(workdir))
+    if not outcome.started:
+        return Result.failure(name, BACKEND, Status.PROGRAM_MISSING, f"{name}: {outcome.error}", workdir=str(workdir))
     status, message = check_output(out, name)
-    if rc != 0 and status == Status.OK:
-        status, message = Status.CRASHED, f"{name}: ORCA exited with code {rc}"
+    if outcome.returncode != 0 and status == Status.OK:
+        status, message = Status.CRASHED, f"{name}: ORCA exited with code {outcome.returncode}: {outcome.stderr_tail}"
     return Result(name=name, backend=BACKEND, status=status, message=message, values={"output": str(out)},
-                  wall_seconds=time.monotonic() - start, workdir=str(workdir))
+                  wall_seconds=outcome.wall_seconds, workdir=str(workdir))
 
 
 _ERROR = re.compile(r"error termination|ABORTING|INPUT ERROR|UNRECOGNIZED OR DUPLICATED KEYWORD|Error \(ORCA_|"
@@ -105,6 +99,20 @@ def _program_version(text: str) -> str:
     return match.group(1) if match else ""
 
 
+program_version = _program_version
+
+_GEOMETRY = re.compile(r"CARTESIAN COORDINATES \(ANGSTROEM\)\n-+\n((?:\s*[A-Z][a-z]?\s+\S+\s+\S+\s+\S+\n)+)")
+
+
+def final_geometry(text: str) -> tuple[list[str], list[list[float]]]:
+    """Symbols and coordinates (Angstrom) of the last 'CARTESIAN COORDINATES (ANGSTROEM)' block; empty if none."""
+    blocks = _GEOMETRY.findall(text)
+    if not blocks:
+        return [], []
+    rows = [line.split() for line in blocks[-1].strip().splitlines()]
+    return [r[0] for r in rows], [[float(v) for v in r[1:4]] for r in rows]
+
+
 def parse_opt(output: str | Path, *, name: str) -> Result:
     """Final geometry (symbols, coordinates in Angstrom) and energy (Eh) of an ORCA optimisation."""
     status, message = check_output(output, name)
@@ -113,43 +121,103 @@ def parse_opt(output: str | Path, *, name: str) -> Result:
     text = Path(output).read_text(errors="replace")
     if "OPTIMIZATION RUN DONE" not in text and "HURRAY" not in text:
         return Result.failure(name, BACKEND, Status.PARSE_ERROR, f"{name}: {output} is not a finished optimisation")
-    blocks = re.findall(r"CARTESIAN COORDINATES \(ANGSTROEM\)\n-+\n((?:\s*[A-Z][a-z]?\s+\S+\s+\S+\s+\S+\n)+)", text)
+    symbols, coordinates = final_geometry(text)
     energies = re.findall(r"FINAL SINGLE POINT ENERGY\s+(-?\d+\.\d+)", text)
-    if not blocks or not energies:
+    if not symbols or not energies:
         return Result.failure(name, BACKEND, Status.PARSE_ERROR, f"{name}: no final geometry or energy in {output}")
-    rows = [line.split() for line in blocks[-1].strip().splitlines()]
-    values = {"symbols": [r[0] for r in rows], "coordinates": [[float(v) for v in r[1:4]] for r in rows],
-              "energy": float(energies[-1]), "optimization_cycles": len(blocks) - 1,
-              "program_version": _program_version(text)}
+    values = {"symbols": symbols, "coordinates": coordinates, "energy": float(energies[-1]),
+              "optimization_cycles": len(_GEOMETRY.findall(text)) - 1, "program_version": _program_version(text)}
     return Result(name=name, backend=BACKEND, values=values)
 
 
-def parse_qdpt(output: str | Path, *, name: str, n_doublets: int = 8) -> Result:
-    """Kramers doublets from the QDPT-SOC eigenvalues of an ORCA CASSCF output (cm-1, ground 0).
+# the headings of ORCA 5/6's spin-orbit QDPT, by the diagonal energies it used (NEVPT2 when NEVPT2 ran)
+QDPT_HEADINGS = {"casscf": "QDPT WITH CASSCF DIAGONAL ENERGIES", "nevpt2": "QDPT WITH NEVPT2 DIAGONAL ENERGIES"}
+_EIGENVALUE = re.compile(r"^\s*(\d+):\s+(-?\d+\.\d+)\s+(-?\d+\.\d+)\s+\S+\s*$")
+_KRAMERS_PAIR = re.compile(r"^KRAMERS PAIR\s+(\d+)\s*$", flags=re.M)
+_G_FACTORS = re.compile(r"g-factors:\s*\n\s*(-?\d+\.\d+)\s+(-?\d+\.\d+)\s+(-?\d+\.\d+)")
 
-    Not yet checked against a real ORCA CASSCF/QDPT output (none is public in the parser test suites we found):
-    it reads the first table of "<state>: <cm-1> <eV> ..." rows after the "QDPT WITH SOC" heading."""
+
+def qdpt_levels(text: str, energies: str = "casscf") -> tuple[list[float], dict[int, list[float]]] | None:
+    """(spin-orbit energies in cm-1, {Kramers pair index (0-based): g-factors}) of the first QDPT block with
+    `energies` diagonal energies; None when the output has no such block. The g-factors are ORCA's principal
+    values of the pair's g-matrix ('KRAMERS PAIR n' ... 'g-factors:'), ascending as ORCA prints them."""
+    start = text.find(QDPT_HEADINGS[energies])
+    if start < 0:
+        return None
+    block = text[start:]
+    ends = [i for i in (block.find(h, 10) for h in (*QDPT_HEADINGS.values(), "Calling the SINGLE_ANISO program"))
+            if i > 0]
+    block = block[:min(ends)] if ends else block
+    levels = []
+    head = block.find("Eigenvalues:")
+    for line in block[head:].splitlines()[1:] if head >= 0 else []:
+        match = _EIGENVALUE.match(line)
+        if match is None:
+            break
+        levels.append(float(match.group(2)))
+    pairs = list(_KRAMERS_PAIR.finditer(block))
+    g = {}
+    for k, pair in enumerate(pairs):
+        part = block[pair.end(): pairs[k + 1].start() if k + 1 < len(pairs) else len(block)]
+        factors = _G_FACTORS.search(part)
+        if factors is not None:
+            g[int(pair.group(1)) - 1] = [float(x) for x in factors.groups()]
+    return levels, g
+
+
+def parse_qdpt(output: str | Path, *, name: str, n_doublets: int | None = None, energies: str = "casscf",
+               require_kramers: bool = True) -> Result:
+    """Kramers doublets of an ORCA 5/6 CASSCF output with spin-orbit QDPT (`%casscf rel DoSOC true end`).
+
+    Reads the spin-orbit levels ('Eigenvalues:  cm-1  eV  Boltzmann populations' rows) of the QDPT block with
+    CASSCF diagonal energies (energies="casscf", the default) or NEVPT2 ones ("nevpt2"). g-tensors per doublet:
+    from ORCA's SINGLE_ANISO section (the ANISO block, MLTP 2,2,...) when it ran on the same energies, main
+    values gX, gY, gZ as OpenMolcas's; else ORCA's own 'KRAMERS PAIR n' g-factors (DoGTensor); NaN where neither.
+    n_doublets: how many doublets to report; None takes the SINGLE_ANISO groups' states / 2, else the ground
+    J multiplet of the lanthanide in the geometry, else every pair. An integer-spin ion has no Kramers pairs:
+    PARSE_ERROR, or with require_kramers False an OK result with so_energies only.
+
+    values: kd_energies, kd_gaps, g_tensors, so_energies (cm-1, ground 0), g_source, qdpt_energies, symbols,
+    coordinates (the input geometry, Angstrom), program_version.
+    """
     status, message = check_output(output, name)
     if status != Status.OK:
         return Result.failure(name, BACKEND, status, message)
+    if energies not in QDPT_HEADINGS:
+        return Result.failure(name, BACKEND, Status.INVALID_INPUT,
+                              f"{name}: energies={energies!r}; use one of {sorted(QDPT_HEADINGS)}")
     text = Path(output).read_text(errors="replace")
-    start = text.rfind("QDPT WITH SOC")
-    if start < 0:
+    found = qdpt_levels(text, energies)
+    if found is None or not found[0]:
+        present = [h for h in QDPT_HEADINGS.values() if h in text]
         return Result.failure(name, BACKEND, Status.PARSE_ERROR,
-                              f"{name}: no 'QDPT WITH SOC' section in {output}; was dosoc true set in %casscf rel?")
-    rows = re.findall(r"^\s*(\d+):\s+(-?\d+\.\d+)\s+(-?\d+\.\d+)", text[start:], flags=re.M)
-    energies, seen = [], set()
-    for state, cm, _ in rows:
-        if state in seen:        # a second table (e.g. with populations) repeats the states: keep the first
-            break
-        seen.add(state)
-        energies.append(float(cm))
+                              f"{name}: no '{QDPT_HEADINGS[energies]}' spin-orbit levels in {output}"
+                              + (f" (it has {present})" if present else
+                                 "; was DoSOC true set in %casscf rel?"))
+    so, g = found
+    symbols, coordinates = final_geometry(text)
+    aniso = aniso_mod.parse_single_aniso(text)
+    g_source = "kramers_pair" if g else ""
+    if aniso is not None and aniso.g_by_group and _aniso_matches(text, energies):
+        g = {**g, **aniso.g_by_doublet()}
+        g_source = "single_aniso"
+    if n_doublets is None:
+        n_doublets = (sum(aniso.groups) // 2 if aniso is not None and aniso.groups else None) or \
+            aniso_mod.doublet_count(symbols)
     try:
-        kd, gaps = kramers_doublets(energies, n_doublets)
-    except ValueError as exc:
+        values, note = aniso_mod.spectrum_values(so, g, n_doublets, require_kramers=require_kramers)
+    except aniso_mod.NotKramers as exc:
         return Result.failure(name, BACKEND, Status.PARSE_ERROR, f"{name}: {exc}")
-    return Result(name=name, backend=BACKEND, values={"kd_energies": kd, "kd_gaps": gaps, "so_energies": energies,
-                                                      "program_version": _program_version(text)})
+    values.update(g_source=g_source, qdpt_energies=energies, symbols=symbols, coordinates=coordinates,
+                  program_version=_program_version(text))
+    return Result(name=name, backend=BACKEND, message=f"{name}: {note}" if note else "", values=values)
+
+
+def _aniso_matches(text: str, energies: str) -> bool:
+    """Whether ORCA's SINGLE_ANISO read the data of the chosen QDPT energies (its data file is <base>.CASSCF.
+    anisofile or <base>.NEVPT2.anisofile); True when the output does not say."""
+    match = re.search(r"Data file for this center -+ :\s*(\S+)", text)
+    return match is None or f".{energies.upper()}." in match.group(1).upper()
 
 
 def _render_input(template: str, context, workdir: str | Path, template_dir) -> list[Path]:

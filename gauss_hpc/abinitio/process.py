@@ -1,7 +1,15 @@
-"""How the backends start external programs (OpenMolcas, ORCA, any program of a job step)."""
+"""How the backends and job steps start external programs (OpenMolcas, ORCA, any program of a job step): one
+runner, `run_program`, used by every backend and by the job step "program"."""
+
+from __future__ import annotations
 
 import ctypes
+import os
 import signal
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
 
 PR_SET_PDEATHSIG = 1
 
@@ -17,3 +25,62 @@ def child_setup() -> None:
       this the program could die of the warning first and be reported as crashed."""
     ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     signal.signal(signal.SIGUSR2, signal.SIG_IGN)
+
+
+@dataclass
+class ProgramRun:
+    """How one run of an external program ended. `returncode` is None when it could not start (`error` says
+    why) or was killed at its timeout (`timed_out`)."""
+
+    argv: list[str]
+    returncode: int | None
+    wall_seconds: float
+    timed_out: bool = False
+    error: str = ""
+    stderr_tail: str = ""
+
+    @property
+    def started(self) -> bool:
+        return not self.error
+
+
+def stderr_tail(path: str | Path | None, lines: int = 3, skip: tuple[str, ...] = ()) -> str:
+    """The last non-empty lines of a program's stderr file, joined with ' | ' (lines containing any of `skip`
+    left out), or 'no message on stderr'."""
+    if path is None or not Path(path).exists():
+        return "no message on stderr"
+    kept = [ln for ln in Path(path).read_text(errors="replace").splitlines()
+            if ln.strip() and not any(s in ln for s in skip)]
+    return " | ".join(kept[-lines:]) or "no message on stderr"
+
+
+def run_program(argv: list[str], workdir: str | Path, *, stdout: str | Path, stderr: str | Path | None = None,
+                env: dict[str, str] | None = None, timeout: float = 3600.0,
+                stderr_skip: tuple[str, ...] = ()) -> ProgramRun:
+    """Run `argv` (an argument list, never a shell string) in `workdir` in its own session (process group),
+    stdout to the file `stdout`, stderr to `stderr` (None: into stdout), with SIGUSR2 ignored and SIGKILL on
+    the parent's death (child_setup). At `timeout` seconds, or when this process is interrupted, the whole
+    process group is killed. Never raises for a program that is missing or fails: see ProgramRun."""
+    if not argv or not all(isinstance(a, str) for a in argv):
+        return ProgramRun(list(argv or []), None, 0.0, error=f"command {argv!r}: give a non-empty list of strings")
+    start = time.monotonic()
+    with open(stdout, "wb") as out, (open(stderr, "wb") if stderr is not None else open(os.devnull, "wb")) as err:
+        try:
+            proc = subprocess.Popen(argv, cwd=workdir, stdout=out,
+                                    stderr=err if stderr is not None else subprocess.STDOUT, env=env,
+                                    start_new_session=True, preexec_fn=child_setup)
+        except OSError as exc:
+            return ProgramRun(list(argv), None, time.monotonic() - start, error=f"{argv[0]}: {exc}")
+        try:
+            code = proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)      # programs start one process per module (OpenMolcas, ORCA)
+            proc.wait()
+            return ProgramRun(list(argv), None, time.monotonic() - start, timed_out=True,
+                              stderr_tail=stderr_tail(stderr, skip=stderr_skip))
+        finally:
+            if proc.poll() is None:                  # interrupted (time-limit signal): take the program down too
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+    return ProgramRun(list(argv), code, time.monotonic() - start,
+                      stderr_tail=stderr_tail(stderr, skip=stderr_skip) if code else "")

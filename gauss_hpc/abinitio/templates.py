@@ -17,9 +17,10 @@ import jinja2
 import numpy as np
 
 from . import basis as basis_sets
+from .constants import BOHR_TO_ANGSTROM
 
 TEMPLATE_DIR = Path(__file__).resolve().parents[2] / "templates"
-BOHR_PER_ANGSTROM = 1.0 / 0.529177210903
+BOHR_PER_ANGSTROM = 1.0 / BOHR_TO_ANGSTROM
 
 OPTIONAL = {"optional": True}      # field metadata: may be empty; the template then leaves the block out
 

@@ -22,27 +22,21 @@ from __future__ import annotations
 import time
 
 import numpy as np
-from rdkit.Chem import GetPeriodicTable
 
 from ..chem.complexes import Complex, swap_metal
 from ..chem.geometry import ligand_geometry
+from .basis import atomic_number
+from .constants import BOHR_TO_ANGSTROM, LANTHANIDES
 from .result import Result, Status
 
 BACKEND = "xtb"
 METHOD = "GFN2-xTB"
-BOHR_ANGSTROM = 0.529177210903
-_OPEN_SHELL_4F = ("Ce", "Pr", "Nd", "Pm", "Sm", "Eu", "Gd", "Tb", "Dy", "Ho", "Er", "Tm", "Yb")
-
-
-_TABLE = GetPeriodicTable()
-ATOMIC_NUMBER = {_TABLE.GetElementSymbol(z): z for z in range(1, 119)}
+_OPEN_SHELL_4F = LANTHANIDES[1:-1]                 # Ce..Yb: La(III) is 4f0, Lu(III) 4f14
 
 
 def atomic_numbers(symbols) -> np.ndarray:
-    unknown = sorted({s for s in symbols if s not in ATOMIC_NUMBER})
-    if unknown:
-        raise ValueError(f"unknown element symbol(s) {unknown}")
-    return np.array([ATOMIC_NUMBER[s] for s in symbols], dtype=np.int32)
+    """Z of each symbol (basis.atomic_number: ValueError naming a symbol that is not an element)."""
+    return np.array([atomic_number(s) for s in symbols], dtype=np.int32)
 
 
 _threads_set: int | None = None
@@ -137,7 +131,7 @@ def label_ligand(smiles: str, *, name: str | None = None, workdir=None, relax_ge
     n_electrons = int(numbers.sum()) - charge
     uhf = n_electrons % 2          # a radical keeps one unpaired electron
     try:
-        positions = coords / BOHR_ANGSTROM
+        positions = coords / BOHR_TO_ANGSTROM
         if relax_geometry and len(symbols) > 1:
             positions, _, converged, steps = relax(numbers, positions, charge, uhf, max_steps=max_steps,
                                                    accuracy=accuracy, max_iterations=max_iterations)
@@ -158,7 +152,7 @@ def label_ligand(smiles: str, *, name: str | None = None, workdir=None, relax_ge
                               wall_seconds=time.perf_counter() - start)
     values = {"donor_charge": float(charges[0]), "donor_dipole": float(atomic_dipoles[0]),
               "donor_polarizability": float(alpha[0]), "atomic_charges": charges, "energy": energy,
-              "donor_element": symbols[0], "symbols": symbols, "coordinates": positions * BOHR_ANGSTROM}
+              "donor_element": symbols[0], "symbols": symbols, "coordinates": positions * BOHR_TO_ANGSTROM}
     bad = [k for k in ("donor_charge", "donor_dipole", "donor_polarizability") if not np.isfinite(values[k])]
     if bad:
         return Result.failure(name, BACKEND, Status.FAILED, f"ligand {smiles!r}: non-finite {', '.join(bad)}",
@@ -179,7 +173,7 @@ def relax_complex(cx: Complex, *, name: str | None = None, workdir=None, swap_to
     try:
         work = swap_metal(cx, swap_to) if (swap_to and cx.metal in _OPEN_SHELL_4F) else cx
         numbers = atomic_numbers(work.symbols)
-        positions, energy, converged, steps = relax(numbers, work.coords / BOHR_ANGSTROM, work.charge,
+        positions, energy, converged, steps = relax(numbers, work.coords / BOHR_TO_ANGSTROM, work.charge,
                                                     work.multiplicity - 1, max_steps=max_steps,
                                                     gradient_tol=gradient_tol, accuracy=accuracy,
                                                     max_iterations=max_iterations)
@@ -189,7 +183,7 @@ def relax_complex(cx: Complex, *, name: str | None = None, workdir=None, swap_to
     except Exception as exc:      # one bad complex (or swap_metal refusing a metal) must not stop a batch
         return Result.failure(name, BACKEND, _failure_status(exc), f"complex {name}: {exc}",
                               wall_seconds=time.perf_counter() - start)
-    coords = positions * BOHR_ANGSTROM
+    coords = positions * BOHR_TO_ANGSTROM
     relaxed = Complex(name=cx.name, symbols=list(cx.symbols), coords=coords, charge=cx.charge,
                       multiplicity=cx.multiplicity, metal_index=cx.metal_index,
                       equatorial_donors=list(cx.equatorial_donors), axial_donors=list(cx.axial_donors),

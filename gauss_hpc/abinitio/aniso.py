@@ -1,0 +1,155 @@
+"""What the OpenMolcas and ORCA parsers share: Kramers doublets from spin-orbit energies, and the SINGLE_ANISO
+section (the program of Ungur and Chibotaru, run inside OpenMolcas and, as ORCA's `%casscf ANISO` block, inside
+ORCA 6) with its spin-orbit spectrum and per-multiplet pseudospin g-tensors.
+
+Checked against real outputs only (tests/fixtures/molcas, tests/fixtures/orca): OpenMolcas 22.10 logs with
+`MLTP` 8 x 2, 1 x 16 and SINGLE_ANISO's defaults, and ORCA 6.1.1 outputs of a Dy(III) and a CO+ calculation.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .constants import GROUND_DOUBLETS, KRAMERS_TOLERANCE_CM
+
+
+class NotKramers(ValueError):
+    """The spin-orbit states do not pair up: an even electron count (integer spin), or too few states."""
+
+
+def kramers_doublets(so_energies, n_doublets: int | None = 8) -> tuple[list[float], list[float]]:
+    """(kd_energies relative to the ground doublet, kd_gaps between neighbours) in cm-1 from spin-orbit state
+    energies (any zero). The lowest 2*n_doublets states are paired in energy order, so two near-degenerate
+    doublets (0.00, 0.00, 0.08, 0.08) stay two doublets; n_doublets None pairs every state. NotKramers if there
+    are too few states or a pair is split by more than KRAMERS_TOLERANCE_CM (an integer-spin ion)."""
+    energies = np.sort(np.asarray(so_energies, dtype=float))
+    n = len(energies) // 2 if n_doublets is None else n_doublets
+    if n < 1 or len(energies) < 2 * n:
+        raise NotKramers(f"{len(energies)} spin-orbit states, need {2 * max(n, 1)} for {max(n, 1)} Kramers doublets")
+    pairs = energies[:2 * n].reshape(n, 2)
+    split = np.abs(pairs[:, 1] - pairs[:, 0])
+    if split.max() > KRAMERS_TOLERANCE_CM:
+        raise NotKramers(f"spin-orbit states are not Kramers pairs: doublet {int(split.argmax()) + 1} is split by "
+                         f"{split.max():.2f} cm-1 (an even electron count has no Kramers doublets)")
+    kd = pairs.mean(axis=1)
+    kd = kd - kd[0]
+    return kd.tolist(), np.diff(kd).tolist()
+
+
+def doublet_count(symbols) -> int | None:
+    """Doublets of the ground J multiplet of the (first) lanthanide among `symbols`, None if there is none."""
+    for symbol in symbols or ():
+        if symbol in GROUND_DOUBLETS:
+            return GROUND_DOUBLETS[symbol]
+    return None
+
+
+_NUMBER = r"-?\d+\.\d+"
+_G_MULTIPLET = re.compile(r"PSEUDOSPIN HAMILTONIAN TENSORS FOR THE MULTIPLET\s+(\d+)\s*\(\s*effective S\s*=\s*"
+                          r"(\d+)(?:/(\d+))?\s*\)")
+_G_LINE = re.compile(rf"^\s*g([XYZ])\s*=\s*({_NUMBER})\s*\|", flags=re.M)
+_MLTP_ORCA = re.compile(r"Multiplicity of each group -+ :\s*([\d ]+)")
+_MLTP_MOLCAS = re.compile(r"^MLTP :\s*=\s*(\d+)\s*\n\s*=\s*([\d ]+)$", flags=re.M)
+_RUN_MARKERS = ("Start Module: single_aniso", "Calling the SINGLE_ANISO program")
+_SO_MOLCAS = re.compile(rf"ENERGY OF THE SPIN-ORBIT STATE\s*\(\s*(\d+)\)\s*=\s*({_NUMBER})")
+
+
+@dataclass
+class AnisoSection:
+    """What one SINGLE_ANISO run printed: spin-orbit energies (cm-1, as printed, ground 0), the dimension of each
+    group of states asked for (MLTP), and g main values (gX, gY, gZ; Z the main magnetic axis) per group whose
+    pseudospin is 1/2, keyed by the group's number (1-based)."""
+
+    so_energies: list[float]
+    groups: list[int] = field(default_factory=list)
+    g_by_group: dict[int, list[float]] = field(default_factory=dict)
+    effective_spin: dict[int, str] = field(default_factory=dict)
+
+    def g_by_doublet(self) -> dict[int, list[float]]:
+        """{doublet index (0-based, energy order): [gX, gY, gZ]} for groups that are single Kramers doublets."""
+        out, start = {}, 0
+        for number, size in enumerate(self.groups, start=1):
+            if size == 2 and start % 2 == 0 and number in self.g_by_group:
+                out[start // 2] = self.g_by_group[number]
+            start += size
+        if not self.groups:       # no group list printed: a pseudospin-1/2 group k is doublet k
+            out = {k - 1: g for k, g in self.g_by_group.items() if self.effective_spin.get(k) == "1/2"}
+        return out
+
+
+def _spectrum_after(text: str, label: str) -> list[float]:
+    """ORCA's SINGLE_ANISO prints 'label ---- : e1 e2 ...' and continues on lines starting with ':'."""
+    start = text.find(label)
+    if start < 0:
+        return []
+    values = []
+    lines = text[start:].splitlines()
+    head = lines[0].split(":", 1)[1] if ":" in lines[0] else ""
+    values += [float(x) for x in re.findall(_NUMBER, head)]
+    for line in lines[1:]:
+        if not line.strip().startswith(":"):
+            break
+        values += [float(x) for x in re.findall(_NUMBER, line)]
+    return values
+
+
+def parse_single_aniso(text: str) -> AnisoSection | None:
+    """The first SINGLE_ANISO run in `text` (OpenMolcas log or ORCA output), None when there is none. Its
+    spin-orbit energies come from 'ENERGY OF THE SPIN-ORBIT STATE (n)' lines (OpenMolcas) or the
+    'Spin-orbit energy spectra (cm-1)' table (ORCA)."""
+    for marker in _RUN_MARKERS:
+        start = text.find(marker)
+        if start >= 0:
+            break
+    else:
+        return None
+    section = text[start:]
+    second = section.find(marker, len(marker))     # ORCA with SSC runs it twice (SOC only, then SOC+SSC): the first
+    if second > 0:
+        section = section[:second]
+    so = [float(e) for _, e in _SO_MOLCAS.findall(section)]
+    if not so:
+        so = _spectrum_after(section, "Spin-orbit energy spectra (cm-1)")
+    groups: list[int] = []
+    match = _MLTP_ORCA.search(section) or _MLTP_MOLCAS.search(section)
+    if match is not None:
+        groups = [int(x) for x in match.groups()[-1].split()]
+    heads = list(_G_MULTIPLET.finditer(section))
+    g_by_group, spin = {}, {}
+    for k, head in enumerate(heads):
+        number = int(head.group(1))
+        spin[number] = head.group(2) + (f"/{head.group(3)}" if head.group(3) else "")
+        block = section[head.end(): heads[k + 1].start() if k + 1 < len(heads) else len(section)]
+        values = dict(_G_LINE.findall(block[:4000]))
+        if spin[number] == "1/2" and set(values) == {"X", "Y", "Z"}:
+            g_by_group[number] = [float(values[a]) for a in "XYZ"]
+    return AnisoSection(so_energies=so, groups=groups, g_by_group=g_by_group, effective_spin=spin)
+
+
+def spectrum_values(so_energies, g_by_doublet: dict[int, list[float]], n_doublets: int | None,
+                    *, require_kramers: bool = True) -> tuple[dict, str]:
+    """Values of a spin-orbit spectrum: kd_energies, kd_gaps, g_tensors (NaN rows where no g-tensor was
+    printed) and so_energies (cm-1 relative to the lowest state), plus a note saying what is missing. Raises
+    NotKramers when the states do not pair and `require_kramers`; otherwise the note says so and only
+    so_energies is returned."""
+    so = np.sort(np.asarray(so_energies, dtype=float))
+    so = (so - so[0]).tolist() if len(so) else []
+    values: dict = {"so_energies": so}
+    try:
+        kd, gaps = kramers_doublets(so, n_doublets)
+    except NotKramers as exc:
+        if require_kramers:
+            raise
+        return values, f"no Kramers doublets ({exc})"
+    g = [list(g_by_doublet.get(k, [math.nan] * 3)) for k in range(len(kd))]
+    values.update(kd_energies=kd, kd_gaps=gaps, g_tensors=g)
+    missing = [k + 1 for k in range(len(kd)) if k not in g_by_doublet]
+    if not missing:
+        return values, ""
+    if len(missing) == len(kd):
+        return values, "no g-tensors printed for the doublets (NaN)"
+    return values, f"no g-tensor printed for doublets {missing} (NaN)"
