@@ -1,8 +1,9 @@
 """ORCA backend. ORCA cannot be installed here (licence), so: inputs are rendered and checked against the
 protocol (tests/test_templates.py), the optimisation parser runs on real ORCA 5.0 / 6.0 outputs from cclib's test
-data (tests/fixtures/orca, BSD-3), failure paths on the same outputs cut in half, and a missing ORCA must give
-PROGRAM_MISSING. No real ORCA CASSCF/QDPT output was found in public parser test suites, so the QDPT parser is
-only checked to reject outputs without a QDPT section."""
+data (tests/fixtures/orca, BSD-3), the QDPT parser on real ORCA 6.1.1 CASSCF+SOC outputs written by fBlockKit's
+author (Dy(acac)3(H2O)2 with SINGLE_ANISO, CO+ with KRAMERS PAIR g-matrices, the O2 triplet with no Kramers pairs;
+Apache-2.0, trimmed, see tests/fixtures/orca/README.md), failure paths on the same outputs cut in half, and a
+missing ORCA must give PROGRAM_MISSING."""
 
 from pathlib import Path
 
@@ -49,7 +50,97 @@ def test_missing_output(tmp_path):
 
 def test_optimisation_output_has_no_qdpt_section():
     result = orca.parse_qdpt(FIXTURES / "orca5.0_dvb_gopt.out", name="dvb")
-    assert result.status == Status.PARSE_ERROR and "QDPT" in result.message
+    assert result.status == Status.PARSE_ERROR and "QDPT" in result.message and "dvb" in result.message
+
+
+DY_ACAC = FIXTURES / "orca6.1_dy_acac_casscf_soc_aniso.out"
+CO_PLUS = FIXTURES / "orca6.1_coplus_casscf_soc_gtensor_aniso.out"
+O2 = FIXTURES / "orca6.1_o2_triplet_casscf_soc.out"
+# as printed by ORCA 6.1.1 for Dy(acac)3(H2O)2: QDPT levels (cm-1) and SINGLE_ANISO g main values per doublet
+DY_ACAC_KD = [0.00, 139.34, 209.25, 259.46, 297.25, 381.34, 436.49, 496.66]
+DY_ACAC_G = [[0.00526983, 0.00698319, 19.52763174], [0.27026311, 0.48767657, 15.68224160],
+             [2.16861375, 3.23549936, 11.07091200], [7.36398231, 5.75022645, 3.26215542],
+             [1.72472905, 2.94092667, 13.99496988], [0.03654659, 0.09286921, 16.20358959],
+             [0.03841590, 0.06760290, 18.91367466], [0.00972842, 0.01914360, 19.32963356]]
+
+
+def test_real_orca6_dy_qdpt_with_single_aniso():
+    result = orca.parse_qdpt(DY_ACAC, name="Dy_acac")
+    assert result.ok and result.message == "", result.message
+    v = result.values
+    assert v["program_version"] == "6.1.1" and v["qdpt_energies"] == "casscf"
+    assert len(v["so_energies"]) == 126                         # 21 sextets x 6
+    assert v["kd_energies"] == pytest.approx(DY_ACAC_KD, abs=1e-9)          # 8 doublets: SINGLE_ANISO's groups
+    assert v["kd_gaps"] == pytest.approx(np.diff(DY_ACAC_KD), abs=1e-9)
+    assert v["g_source"] == "single_aniso" and np.allclose(v["g_tensors"], DY_ACAC_G, atol=1e-9, rtol=0)
+    assert v["symbols"][0] == "Dy" and len(v["symbols"]) == 49 and v["coordinates"][0] == [0.0, 0.0, 0.0]
+
+
+def test_dy_fixture_transcription_is_self_consistent():
+    """The trimmed fixture was copied by hand from the public output: its QDPT levels (2 decimals) must agree
+    with SINGLE_ANISO's own printout of the same spectrum (4 decimals), the eV column with the cm-1 column."""
+    from gauss_hpc.abinitio import aniso
+
+    text = DY_ACAC.read_text()
+    levels, _ = orca.qdpt_levels(text)
+    section = aniso.parse_single_aniso(text)
+    assert np.allclose(levels, section.so_energies, atol=0.0051) and section.groups == [2] * 8
+    import re
+    rows = re.findall(r"^\s*(\d+):\s+(\S+)\s+(\S+)\s+\S+$", text, flags=re.M)
+    assert [int(r[0]) for r in rows] == list(range(126))
+    assert np.allclose([float(r[1]) / 8065.544 for r in rows], [float(r[2]) for r in rows], atol=1e-4)
+    symbols, _ = orca.final_geometry(text)
+    assert sorted((s, symbols.count(s)) for s in set(symbols)) == [("C", 15), ("Dy", 1), ("H", 25), ("O", 8)]
+
+
+def test_fewer_doublets_on_request_and_nevpt2_block_absent():
+    result = orca.parse_qdpt(DY_ACAC, name="Dy_acac", n_doublets=3)
+    assert result.ok and result.values["kd_energies"] == pytest.approx(DY_ACAC_KD[:3])
+    result = orca.parse_qdpt(DY_ACAC, name="Dy_acac", energies="nevpt2")
+    assert result.status == Status.PARSE_ERROR and "NEVPT2" in result.message and "CASSCF" in result.message
+    result = orca.parse_qdpt(DY_ACAC, name="Dy_acac", energies="caspt2")
+    assert result.status == Status.INVALID_INPUT and "caspt2" in result.message
+
+
+def test_real_orca6_kramers_pair_g_matrix_and_single_aniso(tmp_path):
+    result = orca.parse_qdpt(CO_PLUS, name="COplus")
+    assert result.ok, result.message
+    v = result.values
+    assert v["kd_energies"] == pytest.approx([0.0, 29361.20]) and v["symbols"] == ["C", "O"]
+    assert np.allclose(v["g_tensors"], [[1.99999879, 1.99999879, 1.99952120], [1.99999879, 1.99999879, 2.00047880]],
+                       atol=1e-9, rtol=0)
+    # without the SINGLE_ANISO section, ORCA's own KRAMERS PAIR g-factors are used, NaN for the second pair
+    text = CO_PLUS.read_text()
+    cut = tmp_path / "no_aniso.out"
+    cut.write_text(text[:text.index("  Calling the SINGLE_ANISO program")] + text[text.index("Timings for"):])
+    v = orca.parse_qdpt(cut, name="COplus").values
+    assert v["g_source"] == "kramers_pair" and v["g_tensors"][0] == [2.0017987, 2.0022529, 2.0023224]
+    assert all(np.isnan(v["g_tensors"][1]))
+
+
+def test_integer_spin_ion_has_no_kramers_doublets():
+    result = orca.parse_qdpt(O2, name="O2")
+    assert result.status == Status.PARSE_ERROR and "not Kramers pairs" in result.message
+    assert "integer-spin" in result.message and "O2" in result.message
+    result = orca.parse_qdpt(O2, name="O2", require_kramers=False)
+    assert result.ok and "kd_energies" not in result.values and "no Kramers doublets" in result.message
+    assert result.values["so_energies"][:3] == [0.0, 2.18, 2.18]
+
+
+@pytest.mark.parametrize("path", [DY_ACAC, CO_PLUS])
+def test_real_qdpt_output_cut_before_the_end_is_truncated(path, tmp_path):
+    text = path.read_text()
+    cut = tmp_path / path.name
+    cut.write_text(text[: text.index("Eigenvalues:") + 400])      # killed while printing the QDPT levels
+    result = orca.parse_qdpt(cut, name="cut")
+    assert result.status == Status.TRUNCATED_OUTPUT and "cut" in result.message
+
+
+def test_near_degenerate_doublets_stay_two_doublets():
+    from gauss_hpc.abinitio.aniso import kramers_doublets
+
+    kd, gaps = kramers_doublets([0.0, 0.0, 0.08, 0.08, 54.3, 54.3], None)     # a cubic Er(III)-like spectrum
+    assert kd == pytest.approx([0.0, 0.08, 54.3]) and gaps == pytest.approx([0.08, 54.22])
 
 
 def test_missing_orca_is_a_status_not_an_exception(tmp_path, monkeypatch):

@@ -33,8 +33,10 @@ def kramers_doublets(so_energies, n_doublets: int | None = 8) -> tuple[list[floa
     pairs = energies[:2 * n].reshape(n, 2)
     split = np.abs(pairs[:, 1] - pairs[:, 0])
     if split.max() > KRAMERS_TOLERANCE_CM:
-        raise NotKramers(f"spin-orbit states are not Kramers pairs: doublet {int(split.argmax()) + 1} is split by "
-                         f"{split.max():.2f} cm-1 (an even electron count has no Kramers doublets)")
+        k = int(np.argmax(split > KRAMERS_TOLERANCE_CM))
+        raise NotKramers(f"spin-orbit states are not Kramers pairs: states {2 * k + 1} and {2 * k + 2} "
+                         f"({pairs[k, 0]:.2f} and {pairs[k, 1]:.2f} cm-1) differ by {split[k]:.2f} cm-1 "
+                         f"(an even electron count has no Kramers doublets)")
     kd = pairs.mean(axis=1)
     kd = kd - kd[0]
     return kd.tolist(), np.diff(kd).tolist()

@@ -132,6 +132,7 @@ def parse_opt(output: str | Path, *, name: str) -> Result:
 
 # the headings of ORCA 5/6's spin-orbit QDPT, by the diagonal energies it used (NEVPT2 when NEVPT2 ran)
 QDPT_HEADINGS = {"casscf": "QDPT WITH CASSCF DIAGONAL ENERGIES", "nevpt2": "QDPT WITH NEVPT2 DIAGONAL ENERGIES"}
+INTEGER_SPIN = "The molecule is an integer-spin system"
 _EIGENVALUE = re.compile(r"^\s*(\d+):\s+(-?\d+\.\d+)\s+(-?\d+\.\d+)\s+\S+\s*$")
 _KRAMERS_PAIR = re.compile(r"^KRAMERS PAIR\s+(\d+)\s*$", flags=re.M)
 _G_FACTORS = re.compile(r"g-factors:\s*\n\s*(-?\d+\.\d+)\s+(-?\d+\.\d+)\s+(-?\d+\.\d+)")
@@ -207,7 +208,13 @@ def parse_qdpt(output: str | Path, *, name: str, n_doublets: int | None = None, 
     try:
         values, note = aniso_mod.spectrum_values(so, g, n_doublets, require_kramers=require_kramers)
     except aniso_mod.NotKramers as exc:
-        return Result.failure(name, BACKEND, Status.PARSE_ERROR, f"{name}: {exc}")
+        said = " ORCA itself says: integer-spin system" if INTEGER_SPIN in text else ""
+        return Result.failure(name, BACKEND, Status.PARSE_ERROR, f"{name}: {exc}.{said}")
+    if INTEGER_SPIN in text and "kd_energies" in values:      # paired by accident within the tolerance
+        if require_kramers:
+            return Result.failure(name, BACKEND, Status.PARSE_ERROR,
+                                  f"{name}: ORCA says integer-spin system: no Kramers doublets")
+        values, note = {"so_energies": values["so_energies"]}, "no Kramers doublets (ORCA: integer-spin system)"
     values.update(g_source=g_source, qdpt_energies=energies, symbols=symbols, coordinates=coordinates,
                   program_version=_program_version(text))
     return Result(name=name, backend=BACKEND, message=f"{name}: {note}" if note else "", values=values)
