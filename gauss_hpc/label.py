@@ -34,10 +34,11 @@ from pathlib import Path
 import numpy as np
 
 from . import config, store
+from .abinitio import values as value_schema
 
 log = logging.getLogger("gauss_hpc.label")
 
-QUANTITIES = {"donor_charge": "e", "donor_dipole": "e*bohr", "donor_polarizability": "bohr^3"}
+QUANTITIES = value_schema.ligand_labels()          # {quantity: unit}, declared once in abinitio/values.py
 SIDECAR_VERSION = 1
 
 
@@ -82,8 +83,7 @@ def load_backend(name: str):
             raise
         module = None
     if module is None or not hasattr(module, "label_ligand"):
-        available = sorted(p.stem for p in Path(__file__).with_name("abinitio").glob("*.py")
-                           if "def label_ligand" in p.read_text())
+        available = list(value_schema.label_backends())
         raise ValueError(f"backend {name!r} has no label_ligand; backends that label ligands: {available}")
     return module
 

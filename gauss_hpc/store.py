@@ -36,6 +36,7 @@ import numpy as np
 import pandas as pd
 
 from . import __version__
+from .abinitio import values as value_schema
 
 FORMAT_VERSION = 1
 STR = h5py.string_dtype(encoding="utf-8")
@@ -328,7 +329,7 @@ def read_samples(path: str | Path, table: str = "samples", columns: Iterable[str
 # /geometry  final complex of each task: offsets (n + 1) into symbols (atoms) and coords (atoms, 3) Angstrom
 # /steps     table, one row per step run: task_id, step, backend, status, message, wall_seconds, cached
 # attrs      provenance (stamp) + campaign, n_tasks, n_ok, n_failed, n_unfinished, content_sha256
-RESULT_ARRAYS = ("kd_energies", "kd_gaps", "g_tensors")
+RESULT_ARRAYS = tuple(value_schema.result_arrays())      # kd_energies, kd_gaps, g_tensors (abinitio/values.py)
 
 
 def write_results(path: str | Path, results: pd.DataFrame, arrays: Mapping[str, np.ndarray],

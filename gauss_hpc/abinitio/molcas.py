@@ -434,6 +434,26 @@ _CASSCF_ROOT = re.compile(r"::\s+RASSCF root number\s+\d+\s+Total energy:\s+(-?\
 _VERSION = re.compile(r"version:\s*(v?[\w.\-]+)")
 
 
+_COORD_ROW = re.compile(r"^\s+\d+\s+([A-Z][A-Za-z]?)\d*\s+(?:-?\d+\.\d+\s+){3}(-?\d+\.\d+)\s+(-?\d+\.\d+)\s+(-?\d+\.\d+)\s*$")
+
+
+def geometry(text: str) -> tuple[list[str], list[list[float]]]:
+    """Symbols and Angstrom coordinates of the last 'Cartesian Coordinates / Bohr, Angstrom' table &GATEWAY
+    printed (labels such as DY1 become Dy); empty when the log has none (trimmed logs)."""
+    start = text.rfind("Cartesian Coordinates / Bohr, Angstrom")
+    if start < 0:
+        return [], []
+    symbols, coords = [], []
+    for line in text[start:].splitlines()[4:]:
+        match = _COORD_ROW.match(line)
+        if match is None:
+            break
+        label = match.group(1)
+        symbols.append(label[0] + label[1:].lower())
+        coords.append([float(v) for v in match.groups()[1:]])
+    return symbols, coords
+
+
 def program_version(text: str) -> str:
     """OpenMolcas's version as its banner prints it ('v22.10'), '' when the banner is not in the log."""
     match = _VERSION.search(text[:20000])
@@ -449,11 +469,12 @@ def parse_casscf(log: str | Path, *, name: str, n_doublets: int | None = None,
     every SINGLE_ANISO group that is one Kramers doublet (MLTP 8 / 2 2 2 2 2 2 2 2); a doublet without one
     (MLTP 1 / 16, SINGLE_ANISO's default of the ground doublet only, no SINGLE_ANISO) is NaN, and the message of
     the OK result says which. n_doublets: how many doublets to report; None takes the SINGLE_ANISO groups'
-    states / 2, else every pair of spin-orbit states.
+    states / 2, else the ground J multiplet of the lanthanide in the &GATEWAY geometry, else every pair.
 
     values: kd_energies (cm-1, ground 0), kd_gaps, g_tensors (per doublet [gX, gY, gZ], Z the main magnetic
     axis), so_energies (cm-1, ground 0), so_source ("single_aniso" | "rassi"), spin_free_energies (cm-1),
-    casscf_energies (Eh, per root), program_version. require_kramers False turns unpaired spin-orbit states
+    casscf_energies (Eh, per root), symbols and coordinates (Angstrom, from &GATEWAY; empty if not in the log),
+    program_version. require_kramers False turns unpaired spin-orbit states
     (an integer-spin ion) into an OK result with so_energies only, instead of PARSE_ERROR.
     """
     status, message = check_log(log, name)
@@ -472,7 +493,8 @@ def parse_casscf(log: str | Path, *, name: str, n_doublets: int | None = None,
             return Result.failure(name, BACKEND, Status.PARSE_ERROR,
                                   f"{name}: no spin-orbit energies in {log} (neither a SINGLE_ANISO section nor "
                                   f"RASSI 'SO-RASSI State' energies; was Spin(Orbit) set in &RASSI?)")
-        so, source, wanted, g = ((rassi - rassi.min()) * HARTREE_TO_CM).tolist(), "rassi", n_doublets, {}
+        wanted = n_doublets if n_doublets is not None else aniso_mod.doublet_count(geometry(text)[0])
+        so, source, g = ((rassi - rassi.min()) * HARTREE_TO_CM).tolist(), "rassi", {}
         notes.append("no SINGLE_ANISO section: KD energies from the RASSI spin-orbit states, no g-tensors")
     try:
         values, note = aniso_mod.spectrum_values(so, g, wanted, require_kramers=require_kramers)
@@ -483,7 +505,9 @@ def parse_casscf(log: str | Path, *, name: str, n_doublets: int | None = None,
     elif note and "Kramers" in note:
         notes.append(note)
     sf = _SF_STATE.findall(text[text.find("Start Module: single_aniso"):]) if source == "single_aniso" else []
-    values.update(so_source=source, spin_free_energies=[float(x) for x in sf],
+    symbols, coordinates = geometry(text)
+    values.update(so_source=source, spin_free_energies=[float(x) for x in sf], symbols=symbols,
+                  coordinates=coordinates,
                   casscf_energies=[float(x) for x in _CASSCF_ROOT.findall(text)],
                   program_version=program_version(text))
     return Result(name=name, backend=BACKEND, message="; ".join(f"{name}: {n}" for n in notes), values=values)

@@ -8,15 +8,18 @@ gather every task's result shard into results.h5.
     jobs.resubmit("campaigns/cf", reasons=["timeout"], time_factor=2)
     jobs.gather("campaigns/cf")                  # -> campaigns/cf/results.h5
 
-CLI: `python -m gauss_hpc.jobs {submit,status,resubmit,gather,cancel,wait} ...` (see `--help`).
+    jobs.import_outputs(["old_runs/"], "old.h5")  # existing ORCA/OpenMolcas outputs -> the same results schema
+
+CLI: `python -m gauss_hpc.jobs {submit,status,resubmit,gather,cancel,wait,import} ...` (see `--help`).
 """
 
 from .campaign import Campaign, cancel, resubmit, submit
 from .cli import main
 from .gather import gather
+from .importer import import_outputs
 from .shards import CampaignError
 from .spec import Spec, SpecError, load_spec
 from .status import status, summary
 
-__all__ = ["Campaign", "CampaignError", "Spec", "SpecError", "cancel", "gather", "load_spec", "main", "resubmit",
+__all__ = ["Campaign", "CampaignError", "Spec", "SpecError", "cancel", "gather", "import_outputs", "load_spec", "main", "resubmit",
            "status", "submit", "summary"]

@@ -11,7 +11,8 @@ from .spec import SpecError
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m gauss_hpc.jobs",
-                                description="Ab initio job arrays: submit, status, resubmit, gather, cancel.")
+                                description="Ab initio job arrays: submit, status, resubmit, gather, cancel; "
+                                            "import existing ORCA/OpenMolcas outputs.")
     sub = p.add_subparsers(dest="command", required=True)
     s = sub.add_parser("submit", help="render every task of SPEC and submit those not yet submitted")
     s.add_argument("spec", help="job specification (jobs/*.toml)")
@@ -40,6 +41,12 @@ def _parser() -> argparse.ArgumentParser:
     w.add_argument("--timeout", type=float)
     c = sub.add_parser("cancel", help="cancel the campaign's pending and running jobs")
     c.add_argument("campaign")
+    i = sub.add_parser("import", help="parse existing ORCA/OpenMolcas outputs (files or directory trees) into a "
+                                      "results.h5 with gather's schema")
+    i.add_argument("paths", nargs="+", metavar="PATH", help="output files or directories (searched recursively)")
+    i.add_argument("--out", required=True, help="results file to write")
+    i.add_argument("--energies", choices=["casscf", "nevpt2"], default="casscf",
+                   help="ORCA QDPT block to read: CASSCF (default) or NEVPT2 diagonal energies")
     return p
 
 
@@ -85,6 +92,11 @@ def main(argv=None) -> int:
         if args.command == "wait":
             cp.Campaign(args.campaign).wait(timeout=args.timeout)
             return _print_status(args.campaign, False)
+        if args.command == "import":
+            from .importer import import_outputs
+
+            print(import_outputs(args.paths, args.out, energies=args.energies))
+            return 0
         if args.command == "cancel":
             ids = cp.cancel(args.campaign)
             print(f"cancelled {len(ids)} jobs" + (f": {' '.join(ids)}" if ids else ""))

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from .. import store
+from ..abinitio import values as value_schema
 from ..chem.descriptors import DESCRIPTOR_NAMES
 from . import shards
 from .executor import JobStates
@@ -22,7 +23,7 @@ from .status import latest_submission, task_state_and_shard
 
 TASK_COLUMNS = ("task_id", "index", "name", "smiles", "canonical", "seed_id", "sigma", "step", "backend", "status",
                 "reason", "message", "attempt", "job_id", "wall_seconds", "ground_mj", "kd_step")
-WIDTH = {"kd_energies": (8,), "kd_gaps": (7,), "g_tensors": (8, 3)}
+WIDTH = value_schema.result_arrays()      # {name: per-row shape}, declared once in abinitio/values.py
 _RESERVED = set(TASK_COLUMNS) | set(DESCRIPTOR_NAMES) | set(WIDTH) | {"has_kd_energies", "has_g_tensors"}
 
 
@@ -83,7 +84,7 @@ def _row(task: dict, state: dict, shard: dict | None) -> tuple[dict, dict]:
 
 
 def _reduce(campaign: Path, task: dict, latest, jobs: JobStates) -> dict:
-    """Everything results.h5 needs from one task, compact (what a worker process sends back)."""
+    """Everything results.h5 needs from one task, compact."""
     state, shard, text = task_state_and_shard(campaign, task, latest, jobs)
     row, values = _row(task, state, shard)
     key = json.dumps({k: state[k] for k in ("task_id", "state", "reason", "attempt")}, sort_keys=True, default=str)

@@ -1,0 +1,74 @@
+"""The value schema: every quantity a backend puts into `Result.values` that another stage reads, declared once
+with its shape, unit and the backends that provide it. `jobs.gather` and `jobs.importer` (results.h5 columns),
+`store` (the N-D result arrays) and `label` (ligand labels and the backends that make them) read it instead of
+tables of their own; a new backend adds its name to `providers` of what it computes.
+
+Shapes: () a scalar; (N_DOUBLETS,) per Kramers doublet of the ground J multiplet, kept to the eight of Dy(III)
+J = 15/2 in results.h5 (an ion with fewer doublets is NaN-padded, a backend that reports more is cut);
+("atoms",) one per atom, variable, never a results.h5 column.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+N_DOUBLETS = 8          # Kramers doublets of Dy(III) 6H15/2: the width of the per-doublet results.h5 columns
+
+
+@dataclass(frozen=True)
+class Quantity:
+    name: str
+    shape: tuple            # ints, or "atoms" for a per-atom list
+    unit: str
+    providers: tuple[str, ...]
+    description: str
+    ligand_label: bool = False      # a per-ligand proxy label that `gauss_hpc.label` writes into ligands.h5
+
+    @property
+    def per_complex_array(self) -> bool:
+        """A fixed-shape N-D column of results.h5 (kd_energies, kd_gaps, g_tensors)."""
+        return len(self.shape) > 0 and all(isinstance(n, int) for n in self.shape)
+
+
+QUANTITIES: dict[str, Quantity] = {q.name: q for q in (
+    Quantity("kd_energies", (N_DOUBLETS,), "cm-1", ("crystal_field", "molcas", "orca"),
+             "Kramers-doublet energies of the ground J multiplet, ground doublet 0"),
+    Quantity("kd_gaps", (N_DOUBLETS - 1,), "cm-1", ("crystal_field", "molcas", "orca"),
+             "KD(i+1) - KD(i)"),
+    Quantity("g_tensors", (N_DOUBLETS, 3), "1", ("crystal_field", "molcas", "orca"),
+             "main values gX, gY, gZ of each doublet's pseudospin-1/2 g-tensor (Z the main magnetic axis); NaN "
+             "where the program printed none"),
+    Quantity("energy", (), "Eh", ("orca", "xtb"), "total energy of the final geometry"),
+    Quantity("donor_charge", (), "e", ("xtb", "molcas"), "partial charge of the donor atom of the free ligand",
+             ligand_label=True),
+    Quantity("donor_dipole", (), "e*bohr", ("xtb", "molcas"), "atomic dipole magnitude of the donor atom",
+             ligand_label=True),
+    Quantity("donor_polarizability", (), "bohr^3", ("xtb", "molcas"),
+             "isotropic atomic polarizability of the donor atom", ligand_label=True),
+    Quantity("atomic_charges", ("atoms",), "e", ("xtb", "molcas"), "partial charge of every atom"),
+    Quantity("so_energies", ("states",), "cm-1", ("molcas", "orca"), "every spin-orbit state, ground 0"),
+)}
+
+
+def result_arrays() -> dict[str, tuple[int, ...]]:
+    """{name: per-row shape} of the fixed-shape N-D columns of results.h5."""
+    return {q.name: q.shape for q in QUANTITIES.values() if q.per_complex_array}
+
+
+def ligand_labels() -> dict[str, str]:
+    """{quantity: unit} of the per-ligand proxy labels."""
+    return {q.name: q.unit for q in QUANTITIES.values() if q.ligand_label}
+
+
+def providers(name: str) -> tuple[str, ...]:
+    """The backends that provide `name`; KeyError naming the known quantities otherwise."""
+    try:
+        return QUANTITIES[name].providers
+    except KeyError:
+        raise KeyError(f"no quantity {name!r} in the value schema; known: {sorted(QUANTITIES)}") from None
+
+
+def label_backends() -> tuple[str, ...]:
+    """Backends that make every ligand label (and so have `label_ligand`)."""
+    sets = [set(q.providers) for q in QUANTITIES.values() if q.ligand_label]
+    return tuple(sorted(set.intersection(*sets))) if sets else ()

@@ -1,0 +1,180 @@
+"""Import calculations a user already has: `python -m gauss_hpc.jobs import PATH... --out results.h5`.
+
+Takes output files and directory trees, recognises the program from the file's content (never its name),
+parses each with that program's parser and writes a results.h5 with the schema of `gather` (store.write_results:
+the /results table with gather's columns plus path, program, program_version and kind, the N-D columns of the
+value schema, /geometry). One row per file, in path order: a file that is not an ORCA or OpenMolcas output, a
+failed calculation (truncated, crashed, not converged) or an output without spin-orbit levels is a row with its
+status, reason and message, never an error of the import. Binary files and files over MAX_BYTES are rows too.
+
+Recognised: ORCA (its banner or 'Program Version' with an ORCA line) and OpenMolcas (pymolcas's banner or its
+'--- Start Module:' lines, also in trimmed logs). Parsed: ORCA CASSCF+SOC outputs (orca.parse_qdpt: KD energies,
+g-tensors, geometry), ORCA optimisations (orca.parse_opt: geometry, energy) and OpenMolcas CASSCF/RASSI-SO logs
+with or without SINGLE_ANISO (molcas.parse_casscf). An integer-spin output is an ok row without KD energies.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+import re
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .. import store
+from ..abinitio import molcas, orca
+from ..abinitio.result import Result, Status
+from ..chem.descriptors import DESCRIPTOR_NAMES
+from .gather import TASK_COLUMNS, WIDTH, _fixed
+
+MAX_BYTES = 512 * 1024 * 1024
+HEAD_BYTES = 64 * 1024
+IMPORT_COLUMNS = ("path", "program", "program_version", "kind")
+UNRECOGNIZED = "unrecognized"        # a row status besides Status.ALL: the file is not an output we know
+
+_ORCA = re.compile(r"\*\s+O\s+R\s+C\s+A\s+\*|Program Version\s+\d+\.\d+\.\d+\s+-\s+RELEASE")
+_MOLCAS = re.compile(r"pymolcas driver|OPENMOLCAS|^--- Start Module: \w+ at ", flags=re.M)
+
+
+def detect(path: str | Path) -> tuple[str, str]:
+    """(program, why not) of a file from its first 64 KiB: ("orca" | "molcas", "") or ("", reason)."""
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as fh:
+            head = fh.read(HEAD_BYTES)
+    except OSError as exc:
+        return "", f"unreadable: {exc.strerror or exc}"
+    if size == 0:
+        return "", "empty file"
+    if b"\0" in head:
+        return "", "binary file"
+    if size > MAX_BYTES:
+        return "", f"{size / 2**20:.0f} MiB, over the {MAX_BYTES // 2**20} MiB import limit"
+    text = head.decode("utf-8", errors="replace")
+    if _ORCA.search(text):
+        return "orca", ""
+    if _MOLCAS.search(text):
+        return "molcas", ""
+    return "", "not an ORCA or OpenMolcas output (neither program's banner nor its module lines in the first 64 KiB)"
+
+
+def _parse(program: str, path: Path, name: str, energies: str) -> tuple[Result, str]:
+    """The parsed Result of one recognised output and its kind (qdpt, opt, casscf, other)."""
+    text = path.read_text(errors="replace")
+    if program == "orca":
+        if any(h in text for h in orca.QDPT_HEADINGS.values()):
+            return orca.parse_qdpt(path, name=name, energies=energies, require_kramers=False), "qdpt"
+        if "GEOMETRY OPTIMIZATION" in text or "OPTIMIZATION RUN DONE" in text:
+            return orca.parse_opt(path, name=name), "opt"
+        status, message = orca.check_output(path, name)
+        symbols, coords = orca.final_geometry(text)
+        return Result(name=name, backend="orca", status=status,
+                      message=message or f"{name}: an ORCA output without spin-orbit QDPT levels",
+                      values={"symbols": symbols, "coordinates": coords,
+                              "program_version": orca.program_version(text)}), "other"
+    result = molcas.parse_casscf(path, name=name, require_kramers=False)
+    if result.status == Status.PARSE_ERROR and "no spin-orbit energies" in result.message:
+        symbols, coords = molcas.geometry(text)
+        result = Result(name=name, backend="molcas", message=f"{name}: an OpenMolcas log without spin-orbit "
+                        f"energies (no RASSI-SO or SINGLE_ANISO)", values={"symbols": symbols, "coordinates": coords,
+                                                                          "program_version":
+                                                                              molcas.program_version(text)})
+        return result, "other"
+    if not result.ok:
+        result.values.setdefault("program_version", molcas.program_version(text))
+    return result, "casscf"
+
+
+def import_file(path: str | Path, *, energies: str = "casscf", name: str | None = None) -> dict:
+    """One results row (a dict) for one file; never raises for what the file contains."""
+    path = Path(path)
+    name = name or path.stem
+    program, why = detect(path)
+    row = {"name": name, "path": str(path.resolve()), "program": program, "program_version": "", "kind": "",
+           "status": UNRECOGNIZED, "reason": "not_an_output", "message": f"{path}: {why}", "values": {}}
+    if not program:
+        return row
+    try:
+        result, kind = _parse(program, path, name, energies)
+    except Exception as exc:        # a parser bug or content no parser expects: a row saying so, never a crash
+        row.update(status=Status.PARSE_ERROR, reason=Status.PARSE_ERROR, kind="",
+                   message=f"{path}: {program} output could not be parsed ({type(exc).__name__}: {exc})")
+        return row
+    message = result.message.replace(f"{name}: ", f"{path}: ", 1) if result.message else ""
+    row.update(status=result.status, reason="" if result.ok else result.status, message=message, kind=kind,
+               program_version=str(result.values.get("program_version", "")), values=result.values)
+    return row
+
+
+def find_files(paths) -> list[Path]:
+    """The files named and every file under the directories named (sorted, hidden ones left out); a path that
+    does not exist is a FileNotFoundError naming it."""
+    found: list[Path] = []
+    for p in map(Path, paths):
+        if p.is_file():
+            found.append(p)
+        elif p.is_dir():
+            for root, dirs, files in os.walk(p):
+                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+                found += [Path(root) / f for f in sorted(files) if not f.startswith(".")]
+        else:
+            raise FileNotFoundError(f"import: {p} is neither a file nor a directory")
+    return list(dict.fromkeys(found))
+
+
+def _unique_names(files: list[Path]) -> list[str]:
+    """File stems, made unique with their parent directories where two files share a stem."""
+    stems = [f.stem for f in files]
+    return [s if stems.count(s) == 1 else f"{f.parent.name}/{s}" for s, f in zip(stems, files)]
+
+
+def import_outputs(paths, out: str | Path, *, energies: str = "casscf", quiet: bool = False) -> Path:
+    """Parse every file under `paths` into the results file `out` (atomic write); returns `out`."""
+    files = find_files(paths)
+    rows = [import_file(f, energies=energies, name=n) for f, n in zip(files, _unique_names(files))]
+    table, arrays, masks, symbols, coords, counts = [], {k: [] for k in WIDTH}, {k: [] for k in WIDTH}, [], [], []
+    for index, row in enumerate(rows):
+        values = row.pop("values")
+        digest = hashlib.sha256(row["path"].encode()).hexdigest()[:16]
+        record = {"task_id": digest, "index": index, "name": row["name"], "smiles": "", "canonical": "",
+                  "seed_id": -1, "sigma": math.nan, "step": "import", "backend": row["program"],
+                  "status": row["status"], "reason": row["reason"], "message": row["message"], "attempt": 0,
+                  "job_id": "", "wall_seconds": math.nan, "ground_mj": "", "kd_step": "import" if
+                  values.get("kd_energies") else ""}
+        record.update({d: math.nan for d in DESCRIPTOR_NAMES})
+        record.update({k: row[k] for k in IMPORT_COLUMNS})
+        table.append(record)
+        for key, shape in WIDTH.items():
+            value, present = _fixed(values.get(key), shape)
+            arrays[key].append(value)
+            masks[key].append(present and bool(np.isfinite(value).any()))
+        atoms = list(values.get("symbols") or [])
+        symbols += atoms
+        coords += list(values.get("coordinates") or []) if atoms else []
+        counts.append(len(atoms))
+    columns = list(TASK_COLUMNS) + list(DESCRIPTOR_NAMES) + list(IMPORT_COLUMNS)
+    results = pd.DataFrame(table, columns=columns)
+    n = len(rows)
+    out_arrays = {k: np.asarray(v, float).reshape((n,) + WIDTH[k]) for k, v in arrays.items()}
+    out_arrays.update({f"has_{k}": np.asarray(masks[k], bool) for k in ("kd_energies", "g_tensors")})
+    geometry = {"offsets": np.concatenate([[0], np.cumsum(counts)]).astype(np.int64), "symbols": symbols,
+                "coords": np.asarray(coords, float).reshape(-1, 3)}
+    steps = pd.DataFrame(columns=["task_id", "step", "backend", "status", "message", "wall_seconds", "cached"])
+    stats = {"n_tasks": n, "n_ok": int((results["status"] == Status.OK).sum()),
+             "n_unrecognized": int((results["status"] == UNRECOGNIZED).sum()), "n_unfinished": 0,
+             "n_with_kd": int(out_arrays["has_kd_energies"].sum())}
+    stats["n_failed"] = n - stats["n_ok"] - stats["n_unrecognized"]
+    store.write_results(out, results, out_arrays, geometry, steps,
+                        attrs={"imported_from": [str(Path(p).resolve()) for p in paths], "qdpt_energies": energies,
+                               **stats},
+                        config={"command": "import", "paths": [str(p) for p in paths], "energies": energies},
+                        sources=[])
+    if not quiet:
+        print(f"[jobs] {out}: {n} files ({stats['n_ok']} ok, {stats['n_with_kd']} with KD energies, "
+              f"{stats['n_failed']} failed, {stats['n_unrecognized']} not outputs)", file=sys.stderr, flush=True)
+    return Path(out)
