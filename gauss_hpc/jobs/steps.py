@@ -5,7 +5,8 @@ Resolution order for a step (name, backend, function):
   1. `function = "package.module:callable"` given in the spec (a user's own step);
   2. `gauss_hpc.abinitio.<backend>.STEPS[key]`, the backend's own registry, where key is the step name without
      a "<backend>_" prefix ("orca_opt" → orca.STEPS["opt"], "casscf" → molcas.STEPS["casscf"]);
-  3. the built-in steps below (`BUILTIN`).
+  3. the built-in steps below (`BUILTIN`): steps of no program backend (assemble, swap_metal, program) and thin
+     adapters to backends without a STEPS registry (crystal_field, xtb).
 
 Input: a step receives the latest complex an earlier step produced (`Result.values["complex"]`, or the previous
 complex with new `coordinates`), or the ligand SMILES when no step has produced a complex yet.
@@ -14,14 +15,11 @@ complex with new `coordinates`), or the ligand SMILES when no step has produced 
 from __future__ import annotations
 
 import importlib
-import os
-import signal
-import subprocess
 import time
 from pathlib import Path
 from typing import Callable
 
-from ..abinitio.process import child_setup
+from ..abinitio.process import run_program
 from ..abinitio.result import Result, Status
 
 StepFunction = Callable[..., Result]
@@ -91,21 +89,6 @@ def xtb_label(smiles: str, workdir: Path, *, name: str, **params) -> Result:
     return xtb.label_ligand(smiles, name=name, **params)
 
 
-def loprop(smiles: str, workdir: Path, *, name: str, **params) -> Result:
-    """OpenMolcas LoProp labels of the free ligand (used when gauss_hpc.abinitio.molcas has no STEPS entry)."""
-    from ..abinitio import molcas
-
-    return molcas.label_ligand(smiles, name=name, workdir=workdir, **params)
-
-
-def casscf(cx, workdir: Path, *, name: str, **params) -> Result:
-    """OpenMolcas SA-CASSCF/RASSI-SO/SINGLE_ANISO KDs (used when molcas has no STEPS entry)."""
-    from ..abinitio import molcas
-
-    return _needs_complex("casscf", molcas.BACKEND, cx, name) or \
-        molcas.kd_energies(cx, name=name, workdir=workdir, **params)
-
-
 def program(item, workdir: Path, *, name: str, command: list[str], timeout_s: float = 3600.0) -> Result:
     """Run an external program given as an argument list (no shell) in the step's work directory, with the
     ligand SMILES in input.smi (or the complex in input.xyz). OK when it exits 0; its output is in
@@ -118,33 +101,21 @@ def program(item, workdir: Path, *, name: str, command: list[str], timeout_s: fl
     if not command or not all(isinstance(a, str) for a in command):
         return Result.failure(name, "program", Status.INVALID_INPUT,
                               f"params.command = {command!r}: give a list of strings")
-    start = time.perf_counter()
-    with open(workdir / "program.out", "wb") as out:
-        try:
-            proc = subprocess.Popen(command, cwd=workdir, stdout=out, stderr=subprocess.STDOUT,
-                                    start_new_session=True, preexec_fn=child_setup)
-        except OSError as exc:
-            return Result.failure(name, "program", Status.PROGRAM_MISSING, f"{command[0]}: {exc}")
-        try:
-            code = proc.wait(timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-            return Result.failure(name, "program", Status.TIMEOUT, f"{command[0]} ran past {timeout_s} s",
-                                  wall_seconds=time.perf_counter() - start, workdir=str(workdir))
-        finally:
-            if proc.poll() is None:     # interrupted (time limit signal): take the program down with the task
-                os.killpg(proc.pid, signal.SIGKILL)
-    seconds = time.perf_counter() - start
-    if code != 0:
-        return Result.failure(name, "program", Status.CRASHED, f"{command[0]} exited with {code}",
-                              wall_seconds=seconds, workdir=str(workdir))
-    return Result(name=name, backend="program", values={"exit_code": 0}, wall_seconds=seconds, workdir=str(workdir))
+    outcome = run_program(list(command), workdir, stdout=workdir / "program.out", stderr=None, timeout=timeout_s)
+    if not outcome.started:
+        return Result.failure(name, "program", Status.PROGRAM_MISSING, outcome.error)
+    if outcome.timed_out:
+        return Result.failure(name, "program", Status.TIMEOUT, f"{command[0]} ran past {timeout_s} s",
+                              wall_seconds=outcome.wall_seconds, workdir=str(workdir))
+    if outcome.returncode != 0:
+        return Result.failure(name, "program", Status.CRASHED, f"{command[0]} exited with {outcome.returncode}",
+                              wall_seconds=outcome.wall_seconds, workdir=str(workdir))
+    return Result(name=name, backend="program", values={"exit_code": 0}, wall_seconds=outcome.wall_seconds,
+                  workdir=str(workdir))
 
 
 BUILTIN: dict[str, StepFunction] = {"assemble": assemble, "swap_metal": swap_metal, "crystal_field": crystal_field,
-                                    "xtb_relax": xtb_relax,
-                                    "xtb_label": xtb_label, "loprop": loprop, "casscf": casscf, "program": program}
+                                    "xtb_relax": xtb_relax, "xtb_label": xtb_label, "program": program}
 
 
 def _import(target: str) -> StepFunction:
