@@ -230,3 +230,14 @@ def test_programs_outlive_the_time_limit_warning_meant_for_the_task_runner():
     finally:
         proc.kill()
         proc.wait()
+
+
+def test_unknown_step_params_are_errors_naming_spec_and_key(tmp_path):
+    path = tmp_path / "typo.toml"
+    path.write_text('[input]\nsmiles = ["[O-]C"]\n[[steps]]\nname = "assemble"\n[[steps]]\nname = "casscf"\n'
+                    '[steps.params]\nciroots = 11\n')
+    with pytest.raises(SpecError, match=r"typo\.toml \[\[steps\]\] #2 \(casscf\): unknown params \['ciroots'\]"):
+        load_spec(path)
+    with pytest.raises(SpecError, match="metall"):
+        parse_spec(spec(["[O-]C"], steps=[{"name": "assemble", "params": {"metall": "Tb"}}]))
+    parse_spec(spec(["[O-]C"], steps=[{"name": "assemble", "params": {"metal": "Tb", "seed": 3}}]))

@@ -425,6 +425,8 @@ def casscf_task(cx, workdir, **params) -> Result:
     return kd_energies(cx, workdir=workdir, **params)
 
 
+loprop_task.params_of = label_ligand          # the params a job spec may give (jobs.steps.accepted_params)
+casscf_task.params_of = kd_energies
 STEPS = {"loprop": loprop_task, "casscf": casscf_task}
 
 

@@ -120,6 +120,18 @@ def _step(raw: Mapping, index: int, defaults: Mapping, where: str) -> StepSpec:
                     time_min=_positive(res.get("time_min", defaults["time_min"]), "time_min", where))
 
 
+def _check_step_params(steps: list[StepSpec], source: str) -> None:
+    """Every step's params must be ones its function takes (an unknown key would change the task id and be
+    silently ignored); a step whose function cannot be found is an error too."""
+    from .steps import check_params
+
+    for index, step in enumerate(steps):
+        try:
+            check_params(step.name, step.backend, step.function, step.params)
+        except (ValueError, ImportError, AttributeError) as exc:
+            raise SpecError(f"{source} [[steps]] #{index + 1} ({step.name}): {exc}") from None
+
+
 def parse_spec(data: Mapping, source: str = "<dict>") -> Spec:
     """A Spec from the TOML tables (or the same structure as a dict), with defaults from [jobs]."""
     defaults = config.load("jobs")
@@ -148,6 +160,7 @@ def parse_spec(data: Mapping, source: str = "<dict>") -> Spec:
     if not raw_steps:
         raise SpecError(f"{source}: no [[steps]]; add at least one, e.g. [[steps]] name = \"assemble\"")
     steps = [_step(raw, i, resources, source) for i, raw in enumerate(raw_steps)]
+    _check_step_params(steps, source)
     return Spec(name=str(campaign.get("name") or Path(source).stem or "campaign"), executor=executor, input=inp,
                 steps=steps, partition=str(resources["partition"]),
                 array_parallelism=max(1, _positive(resources["array_parallelism"], "array_parallelism", source, True)),

@@ -15,6 +15,7 @@ complex with new `coordinates`), or the ligand SMILES when no step has produced 
 from __future__ import annotations
 
 import importlib
+import inspect
 import time
 from pathlib import Path
 from typing import Callable
@@ -148,3 +149,46 @@ def resolve(name: str, backend: str, function: str = "") -> StepFunction:
     raise ValueError(f"step {name!r} (backend {backend!r}): not in gauss_hpc.abinitio.{backend}.STEPS "
                      f"({', '.join(sorted(registry)) or 'none'}) nor built in ({', '.join(sorted(BUILTIN))}); "
                      f"give function = \"module:callable\"")
+
+
+
+_GIVEN_BY_THE_RUNNER = {"name", "workdir"}
+
+
+def accepted_params(fn: StepFunction) -> set[str] | None:
+    """The params a step accepts: the keyword parameters of its signature and, when it forwards **params, of the
+    function it declares it forwards to (`fn.params_of`, followed along a chain), the first parameter of each
+    being the input. None when that cannot be told (a **params catch-all with no declared target): such a
+    step's params are not checked."""
+    names: set[str] = set()
+    target = fn
+    for _ in range(5):
+        forwards_to = getattr(target, "params_of", None)
+        for p in list(inspect.signature(target).parameters.values())[1:]:
+            if p.kind is inspect.Parameter.VAR_KEYWORD and forwards_to is None:
+                return None
+            if p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY):
+                names.add(p.name)
+        if forwards_to is None:
+            break
+        target = forwards_to
+    return names - _GIVEN_BY_THE_RUNNER
+
+
+def check_params(name: str, backend: str, function: str, params: dict) -> None:
+    """ValueError naming the unknown keys of a step's params: they would change the task id and be ignored."""
+    accepted = accepted_params(resolve(name, backend, function))
+    unknown = sorted(set(params) - accepted) if accepted is not None else []
+    if unknown:
+        raise ValueError(f"unknown params {unknown} for step {name!r}; it takes {sorted(accepted)}")
+
+
+def _declare_targets() -> None:
+    """Which function each built-in step forwards its **params to (read by accepted_params)."""
+    from ..chem import complexes
+
+    assemble.params_of = complexes.assemble
+    swap_metal.params_of = complexes.swap_metal
+
+
+_declare_targets()
