@@ -192,3 +192,25 @@ def test_real_cheap_casscf_run_of_dy_methanolate(tmp_path):
     assert kd.shape == (8,) and kd[0] == 0 and np.all(np.diff(kd) > 0) and 100 < kd[-1] < 2000
     gx, gy, gz = v["g_tensors"][0]
     assert gz > 19 and gx < 0.05 and gy < 0.05
+
+
+# --------------------------------------------------- other SINGLE_ANISO settings, and logs without SINGLE_ANISO
+# [Dy F2]+ (F-Dy-F 160 deg, Dy-F 2.05 A), the cheap settings from the 4f-selected guess, OpenMolcas 22.10 here:
+# one &RASSCF, then &RASSI + &SINGLE_ANISO with the settings users vary (inputs next to the logs)
+DYF2_KD = [0.0, 759.008, 1514.205, 2169.177, 2574.585, 2641.732, 2681.998, 2701.311]
+
+
+def test_single_aniso_one_multiplet_of_16_states():
+    """MLTP 1 / 16 (one pseudospin-15/2 multiplet): the KD energies are all there, no doublet has a g-tensor."""
+    result = molcas.parse_casscf(FIXTURES / "casscf_DyF2_mltp16.log", name="DyF2")
+    assert result.ok
+    v = result.values
+    assert v["kd_energies"] == pytest.approx(DYF2_KD, abs=1e-3) and len(v["so_energies"]) == 66   # 11 sextets
+    assert np.isnan(v["g_tensors"]).all() and np.shape(v["g_tensors"]) == (8, 3)
+    assert "groups [16]" in result.message and "NaN" in result.message and "DyF2" in result.message
+    assert v["so_source"] == "single_aniso" and v["program_version"] == "v22.10"
+
+
+def test_geometry_from_gateway():
+    symbols, coords = molcas.geometry((FIXTURES / "loprop_methanolate.log").read_text())
+    assert symbols == ["O", "C", "H", "H", "H"] and coords[1] == [1.33, 0.0, 0.0]
