@@ -31,11 +31,9 @@ BACKEND = "molcas"
 PROGRAM = "pymolcas"
 
 # cheap CASSCF for demos and tests: minimal ANO-RCC on the ligands, the sextet 6H term only (11 roots) — the
-# eight Kramers doublets of J = 15/2 come from 6H; the paper-quality default keeps all 21 sextets. Measured with
-# one thread on 2 cores shared with other jobs (load 8-15): [Dy(H2O)5(OMe)2]+ 691 s, (pyridine)2 1323 s,
-# (OPh)2 1616 s, of which ~5 min integrals (AMFI for Dy); paper quality for (OMe)2 took 3475 s on the same
-# machine. For (OMe)2 the cheap KDs lie ~10% above the paper-quality ones (KD1 398 vs 363 cm-1), ground gz equal.
-# energy threshold 1e-6 Eh = 0.2 cm-1, far below the KD gaps: converges in ~2/3 of the iterations of the default 1e-8
+# eight Kramers doublets of J = 15/2 come from 6H; the paper-quality default keeps all 21 sextets. Energy threshold
+# 1e-6 Eh = 0.2 cm-1, far below the KD gaps. Measured times and how far the cheap KDs lie from the paper-quality
+# ones: README, "Ab initio backends", and tests/fixtures/molcas/README.md.
 CHEAP_CASSCF = {"basis": "ANO-RCC-MB", "metal_basis": "ANO-RCC-VDZP", "ciroot": 11, "energy_threshold": 1e-6}
 
 _RASSCF_ITERATION = re.compile(r"^\s+(\d+)\s+\d+\s+\d+\s+\d+\s+-?\d+\.\d+\s+-?\d\.\d+E[-+]\d+", flags=re.M)

@@ -15,16 +15,12 @@ import pandas as pd
 
 from .. import config
 from . import shards
+from .shards import say as _say
 from .executor import ACTIVE, JobStates, cancel_jobs, choose, chunks, make_executor
 from .spec import Spec, load_spec, parse_spec, resources_for_job
 from .status import status as _status
 from .status import summary
 from .tasks import make_tasks, render_task, run_chunk
-
-
-def _say(message: str, quiet: bool) -> None:
-    if not quiet:
-        print(f"[jobs] {message}", file=sys.stderr, flush=True)
 
 
 class Campaign:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import sys
 import time
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from .. import store
 from ..abinitio import values as value_schema
 from ..chem.descriptors import DESCRIPTOR_NAMES
 from . import shards
+from .shards import say as _say
 from .executor import JobStates
 from .status import latest_submission, task_state_and_shard
 
@@ -148,8 +148,3 @@ def gather(campaign: str | Path, out: str | Path | None = None, *, quiet: bool =
     _say(f"{out}: {counts['n_tasks']} tasks ({counts['n_ok']} ok, {counts['n_failed']} failed, "
          f"{counts['n_unfinished']} unfinished) in {seconds:.2f} s", quiet)
     return out
-
-
-def _say(message: str, quiet: bool) -> None:
-    if not quiet:
-        print(f"[jobs] {message}", file=sys.stderr, flush=True)

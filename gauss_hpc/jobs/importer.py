@@ -19,7 +19,6 @@ import hashlib
 import math
 import os
 import re
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +29,7 @@ from ..abinitio import molcas, orca
 from ..abinitio.result import Result, Status
 from ..chem.descriptors import DESCRIPTOR_NAMES
 from .gather import TASK_COLUMNS, WIDTH, _fixed
+from .shards import say
 
 MAX_BYTES = 512 * 1024 * 1024
 HEAD_BYTES = 64 * 1024
@@ -174,7 +174,6 @@ def import_outputs(paths, out: str | Path, *, energies: str = "casscf", quiet: b
                                **stats},
                         config={"command": "import", "paths": [str(p) for p in paths], "energies": energies},
                         sources=[])
-    if not quiet:
-        print(f"[jobs] {out}: {n} files ({stats['n_ok']} ok, {stats['n_with_kd']} with KD energies, "
-              f"{stats['n_failed']} failed, {stats['n_unrecognized']} not outputs)", file=sys.stderr, flush=True)
+    say(f"{out}: {n} files ({stats['n_ok']} ok, {stats['n_with_kd']} with KD energies, {stats['n_failed']} failed, "
+        f"{stats['n_unrecognized']} not outputs)", quiet)
     return Path(out)

@@ -20,10 +20,17 @@ import contextlib
 import fcntl
 import json
 import os
+import sys
 from pathlib import Path
 from typing import Iterator
 
 from ..store import atomic_write_text
+
+
+def say(message: str, quiet: bool = False) -> None:
+    """A progress line of the jobs commands on stderr ('[jobs] ...'), unless quiet."""
+    if not quiet:
+        print(f"[jobs] {message}", file=sys.stderr, flush=True)
 
 
 class CampaignError(ValueError):
