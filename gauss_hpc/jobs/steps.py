@@ -71,9 +71,9 @@ def swap_metal(cx, workdir: Path, *, name: str, metal: str, **params) -> Result:
 
 def crystal_field(cx, workdir: Path, *, name: str, **params) -> Result:
     """Point-charge crystal-field KDs (gauss_hpc.abinitio.crystal_field.kd_energies)."""
-    from ..abinitio import crystal_field as cf
+    from ..abinitio import crystal_field as oracle
 
-    return _needs_complex("crystal_field", cf.BACKEND, cx, name) or cf.kd_energies(cx, name=name, **params)
+    return _needs_complex("crystal_field", oracle.BACKEND, cx, name) or oracle.kd_energies(cx, name=name, **params)
 
 
 def xtb_relax(cx, workdir: Path, *, name: str, **params) -> Result:
