@@ -102,7 +102,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--config", help="TOML file with a [train] section overriding the defaults")
     parser.add_argument("--resume", action="store_true",
                         help="continue from OUT/checkpoint.pt exactly where it stopped (flags given now override "
-                             "the stored config, e.g. a larger --max-epochs)")
+                             "the stored config, e.g. a larger --max-epochs; --lr replaces the optimizer's current "
+                             "learning rate)")
     parser.add_argument("--log-every", type=int, default=50, help="log a progress line every N steps (default: 50; "
                                                                   "0 = never)")
     parser.add_argument("--no-progress", action="store_true", help="no tqdm progress bar")
@@ -655,8 +656,9 @@ def _setup_logging(rank: int, verbose: bool) -> None:
 
 
 def train(cfg: dict, *, resume: bool = False, log_every: int = 50, progress: bool = True,
-          ctx: dist.DistContext | None = None) -> int:
-    """Library entry: train with a complete [train] config. Returns the exit code."""
+          ctx: dist.DistContext | None = None, lr_override: float | None = None) -> int:
+    """Library entry: train with a complete [train] config. Returns the exit code. With `resume`,
+    `lr_override` replaces the learning rate stored in the optimizer state."""
     _check_config(cfg)
     if cfg["threads"]:
         torch.set_num_threads(int(cfg["threads"]))
@@ -689,6 +691,12 @@ def train(cfg: dict, *, resume: bool = False, log_every: int = 50, progress: boo
             if ctx.is_main:
                 log.info("resumed from %s at epoch %d step %d", run_dir / ckpt.CHECKPOINT, trainer.epoch,
                          trainer.step)
+            if lr_override is not None:
+                # The optimizer state carries the (possibly reduced) learning rate; an explicit --lr replaces it.
+                for group in trainer.optimizer.param_groups:
+                    group["lr"] = float(lr_override)
+                if ctx.is_main:
+                    log.info("learning rate set to %g (--lr given with --resume)", lr_override)
         reason = trainer.run(interrupt)
         if reason == "signal":
             return EXIT_INTERRUPTED
@@ -718,7 +726,8 @@ def main(argv: list[str] | None = None) -> int:
     _setup_logging(launch.rank, args.verbose)
     try:
         cfg = _resolve_config(args)
-        return train(cfg, resume=args.resume, log_every=args.log_every, progress=not args.no_progress)
+        return train(cfg, resume=args.resume, log_every=args.log_every, progress=not args.no_progress,
+                     lr_override=args.lr if args.resume else None)
     except (InputError, ckpt.CheckpointError, FileNotFoundError, ValueError) as exc:
         log.error("%s", exc)
         return 2

@@ -161,6 +161,18 @@ def test_sigterm_mid_epoch_then_resume_is_exact(ligands, tmp_path):
     np.testing.assert_allclose(ref_hist["train_loss"], res_hist["train_loss"], rtol=1e-12)
 
 
+def test_resume_with_more_epochs_and_a_new_learning_rate(ligands, tmp_path):
+    """Extending a finished run: --max-epochs raises the limit, --lr replaces the optimizer's stored rate."""
+    out = tmp_path / "run"
+    assert train.train(cfg_for(ligands, out, max_epochs=1, batch_size=50), progress=False) == 0
+    more = run_cli(["--ligands", str(ligands), *SMALL_FLAGS, "--batch-size", "50", "--out", str(out), "--resume",
+                    "--max-epochs", "2", "--lr", "1e-4"])
+    assert more.returncode == 0, more.stderr[-3000:]
+    assert "learning rate set to 0.0001" in more.stderr
+    history = store.read_history(out / "history.h5")
+    assert list(history["epoch"]) == [0, 1] and history["lr"].iloc[1] == pytest.approx(1e-4)
+
+
 def test_unlabelled_rows_garbage_values_change_nothing(tmp_path):
     clean = make_ligands(tmp_path / "clean.h5", n=120)
     dirty = make_ligands(tmp_path / "dirty.h5", n=120, garbage=1e6)
