@@ -214,3 +214,15 @@ def test_single_aniso_one_multiplet_of_16_states():
 def test_geometry_from_gateway():
     symbols, coords = molcas.geometry((FIXTURES / "loprop_methanolate.log").read_text())
     assert symbols == ["O", "C", "H", "H", "H"] and coords[1] == [1.33, 0.0, 0.0]
+
+
+def test_single_aniso_defaults_print_no_g_tensors():
+    """&SINGLE_ANISO without keywords (a later run on the same JobIph): spin-orbit energies of all 66 states,
+    no pseudospin groups, no g-tensors: every Kramers pair becomes a doublet, g NaN."""
+    result = molcas.parse_casscf(FIXTURES / "casscf_DyF2_aniso_defaults.log", name="DyF2")
+    assert result.ok and "groups not printed" in result.message
+    v = result.values
+    assert len(v["kd_energies"]) == 33 and v["kd_energies"][:8] == pytest.approx(DYF2_KD, abs=1e-3)
+    assert np.isnan(v["g_tensors"]).all()
+    eight = molcas.parse_casscf(FIXTURES / "casscf_DyF2_aniso_defaults.log", name="DyF2", n_doublets=8)
+    assert eight.values["kd_energies"] == pytest.approx(DYF2_KD, abs=1e-3) and len(eight.values["kd_gaps"]) == 7
