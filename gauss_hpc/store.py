@@ -325,7 +325,9 @@ def read_samples(path: str | Path, table: str = "samples", columns: Iterable[str
 #            crystal-field step leaves the crystal-field KDs, said so here), the structural descriptors (NaN
 #            without a complex), scalar values of the steps (last step wins: energy, donor_charge, ...);
 #            N-D columns: kd_energies (n, 8) cm-1 ground = 0, kd_gaps (n, 7) cm-1, g_tensors (n, 8, 3), NaN where
-#            absent, with masks has_kd_energies, has_g_tensors
+#            absent, with masks has_kd_energies, has_g_tensors (shapes and units: abinitio/values.py).
+#            `jobs import` writes the same table, one row per file, plus path, program, program_version, kind;
+#            its status is also "unrecognized" for a file that is no ORCA/OpenMolcas output
 # /geometry  final complex of each task: offsets (n + 1) into symbols (atoms) and coords (atoms, 3) Angstrom
 # /steps     table, one row per step run: task_id, step, backend, status, message, wall_seconds, cached
 # attrs      provenance (stamp) + campaign, n_tasks, n_ok, n_failed, n_unfinished, content_sha256
