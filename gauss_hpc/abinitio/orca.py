@@ -8,6 +8,7 @@ Step registry for job arrays (`STEPS`): each step is `(input: Complex, workdir, 
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import shutil
@@ -294,7 +295,7 @@ def with_geometry(cx, result: Result):
     coords = np.asarray(result.values["coordinates"], dtype=float)
     if list(result.values["symbols"]) != list(cx.symbols):
         raise ValueError(f"{cx.name}: optimised atoms {result.values['symbols']} differ from the complex's")
-    return type(cx)(**{**cx.to_dict(), "coords": coords})
+    return dataclasses.replace(cx, coords=coords)
 
 
 def opt_constrained_task(cx, workdir, **params) -> Result:

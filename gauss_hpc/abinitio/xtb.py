@@ -19,6 +19,7 @@ Both return a Result and never raise for bad input or failed calculations. They 
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 import numpy as np
@@ -184,10 +185,7 @@ def relax_complex(cx: Complex, *, name: str | None = None, workdir=None, swap_to
         return Result.failure(name, BACKEND, _failure_status(exc), f"complex {name}: {exc}",
                               wall_seconds=time.perf_counter() - start)
     coords = positions * BOHR_TO_ANGSTROM
-    relaxed = Complex(name=cx.name, symbols=list(cx.symbols), coords=coords, charge=cx.charge,
-                      multiplicity=cx.multiplicity, metal_index=cx.metal_index,
-                      equatorial_donors=list(cx.equatorial_donors), axial_donors=list(cx.axial_donors),
-                      ligand_smiles=list(cx.ligand_smiles))
+    relaxed = dataclasses.replace(cx, coords=coords)          # the same complex, moved atoms
     values = {"symbols": list(work.symbols), "coordinates": coords, "complex": relaxed.to_dict(),
               "energy": energy, "atomic_charges": charges, "steps": steps, "relaxed_metal": work.metal}
     if not converged:

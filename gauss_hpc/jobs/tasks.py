@@ -3,6 +3,7 @@ element executes (`run_chunk`), which runs each of its tasks' steps and writes o
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import inspect
 import json
@@ -224,9 +225,7 @@ def _next_input(item, result: Result):
     if isinstance(item, Complex) and values.get("coordinates") is not None:
         coords = values["coordinates"]
         if len(coords) == len(item.symbols):
-            data = item.to_dict()
-            data["coords"] = coords
-            return Complex.from_dict(data)
+            return dataclasses.replace(item, coords=coords)
     return item
 
 
