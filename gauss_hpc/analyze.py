@@ -1,7 +1,9 @@
 """`python -m gauss_hpc.analyze`: figures and a report (report/index.html) from the HDF5 files of the stages.
 
-Each figure is made from whatever files are given; a figure whose inputs are missing is listed in the report
-with the reason instead of failing the whole report.
+The report shows the molecules first (generated ligands beside their seeds with their KD1, the seeds, the computed
+complexes and a 3-D view of them), then interactive maps (plotly, its JavaScript embedded so that the file opens
+offline), then the PNG figures for papers. Each figure is made from whatever files are given; a figure whose inputs
+are missing is listed in the report with the reason instead of failing the whole report.
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from . import store  # noqa: E402
-from .chem.ligands import LigandError, kekulized_canonical  # noqa: E402
+from .report import kd  # noqa: E402
+from .report.kd import novelty_key  # noqa: E402
 
 log = logging.getLogger("gauss_hpc.analyze")
 
@@ -36,6 +39,8 @@ class Figure:
     file: str | None = None          # PNG name inside the report directory
     caption: str = ""
     missing: str = ""                # why the figure could not be made
+    html: str = ""                   # inline content: molecule cards, an interactive map
+    plotly: bool = False             # the content needs plotly.js
 
 
 @dataclass
@@ -51,6 +56,9 @@ class Report:
         fig.savefig(self.out / name, dpi=110)
         plt.close(fig)
         self.figures.append(Figure(title, name, caption))
+
+    def add(self, title: str, content: str, caption: str = "", plotly: bool = False) -> None:
+        self.figures.append(Figure(title, caption=caption, html=content, plotly=plotly))
 
     def skip(self, title: str, why: str) -> None:
         log.info("figure %r skipped: %s", title, why)
@@ -158,25 +166,41 @@ def learning_vs_size(report: Report, run_dirs: list[Path]) -> None:
     report.save(fig, "learning_vs_size.png", title)
 
 
-def latent_maps(report: Report, run_dir: Path) -> None:
-    title = "Latent space coloured by proxy labels and KD gaps"
+@dataclass
+class LatentData:
+    mu: np.ndarray
+    rows: np.ndarray                 # ligand_row of each latent
+    labels: dict[str, np.ndarray]    # per ligand of the ligands file, NaN = not labelled
+    smiles: np.ndarray               # per ligand of the ligands file
+    projected: np.ndarray            # 2-D PCA of mu
+    explained: float                 # variance the two components explain
+
+
+def latent_data(run_dir: Path) -> LatentData | str:
+    """The latents of a run with the labels of its ligands, or why there is nothing to map."""
     path = run_dir / "latents.h5"
     if not path.is_file():
-        return report.skip(title, f"no {path}")
+        return f"no {path}"
     from sklearn.decomposition import PCA
 
     latents = store.read_latents(path)
     ligands_file = Path(latents["ligands_file"])
-    labels = per_ligand_labels(ligands_file) if ligands_file.is_file() else {}
-    ligands = store.read_ligands(ligands_file) if ligands_file.is_file() else None
-    if ligands is not None:
-        labels = {"donor_z": ligands["donor_z"].to_numpy(float), **labels}
-    if not labels:
-        return report.skip(title, f"no labels in {ligands_file}")
+    if not ligands_file.is_file():
+        return f"no ligands file {ligands_file} (named by {path})"
+    ligands = store.read_ligands(ligands_file)
+    labels = {"donor_z": ligands["donor_z"].to_numpy(float), **per_ligand_labels(ligands_file)}
     labels = {name: values for name, values in labels.items() if np.isfinite(values).sum() >= 10}  # maps need data
-    mu, rows = latents["mu"], latents["ligand_row"]
-    pca = PCA(n_components=2).fit(mu)
-    projected = pca.transform(mu)
+    pca = PCA(n_components=2).fit(latents["mu"])
+    return LatentData(latents["mu"], latents["ligand_row"], labels, ligands["smiles"].to_numpy(),
+                      pca.transform(latents["mu"]), float(pca.explained_variance_ratio_.sum()))
+
+
+def latent_maps(report: Report, run_dir: Path) -> None:
+    title = "Latent space coloured by proxy labels and KD gaps"
+    data = latent_data(run_dir)
+    if isinstance(data, str):
+        return report.skip(title, data)
+    labels, mu, rows, projected = data.labels, data.mu, data.rows, data.projected
     names = list(labels)
     fig, axes = plt.subplots(2, len(names), figsize=(3.3 * len(names), 6.2), squeeze=False)
     for col, name in enumerate(names):
@@ -193,38 +217,64 @@ def latent_maps(report: Report, run_dir: Path) -> None:
             ax.set_ylabel(ylabel)
     report.save(fig, "latent_maps.png", title,
                 f"top: latent dimensions 0 and 1; bottom: 2-D PCA (explained variance "
-                f"{pca.explained_variance_ratio_.sum():.0%}); grey = unlabelled")
+                f"{data.explained:.0%}); grey = unlabelled")
 
 
-def parity(report: Report, run_dir: Path) -> None:
-    title = "Parity of the property heads on the held-out split"
+def latent_map_interactive(report: Report, run_dir: Path) -> None:
+    title = "Latent map, interactive: point at a ligand"
+    data = latent_data(run_dir)
+    if isinstance(data, str):
+        return report.skip(title, data)
+    labels = {name: values[data.rows] for name, values in data.labels.items()}
+    # the KD gaps first: the map a chemist opens it for
+    labels = dict(sorted(labels.items(), key=lambda item: not item[0].startswith("kd")))
+    from .report import interactive
+
+    report.add(title, interactive.latent_map(data.projected, labels, data.smiles[data.rows], data.rows,
+                                             f"2-D PCA of the latent means ({data.explained:.0%} of the variance)"),
+               f"{len(data.rows)} ligands of {run_dir}; the menu picks the colour; grey = not labelled", plotly=True)
+
+
+def parity_data(run_dir: Path) -> dict[str, pd.DataFrame] | str:
+    """Per proxy label of a run, its held-out ligands (target, predicted, smiles, row); or why there are none."""
     try:
         import torch
 
         from .model.checkpoint import load_run
     except ImportError as exc:
-        return report.skip(title, f"cannot load the model ({exc})")
+        return f"cannot load the model ({exc})"
     latents_path = run_dir / "latents.h5"
     if not latents_path.is_file() or not (run_dir / "best.pt").is_file():
-        return report.skip(title, f"{run_dir} has no best.pt/latents.h5")
+        return f"{run_dir} has no best.pt/latents.h5"
     run = load_run(run_dir)
     if not run.label_names:
-        return report.skip(title, "the run was trained without proxy labels")
+        return "the run was trained without proxy labels"
     latents = store.read_latents(latents_path)
     ligands_file = Path(latents["ligands_file"])
     test, _ = store.read_splits(ligands_file)
     labels = per_ligand_labels(ligands_file)
-    labels["donor_z"] = store.read_ligands(ligands_file)["donor_z"].to_numpy(float)
-    rows = latents["ligand_row"]
-    held_out = test[rows]
+    ligands = store.read_ligands(ligands_file)
+    labels["donor_z"] = ligands["donor_z"].to_numpy(float)
+    rows = latents["ligand_row"][test[latents["ligand_row"]]]
     with torch.no_grad():
-        predicted = run.model.predict_proxy(torch.as_tensor(latents["mu"][held_out])).numpy()
+        predicted = run.model.predict_proxy(torch.as_tensor(latents["mu"][test[latents["ligand_row"]]])).numpy()
     predicted = predicted * np.asarray(run.label_std) + np.asarray(run.label_mean)
-    names = [n for n in run.label_names if n in labels]
-    fig, axes = plt.subplots(1, len(names), figsize=(3.4 * len(names), 3.4), squeeze=False)
-    for ax, name in zip(axes[0], names):
-        target = labels[name][rows[held_out]]
-        pred = predicted[:, run.label_names.index(name)]
+    panels = {}
+    for name in (n for n in run.label_names if n in labels):
+        table = pd.DataFrame({"target": labels[name][rows], "predicted": predicted[:, run.label_names.index(name)],
+                              "smiles": ligands["smiles"].to_numpy()[rows], "row": rows})
+        panels[name] = table[np.isfinite(table["target"])]
+    return panels
+
+
+def parity(report: Report, run_dir: Path) -> None:
+    title = "Parity of the property heads on the held-out split"
+    panels = parity_data(run_dir)
+    if isinstance(panels, str):
+        return report.skip(title, panels)
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.4 * len(panels), 3.4), squeeze=False)
+    for ax, (name, table) in zip(axes[0], panels.items()):
+        target, pred = table["target"].to_numpy(), table["predicted"].to_numpy()
         known = np.isfinite(target)
         r2 = r_squared(target[known], pred[known])
         report.numbers[f"R² {name} (held out)"] = round(r2, 3)
@@ -235,6 +285,16 @@ def parity(report: Report, run_dir: Path) -> None:
         ax.set_xlabel("target")
         ax.set_ylabel("predicted")
     report.save(fig, "parity.png", title)
+
+
+def parity_interactive(report: Report, run_dir: Path) -> None:
+    title = "Parity, interactive: point at a held-out ligand"
+    panels = parity_data(run_dir)
+    if isinstance(panels, str):
+        return report.skip(title, panels)
+    from .report import interactive
+
+    report.add(title, interactive.parity(panels), plotly=True)
 
 
 # --- figures: sampling -----------------------------------------------------------------------------------------------
@@ -275,6 +335,18 @@ def sigma_sweep(report: Report, samples: Path) -> None:
     report.numbers["novel unique ligands"] = int((flags["novel"].astype(bool) & flags["unique"].astype(bool)).sum())
 
 
+def sigma_sweep_interactive(report: Report, samples: Path, results: pd.DataFrame) -> None:
+    title = "σ sweep, interactive: point at a generated ligand"
+    stats = store.read_samples(samples, "sigma_stats")
+    if stats.empty:
+        return report.skip(title, f"{samples} has no sampling statistics")
+    from .report import interactive
+
+    report.add(title, interactive.sigma_sweep(stats, kd.ranked(samples, results)),
+               "right: each novel unique ligand at its σ and its most trusted KD1 (CASSCF > crystal field > "
+               "predicted from the nearest labelled latents)", plotly=True)
+
+
 def metrics_table(report: Report, samples: Path) -> None:
     metrics = store.read_samples(samples, "metrics")
     columns = [c for c in ("sigma", "attempts", "validity", "unique_at_1k", "unique_at_10k", "novelty", "intdiv1",
@@ -289,11 +361,15 @@ def _results(paths: list[Path]) -> pd.DataFrame:
     frames = []
     for path in paths:
         table = store.read_results(path)
-        arrays = store.read_result_arrays(path, ("kd_gaps",))
+        arrays = store.read_result_arrays(path, ("kd_gaps", "g_tensors"))
         if "kd_gaps" in arrays:
             table["kd1_gap"] = arrays["kd_gaps"][:, 0]
             table["kd7_gap"] = arrays["kd_gaps"][:, 6]
+        if "g_tensors" in arrays:       # principal g values of the ground Kramers doublet
+            for k in range(3):
+                table[f"ground_g{k + 1}"] = arrays["g_tensors"][:, 0, k]
         table["campaign"] = path.parent.name
+        table["results_file"], table["results_row"] = str(path), np.arange(len(table))
         frames.append(table)
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
@@ -312,7 +388,7 @@ def campaign_status(report: Report, results: pd.DataFrame) -> None:
 def seed_kd_gaps(samples: Path, ligands_file: Path) -> pd.DataFrame:
     """Per unique generated ligand (canonical SMILES): its seed's crystal-field KD gaps from the ligands file."""
     seeds = store.read_samples(samples, "seeds")
-    generated = store.read_samples(samples, "samples", ["canonical", "seed_id", "sigma", "unique"])
+    generated = store.read_samples(samples, "samples", ["canonical", "seed_id", "seed_smiles", "sigma", "unique"])
     generated = generated[generated["unique"].astype(bool)]
     labels = store.read_labels(ligands_file)
     if "kd_gaps" not in labels:
@@ -327,28 +403,23 @@ def seed_kd_gaps(samples: Path, ligands_file: Path) -> pd.DataFrame:
     return out.set_index("canonical")
 
 
-def novelty_key(canonical: str, smiles: str) -> str:
-    """The kekulized canonical SMILES of a result (campaigns from plain SMILES lists leave canonical empty)."""
-    if canonical:
-        return canonical
-    try:
-        return kekulized_canonical(smiles)
-    except LigandError:
-        return ""
-
-
 def fidelity_score(seed: np.ndarray, generated: np.ndarray) -> float:
     """How well the seed's KD gap predicts the generated ligand's: 1 - Σ(gen - seed)² / Σ(gen - mean gen)²."""
     return r_squared(generated, seed)
 
 
-def seed_fidelity(report: Report, results: pd.DataFrame, samples: Path, ligands_file: Path) -> None:
-    title = "Seed → sample fidelity of the KD gaps (paper Fig. 5, 8)"
+def fidelity_join(results: pd.DataFrame, samples: Path, ligands_file: Path) -> pd.DataFrame:
+    """Finished generated complexes with their seed's labelled KD gaps, σ and seed SMILES."""
     seeds = seed_kd_gaps(samples, ligands_file)
     ok = results[(results["status"] == "ok") & results["kd1_gap"].notna()]
     ok = ok.drop(columns=[c for c in seeds.columns if c in ok.columns])   # the samples file is authoritative
-    joined = ok.assign(key=[novelty_key(c, s) for c, s in zip(ok["canonical"], ok["smiles"])]).join(
+    return ok.assign(key=[novelty_key(c, s) for c, s in zip(ok["canonical"], ok["smiles"])]).join(
         seeds, on="key", how="inner")
+
+
+def seed_fidelity(report: Report, results: pd.DataFrame, samples: Path, ligands_file: Path) -> None:
+    title = "Seed → sample fidelity of the KD gaps (paper Fig. 5, 8)"
+    joined = fidelity_join(results, samples, ligands_file)
     if len(joined) < 3:
         return report.skip(title, f"only {len(joined)} generated complexes with a KD-labelled seed")
     fig, axes = plt.subplots(1, 2, figsize=(10, 4), layout="constrained")
@@ -367,6 +438,17 @@ def seed_fidelity(report: Report, results: pd.DataFrame, samples: Path, ligands_
                 "colour: σ of the perturbation; KDs from the crystal-field oracle unless the campaign says otherwise")
     shift = float(np.mean(joined["kd1_gap"] - joined["seed_kd1_gap"]))
     report.numbers["KD1 shift generated − seed (cm⁻¹, mean)"] = round(shift, 1)
+
+
+def seed_fidelity_interactive(report: Report, results: pd.DataFrame, samples: Path, ligands_file: Path) -> None:
+    title = "Seed → sample fidelity, interactive: point at a generated ligand"
+    joined = fidelity_join(results, samples, ligands_file)
+    if joined.empty:
+        return report.skip(title, "no generated complex with a computed KD1 and a KD-labelled seed")
+    from .report import interactive
+
+    report.add(title, interactive.fidelity(joined), "seed KD1: label of the ligands file; generated KD1: the "
+               "campaign's kd_step (crystal field or CASSCF)", plotly=True)
 
 
 def kd1_distribution(report: Report, results: pd.DataFrame, ligands_file: Path) -> None:
@@ -391,12 +473,91 @@ def kd1_distribution(report: Report, results: pd.DataFrame, ligands_file: Path) 
     report.numbers["KD1 gap generated, median (cm⁻¹)"] = round(float(ok["kd1_gap"].median()), 1)
 
 
+# --- molecules --------------------------------------------------------------------------------------------------
+
+TOP_LIGANDS = 24          # generated ligands drawn beside their seeds
+MAX_COMPLEXES = 120       # complex cards (a paper-scale campaign has thousands of tasks: the best and failed first)
+VIEWS_3D = 2              # 3-D views (each carries its geometry; plotly.js is shared)
+
+
+def generated_molecules(report: Report, samples: Path, results: pd.DataFrame, ligands_file: Path | None) -> None:
+    title = "Generated ligands beside their seeds, best KD1 first"
+    table = kd.ranked(samples, results)
+    if table.empty:
+        return report.skip(title, f"{samples} holds no novel unique ligand")
+    from .report import molecules
+
+    shown = table.head(TOP_LIGANDS)
+    said = ", ".join(f"{(shown['method'] == m).sum()} {kd.METHODS[m]}" for m in kd.METHODS
+                     if (shown["method"] == m).any()) or "no KD1 known: ordered by times generated"
+    report.add(title, molecules.generated_cards(table, kd.seeds(samples, ligands_file), TOP_LIGANDS),
+               f"{len(shown)} of {len(table)} novel unique ligands, the CASSCF-computed first, then crystal-field, "
+               f"then predicted, each by KD1 ({said}); the method is written on each drawing; the donor atom "
+               f"(bound to Dy) is highlighted; the seed is drawn on the left with its labelled KD1")
+
+
+def seed_molecules(report: Report, samples: Path, ligands_file: Path | None) -> None:
+    title = "Seeds of the sampling run"
+    seeds = kd.seeds(samples, ligands_file)
+    if seeds.empty:
+        return report.skip(title, f"{samples} has no seeds")
+    from .report import molecules
+
+    counts = kd.generated(samples)["seed_id"].value_counts()
+    report.add(title, molecules.seed_cards(seeds, counts), "KD1: the crystal-field label of the ligands file")
+
+
+def _complex_order(results: pd.DataFrame) -> pd.DataFrame:
+    """CASSCF results first, then finished before failed, each by KD1 descending."""
+    return results.assign(_casscf=results["kd_step"] != "casscf", _failed=results["status"] != "ok",
+                          _kd1=-results.get("kd1_gap", pd.Series(np.nan, results.index)).fillna(-np.inf)) \
+        .sort_values(["_casscf", "_failed", "_kd1"]).drop(columns=["_casscf", "_failed", "_kd1"])
+
+
+def complex_molecules(report: Report, results: pd.DataFrame) -> None:
+    from .report import molecules
+
+    shown = _complex_order(results).head(MAX_COMPLEXES)
+    report.add("Computed complexes", molecules.complex_cards(shown),
+               f"{len(shown)} of {len(results)} tasks ({', '.join(results['campaign'].unique())}): the axial ligand "
+               f"of each complex, CASSCF first, then by KD1; red: failed or unfinished")
+
+
+def complex_views(report: Report, results: pd.DataFrame) -> None:
+    title = "3-D view of computed complexes"
+    finished = _complex_order(results[results["status"] == "ok"])
+    if finished.empty:
+        return report.skip(title, "no finished complex")
+    from .report import interactive
+
+    views = []
+    for _, row in finished.iterrows():
+        symbols, coords = store.read_geometry(row["results_file"], int(row["results_row"]))
+        if symbols:
+            kd1 = f", KD1 {row['kd1_gap']:.0f} cm⁻¹ ({kd.METHODS.get(row['kd_step'], row['kd_step'])})" \
+                if pd.notna(row.get("kd1_gap")) else ""
+            views.append(interactive.complex_3d(symbols, coords, f"{row['name']}: {row['smiles']}{kd1}"))
+        if len(views) == VIEWS_3D:
+            break
+    if not views:
+        return report.skip(title, "the finished tasks carry no geometry")
+    report.add(title, "".join(views), "final geometries, the CASSCF-computed first, then by KD1; drag to rotate. "
+               "The ground doublet's main magnetic axis is not drawn: results.h5 keeps SINGLE_ANISO's principal g "
+               "values (g_tensors) but not their directions", plotly=True)
+
+
 # --- report ---------------------------------------------------------------------------------------------------------
 
 def write_html(report: Report) -> Path:
+    from .report.molecules import CSS
+
+    plotly = any(figure.plotly for figure in report.figures)
+    if plotly:
+        from .report import interactive
     parts = ["<!doctype html><meta charset='utf-8'><title>gauss_hpc report</title>",
-             "<style>body{font-family:sans-serif;max-width:1200px;margin:auto}img{max-width:100%}"
-             "td,th{padding:2px 10px;text-align:left}</style>",
+             "<style>body{font-family:sans-serif;max-width:1300px;margin:auto}img{max-width:100%}"
+             f"td,th{{padding:2px 10px;text-align:left}}{CSS}</style>",
+             interactive.script() if plotly else "",
              "<h1>gauss_hpc report</h1>", "<h2>Key numbers</h2><table>"]
     parts += [f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>"
               for k, v in report.numbers.items()]
@@ -405,12 +566,15 @@ def write_html(report: Report) -> Path:
         parts += [f"<h2>{html.escape(title)}</h2>", table.to_html(index=False, na_rep="")]
     for figure in report.figures:
         parts.append(f"<h2>{html.escape(figure.title)}</h2>")
-        if figure.file:
-            parts.append(f"<img src='{html.escape(figure.file)}' alt='{html.escape(figure.title)}'>")
+        if figure.file or figure.html:
             if figure.caption:
                 parts.append(f"<p>{html.escape(figure.caption)}</p>")
+            parts.append(f"<div class='figure'>{figure.html}</div>" if figure.html else
+                         f"<img src='{html.escape(figure.file)}' alt='{html.escape(figure.title)}'>")
         else:
             parts.append(f"<p><em>Not made: {html.escape(figure.missing)}</em></p>")
+    if plotly:
+        parts.append(interactive.HOVER_PANEL)
     path = report.out / "index.html"
     store.atomic_write_text(path, "\n".join(parts))
     store.atomic_write_text(report.out / "numbers.json", json.dumps(report.numbers, indent=1, default=str))
@@ -426,7 +590,24 @@ def analyze(out: str | Path, runs: list[str | Path] = (), samples: str | Path | 
     if ligands is None and run_dirs and (run_dirs[0] / "latents.h5").is_file():
         ligands = store.read_latents(run_dirs[0] / "latents.h5")["ligands_file"]
     table = _results([Path(p) for p in results])
+    ligands_path = Path(ligands) if ligands is not None else None
     figures = []
+    if samples is not None:     # the molecules first: what a chemist opens the report for
+        figures += [("Generated ligands", generated_molecules, (Path(samples), table, ligands_path)),
+                    ("Seeds", seed_molecules, (Path(samples), ligands_path))]
+    else:
+        report.skip("Generated ligands", "no samples file given (--samples)")
+    if not table.empty:
+        figures += [("Computed complexes", complex_molecules, (table,)), ("3-D view", complex_views, (table,))]
+    if run_dirs:
+        figures.append(("Latent map, interactive", latent_map_interactive, (run_dirs[0],)))
+    if samples is not None:
+        figures.append(("σ sweep, interactive", sigma_sweep_interactive, (Path(samples), table)))
+    if run_dirs:
+        figures.append(("Parity, interactive", parity_interactive, (run_dirs[0],)))
+    if not table.empty and samples is not None and ligands is not None:
+        figures.append(("Seed → sample fidelity, interactive", seed_fidelity_interactive,
+                        (table, Path(samples), ligands_path)))
     if run_dirs:
         figures += [("Learning curves", learning_curves, (run_dirs[0],)),
                     ("Learning curve vs training-set size", learning_vs_size, (run_dirs,)),

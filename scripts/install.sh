@@ -4,7 +4,8 @@
 #     build available here (a bare `torch` would pull a multi-GB CUDA wheel).
 #   - molSimplify without TensorFlow (--no-deps plus the dependencies it really uses).
 #   - mpi4py with the MPICH wheels.
-#   - Debian packages the tests use (openmolcas, slurm-wlm, munge) when root with apt; otherwise say what is skipped.
+#   - Debian packages the tests use (openmolcas, slurm-wlm, munge, chromium for the report's browser test) when root
+#     with apt; otherwise say what is skipped.
 # Environment: VENV (default .venv), PYTHON (default python3), GAUSS_SKIP_APT=1 to skip Debian packages.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,18 +16,18 @@ STAMP="$VENV/.gauss_hpc_installed"
 say() { printf '[install] %s\n' "$*"; }
 
 install_debian() {
-  local wanted=(openmolcas slurm-wlm munge)
+  local wanted=(openmolcas slurm-wlm munge chromium)
   local missing=()
   for pkg in "${wanted[@]}"; do
     dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
   done
   if [ ${#missing[@]} -eq 0 ]; then say "Debian packages present: ${wanted[*]}"; return; fi
   if [ "${GAUSS_SKIP_APT:-0}" = 1 ]; then
-    say "SKIPPED Debian packages ${missing[*]} (GAUSS_SKIP_APT=1): OpenMolcas and Slurm tests will be skipped"; return
+    say "SKIPPED Debian packages ${missing[*]} (GAUSS_SKIP_APT=1): OpenMolcas, Slurm and browser tests will be skipped"; return
   fi
   if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
     say "SKIPPED Debian packages ${missing[*]}: not root or no apt-get. Install them (or load modules) to run"
-    say "        the OpenMolcas and Slurm tests; those tests will be skipped and say so."
+    say "        the OpenMolcas, Slurm and report browser tests; those tests will be skipped and say so."
     return
   fi
   say "installing Debian packages: ${missing[*]}"
@@ -51,7 +52,7 @@ install_python() {
   say "installing the Python stack"
   "$py" -m pip install -q numpy pandas h5py rdkit pysmiles submitit tqdm jinja2 scipy scikit-learn matplotlib \
       pytest pytest-timeout mpi4py mpich tblite dftd4 qm9pack orjson \
-      openbabel-wheel networkx pyyaml importlib-resources
+      openbabel-wheel networkx pyyaml importlib-resources plotly playwright
   say "installing molSimplify without TensorFlow (--no-deps)"
   "$py" -m pip install -q --no-deps molsimplify
   "$py" -m pip install -q --no-deps -e .
