@@ -226,3 +226,21 @@ def test_single_aniso_defaults_print_no_g_tensors():
     assert np.isnan(v["g_tensors"]).all()
     eight = molcas.parse_casscf(FIXTURES / "casscf_DyF2_aniso_defaults.log", name="DyF2", n_doublets=8)
     assert eight.values["kd_energies"] == pytest.approx(DYF2_KD, abs=1e-3) and len(eight.values["kd_gaps"]) == 7
+
+
+def test_rassi_spin_orbit_energies_without_single_aniso():
+    """&RASSI (Spin) alone: the KD energies come from the 'SO-RASSI State' total energies (Eh) and agree with
+    what SINGLE_ANISO printed for the same JobIph; no g-tensors, and the message says why."""
+    result = molcas.parse_casscf(FIXTURES / "casscf_DyF2_rassi_only.log", name="DyF2", n_doublets=8)
+    assert result.ok and "no SINGLE_ANISO section" in result.message
+    v = result.values
+    assert v["so_source"] == "rassi" and len(v["so_energies"]) == 66
+    assert v["kd_energies"] == pytest.approx(DYF2_KD, abs=2e-3) and np.isnan(v["g_tensors"]).all()
+
+
+def test_rassi_log_cut_before_the_end_is_truncated(tmp_path):
+    text = (FIXTURES / "casscf_DyF2_rassi_only.log").read_text()
+    cut = tmp_path / "cut.log"
+    cut.write_text(text[: text.index("SO-RASSI State   40")])
+    result = molcas.parse_casscf(cut, name="DyF2_cut")
+    assert result.status == Status.TRUNCATED_OUTPUT and "DyF2_cut" in result.message and "rassi" in result.message
