@@ -25,7 +25,8 @@ def mixed(tmp_path_factory):
         shutil.copy(FIXTURES / "orca" / name, root / "orca" / name.replace(".out", ".log"))   # names do not matter
     shutil.copy(FIXTURES / "orca" / "orca6.0_dvb_gopt.inp", root / "orca")                   # an input, not an output
     for name in ("casscf_DyOPh2_cheap.log", "casscf_DyOPh2_cheap_default_guess_killed.log", "gateway_bad_basis.log",
-                 "loprop_methanolate.log"):
+                 "loprop_methanolate.log", "casscf_DyF2_mltp16.log", "casscf_DyF2_aniso_defaults.log",
+                 "casscf_DyF2_rassi_only.log"):
         shutil.copy(FIXTURES / "molcas" / name, root / "molcas" / "deeper" / name.replace(".log", ".out"))
     shutil.copy(FIXTURES / "molcas" / "guessorb_DyOPh2_cheap.h5", root / "molcas")            # binary
     (root / "notes.txt").write_text("ORCA and OpenMolcas runs of last spring\n")
@@ -40,11 +41,12 @@ def mixed(tmp_path_factory):
 
 def test_every_file_is_one_row_with_status(mixed):
     out, table = mixed
-    assert len(table) == 13
+    assert len(table) == 16
     expect = {"orca6.1_dy_acac_casscf_soc_aniso": "ok", "orca6.1_o2_triplet_casscf_soc": "ok",
               "orca5.0_dvb_gopt": "ok", "dy_killed": "truncated_output", "casscf_DyOPh2_cheap": "ok",
               "casscf_DyOPh2_cheap_default_guess_killed": "truncated_output", "gateway_bad_basis": "crashed",
-              "loprop_methanolate": "ok", "notes": "unrecognized", "empty": "unrecognized",
+              "loprop_methanolate": "ok", "notes": "unrecognized", "casscf_DyF2_mltp16": "ok",
+              "casscf_DyF2_aniso_defaults": "ok", "casscf_DyF2_rassi_only": "ok", "empty": "unrecognized",
               "guessorb_DyOPh2_cheap": "unrecognized", "orca6.0_dvb_gopt": "unrecognized"}
     assert {k: table.loc[k, "status"] for k in expect} == expect
     assert table.loc["guessorb_DyOPh2_cheap", "message"].endswith("binary file")
@@ -60,9 +62,13 @@ def test_kd_energies_g_tensors_and_geometry(mixed):
     arrays = store.read_result_arrays(out)
     rows = {name: i for i, name in enumerate(store.read_results(out)["name"])}
     dy, cas, o2 = rows["orca6.1_dy_acac_casscf_soc_aniso"], rows["casscf_DyOPh2_cheap"], rows["orca6.1_o2_triplet_casscf_soc"]
-    assert arrays["kd_energies"].shape == (13, 8) and arrays["g_tensors"].shape == (13, 8, 3)
+    assert arrays["kd_energies"].shape == (16, 8) and arrays["g_tensors"].shape == (16, 8, 3)
     assert arrays["kd_energies"][dy, 1] == pytest.approx(139.34) and arrays["g_tensors"][dy, 0, 2] == pytest.approx(19.52763174)
     assert arrays["kd_energies"][cas, 1] == pytest.approx(347.898, abs=1e-3)
+    for settings in ("mltp16", "aniso_defaults", "rassi_only"):        # three SINGLE_ANISO settings, one answer
+        row = rows[f"casscf_DyF2_{settings}"]
+        assert arrays["kd_energies"][row, 1] == pytest.approx(759.008, abs=2e-3)
+        assert np.isnan(arrays["g_tensors"][row]).all()
     assert np.isnan(arrays["kd_energies"][o2]).all()                 # integer spin: no Kramers doublets
     co = rows["orca6.1_coplus_casscf_soc_gtensor_aniso"]
     assert arrays["kd_energies"][co, :2] == pytest.approx([0, 29361.2]) and np.isnan(arrays["kd_energies"][co, 2:]).all()
