@@ -146,3 +146,18 @@ def test_sigterm_writes_the_finished_labels(tmp_path):
     assert "rerun the same command" in err
     done = len(json.loads(side.read_text())["rows"])
     assert store.read_labels(path)["xtb_donor_charge"][1].sum() == done >= 2
+
+
+def test_label_backends_and_units_come_from_the_value_schema():
+    from gauss_hpc import label, store
+    from gauss_hpc.abinitio import values
+    from gauss_hpc.jobs.gather import WIDTH
+
+    assert label.QUANTITIES == {"donor_charge": "e", "donor_dipole": "e*bohr", "donor_polarizability": "bohr^3"}
+    assert values.label_backends() == ("molcas", "xtb")
+    for backend in values.label_backends():              # every backend the schema names really labels ligands
+        assert callable(label.load_backend(backend).label_ligand)
+    with pytest.raises(ValueError, match=r"crystal_field.*\['molcas', 'xtb'\]"):
+        label.load_backend("crystal_field")
+    assert WIDTH == {"kd_energies": (8,), "kd_gaps": (7,), "g_tensors": (8, 3)}
+    assert store.RESULT_ARRAYS == tuple(WIDTH)
