@@ -244,3 +244,17 @@ def test_rassi_log_cut_before_the_end_is_truncated(tmp_path):
     cut.write_text(text[: text.index("SO-RASSI State   40")])
     result = molcas.parse_casscf(cut, name="DyF2_cut")
     assert result.status == Status.TRUNCATED_OUTPUT and "DyF2_cut" in result.message and "rassi" in result.message
+
+
+def test_single_aniso_eight_doublets_of_the_same_jobiph():
+    """MLTP 8 / 2 x 8 on the same [DyF2]+ JobIph: the same KDs as the other settings, a g-tensor per doublet;
+    the strongly axial F- field gives the |mJ| = 15/2, 13/2, 11/2, 9/2 ladder (gZ ~ 20, 17.3, 14.7, 12 for pure
+    states with gJ = 4/3)."""
+    result = molcas.parse_casscf(FIXTURES / "casscf_DyF2_mltp8x2.log", name="DyF2")
+    assert result.ok and result.message == ""
+    v = result.values
+    assert v["kd_energies"] == pytest.approx(DYF2_KD, abs=1e-3)
+    g = np.asarray(v["g_tensors"])
+    assert g.shape == (8, 3) and np.isfinite(g).all()
+    assert g[:4, 2] == pytest.approx([20.01068, 16.86711, 13.83911, 11.13252], abs=1e-4)
+    assert (g[:4, :2] < 1e-3).all()                                  # Ising-like lowest four doublets
