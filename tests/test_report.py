@@ -107,6 +107,7 @@ def open_in_chromium(path: Path):
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=[
             "--no-sandbox", "--use-angle=swiftshader", "--enable-unsafe-swiftshader"])
         page = browser.new_page(viewport={"width": 1300, "height": 900})
+        page.set_default_timeout(180_000)         # parsing 5 MB of plotly.js on a loaded 2-core machine
         page.route(lambda url: not url.startswith("file:"), lambda route: (errors.append(
             f"network request to {route.request.url}"), route.abort()))
         page.on("pageerror", lambda exc: errors.append(f"uncaught: {exc}"))
