@@ -30,7 +30,7 @@ from .report.kd import novelty_key  # noqa: E402
 
 log = logging.getLogger("gauss_hpc.analyze")
 
-KD_GAPS_LABEL = "kd_gaps"
+KD_GAPS_LABEL = kd.KD_GAPS_LABEL
 
 
 @dataclass
@@ -83,7 +83,7 @@ def r_squared(target: np.ndarray, predicted: np.ndarray) -> float:
 
 
 def per_ligand_labels(ligands_file: Path) -> dict[str, np.ndarray]:
-    """Scalar labels (NaN where missing) plus KD1 and KD7 gaps when the file holds kd_gaps (n, 7)."""
+    """Scalar labels (NaN where missing) plus KD1 and KD7 gaps when the file holds cf_kd_gaps (n, 7)."""
     out = {}
     for name, (values, mask) in store.read_labels(ligands_file).items():
         values = np.where(mask.reshape(mask.shape + (1,) * (values.ndim - 1)), values, np.nan)
@@ -391,9 +391,9 @@ def seed_kd_gaps(samples: Path, ligands_file: Path) -> pd.DataFrame:
     generated = store.read_samples(samples, "samples", ["canonical", "seed_id", "seed_smiles", "sigma", "unique"])
     generated = generated[generated["unique"].astype(bool)]
     labels = store.read_labels(ligands_file)
-    if "kd_gaps" not in labels:
+    if KD_GAPS_LABEL not in labels:
         return pd.DataFrame()
-    values, mask = labels["kd_gaps"]
+    values, mask = labels[KD_GAPS_LABEL]
     rows = seeds.set_index("seed_id")["ligand_row"]
     seed_row = generated["seed_id"].map(rows).to_numpy()
     known = (seed_row >= 0) & mask[np.clip(seed_row, 0, None)]
@@ -455,9 +455,9 @@ def kd1_distribution(report: Report, results: pd.DataFrame, ligands_file: Path) 
     title = "KD1 gap of generated ligands vs the labelled set (paper Fig. 10b)"
     labels = store.read_labels(ligands_file)
     ok = results[(results["status"] == "ok") & results["kd1_gap"].notna()]
-    if "kd_gaps" not in labels or ok.empty:
-        return report.skip(title, "needs kd_gaps labels in the ligands file and finished KD results")
-    values, mask = labels["kd_gaps"]
+    if KD_GAPS_LABEL not in labels or ok.empty:
+        return report.skip(title, f"needs {KD_GAPS_LABEL} labels in the ligands file and finished KD results")
+    values, mask = labels[KD_GAPS_LABEL]
     labelled = values[mask, 0]
     fig, ax = plt.subplots(figsize=(6, 3.8))
     bins = np.histogram_bin_edges(np.concatenate([labelled, ok["kd1_gap"]]), bins=30)

@@ -24,10 +24,10 @@ import numpy as np
 import pandas as pd
 
 from . import config, store
-from .chem.descriptors import DESCRIPTOR_NAMES
 
 log = logging.getLogger("gauss_hpc.demo")
 REPO = Path(__file__).resolve().parents[1]
+KD_LABEL = "cf_kd_gaps"         # the crystal-field KDs the demo's KD head learns and its seeds are binned by
 PROXY_LABELS = ["donor_z", "donor_mulliken_charge", "xtb_donor_charge", "xtb_donor_dipole",
                 "xtb_donor_polarizability"]
 
@@ -91,47 +91,34 @@ def choose_kd_rows(ligands: Path, n: int, seed: int) -> np.ndarray:
 
 def kd_labels(cfg: dict, ligands: Path, out: Path, rows: np.ndarray | None = None) -> dict:
     """Crystal-field KDs of [Dy(H2O)5L2]+ for `rows` of the ligands file (default: a random `kd_labels` of
-    them), through a local job array, written back as the labels kd_gaps (n, 7) and kd_descriptors (n, 6) that
-    the GAUSS-I head learns."""
-    table = store.read_ligands(ligands)
+    them), through a local job array, merged back as the labels cf_kd_gaps (n, 7) and cf_kd_descriptors (n, 6)
+    that the GAUSS-I head learns (gauss_hpc.merge: the ligand rows travel with the tasks)."""
+    from .merge import merge
+
     if rows is None:
         rows = choose_kd_rows(ligands, int(cfg["kd_labels"]), int(cfg["seed"]))
-    spec = screen_spec("kd-labels", table["smiles"].iloc[rows].tolist(), [str(r) for r in rows], cfg)
-    results, arrays = run_campaign(spec, out / "campaigns" / "kd_labels")
-    gaps = np.full((len(table), 7), np.nan)
-    descriptors = np.full((len(table), len(DESCRIPTOR_NAMES)), np.nan)
-    ok = (results["status"] == "ok").to_numpy()
-    index = results.loc[ok, "name"].astype(int).to_numpy()
-    gaps[index] = arrays["kd_gaps"][ok]
-    descriptors[index] = results.loc[ok, list(DESCRIPTOR_NAMES)].to_numpy(float)
-    mask = np.zeros(len(table), bool)
-    mask[index] = True
-    store.update_labels(ligands, {
-        "kd_gaps": (gaps, mask, {"unit": "cm-1", "method": "point-charge crystal field, [Dy(H2O)5L2]"}),
-        "kd_descriptors": (descriptors, mask, {"method": "gauss_hpc.chem.descriptors"})},
-        config=cfg, sources=[])
-    return {"labelled": int(mask.sum()), "failed": int((results["status"] != "ok").sum())}
+    spec = screen_spec("kd-labels", {"path": str(ligands), "kind": "ligands", "rows": [int(r) for r in rows]}, cfg)
+    return merge([run_campaign(spec, out / "campaigns" / "kd_labels")], ligands)
 
 
-def screen_spec(name: str, smiles: list[str], names: list[str], cfg: dict, casscf: bool = False) -> dict:
+def screen_spec(name: str, source: dict, cfg: dict, casscf: bool = False) -> dict:
+    """A local campaign on `source` (the spec's [input]: a file and the rows of it to compute)."""
     steps = [{"name": "assemble"}, {"name": "crystal_field"}]
     if casscf:
         steps.append({"name": "casscf", "params": dict(cfg["casscf_params"]),
                       "resources": {"cpus": 2, "time_min": 30}})
-    return {"campaign": {"name": name, "executor": "local"},
-            "input": {"smiles": smiles, "names": names},
+    return {"campaign": {"name": name, "executor": "local"}, "input": source,
             "resources": {"local_parallelism": 1 if casscf else int(cfg["workers"]),
                           "tasks_per_job": 1 if casscf else int(cfg["tasks_per_job"])},
             "steps": steps}
 
 
-def run_campaign(spec: dict, campaign: Path) -> tuple[pd.DataFrame, dict]:
-    """Submit through the local executor, wait, gather; the results table and its KD arrays."""
+def run_campaign(spec: dict, campaign: Path) -> Path:
+    """Submit through the local executor, wait, gather; the results file."""
     from . import jobs
 
     jobs.submit(spec, campaign, executor="local").wait()
-    results = jobs.gather(campaign)
-    return store.read_results(results), store.read_result_arrays(results)
+    return jobs.gather(campaign)
 
 
 def train(cfg: dict, ligands: Path, run_dir: Path) -> None:
@@ -141,7 +128,7 @@ def train(cfg: dict, ligands: Path, run_dir: Path) -> None:
                                              "--train-size", str(cfg["train_size"]),
                                              "--batch-size", str(cfg["train_batch_size"]),
                                              "--lr", str(cfg["train_lr"]),
-                                             "--proxy-labels", ",".join(PROXY_LABELS), "--kd-head",
+                                             "--proxy-labels", ",".join(PROXY_LABELS), "--kd-head", "--kd-label", KD_LABEL,
                                              "--no-progress"]
     if (run_dir / "checkpoint.pt").exists():
         cmd.append("--resume")
@@ -173,7 +160,7 @@ def binned_seeds(ligands: Path, run_dir: Path, n_bins: int, seed: int) -> list[i
     """One KD-labelled training ligand from each of `n_bins` equal-width bins of the crystal-field KD1 gap (the
     paper's Fig. 8: seeds across the range, so that seed -> sample fidelity can show), each one a ligand the
     model reconstructs, so that σ -> 0 samples stay at a known molecule. A bin without such a ligand gives none."""
-    values, mask = store.read_labels(ligands)["kd_gaps"]
+    values, mask = store.read_labels(ligands)[KD_LABEL]
     test, _ = store.read_splits(ligands)
     rows = np.flatnonzero(mask & ~test & np.isfinite(values[:, 0]))
     rows = np.random.default_rng(seed).permutation(rows)
@@ -216,7 +203,8 @@ def sample(cfg: dict, ligands: Path, run_dir: Path, samples: Path) -> None:
 
 def generated_for_screen(samples: Path, n: int) -> pd.DataFrame:
     """`n` novel unique generated ligands spread evenly over the seeds: from each seed in turn its next one in
-    generation order (smallest σ first), so that every KD1 bin of the seeds is screened."""
+    generation order (smallest σ first), so that every KD1 bin of the seeds is screened. The index is the row
+    of /samples."""
     with store.open_checked(samples, "samples") as h5:
         table = store.read_table(h5["samples"])
     table = table[table["novel"].astype(bool) & table["unique"].astype(bool)].sort_values(["sigma", "key"])
@@ -230,9 +218,8 @@ def screen(cfg: dict, samples: Path, ligands: Path, out: Path) -> dict:
         print(f"WARNING: {samples} holds no novel unique ligand: nothing to screen. Train longer "
               f"(--train-minutes) or sample more (sigmas, batches).", flush=True)
         return {"screened": 0}
-    names = [f"gen{i}-seed{int(s)}" for i, s in zip(chosen.index, chosen["seed_id"])]
-    spec = screen_spec("screen", chosen["smiles"].tolist(), names, cfg)
-    results, _ = run_campaign(spec, out / "campaigns" / "screen")
+    spec = screen_spec("screen", {"path": str(samples), "rows": [int(r) for r in chosen.index], "select": []}, cfg)
+    results = store.read_results(run_campaign(spec, out / "campaigns" / "screen"))
     return {"screened": len(results), "ok": int((results["status"] == "ok").sum())}
 
 
@@ -258,8 +245,11 @@ def casscf(cfg: dict, out: Path) -> dict:
     chosen = casscf_candidates(screened, int(cfg["casscf"])) if screened.exists() else pd.DataFrame()
     if chosen.empty:
         return {"skipped": "no generated complex passed the crystal-field screen"}
-    spec = screen_spec("casscf", chosen["smiles"].tolist(), chosen["name"].tolist(), cfg, casscf=True)
-    results, arrays = run_campaign(spec, out / "campaigns" / "casscf")
+    samples = Path(store.read_results(screened, ["source_file"])["source_file"].iloc[0])
+    spec = screen_spec("casscf", {"path": str(samples), "rows": [int(r) for r in chosen["sample_row"]],
+                                  "select": []}, cfg, casscf=True)
+    path = run_campaign(spec, out / "campaigns" / "casscf")
+    results, arrays = store.read_results(path), store.read_result_arrays(path)
     ok = (results["status"] == "ok").to_numpy()
     return {"complexes": len(results), "ok": int(ok.sum()),
             "casscf_kd_gaps": arrays["kd_gaps"][ok].round(1).tolist(), "messages": results.loc[~ok, "message"].tolist()}
@@ -302,7 +292,7 @@ def demo(cfg: dict, out: Path) -> Path:
     step(1, f"xTB proxy labels for {cfg['xtb_labels']} ligands (+ real OpenMolcas LoProp for "
             f"{cfg['loprop_labels']})", lambda: label_proxies(cfg, ligands), "xtb_donor_charge" in labels)
     step(2, f"crystal-field KD labels for {cfg['kd_labels']} ligands (local job array)",
-         lambda: kd_labels(cfg, ligands, out), "kd_gaps" in labels)
+         lambda: kd_labels(cfg, ligands, out), KD_LABEL in labels)
     step(3, f"semi-supervised VAE on {cfg['ranks']} MPI ranks (at most {cfg['train_minutes']} min)",
          lambda: train(cfg, ligands, run_dir), (run_dir / "latents.h5").exists())
     sampler = step(4, f"the shipped model ({cfg['model']}) encodes the demo's ligands",

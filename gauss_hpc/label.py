@@ -2,6 +2,7 @@
 
     python -m gauss_hpc.label --backend xtb --in data/ligands.h5 [--limit N] [--rows 0:500,900] [--workers 2]
     python -m gauss_hpc.label --backend molcas --in data/ligands.h5 --rows 0:5
+    python -m gauss_hpc.label merge campaigns/x/results.h5 --into ligands.h5     (see gauss_hpc.merge)
 
 The backend is the module gauss_hpc.abinitio.<backend>; its `label_ligand(smiles, name=, workdir=, **options)`
 returns a Result with donor_charge, donor_dipole and donor_polarizability. Labels are written into the ligands
@@ -42,9 +43,7 @@ QUANTITIES = value_schema.ligand_labels()          # {quantity: unit}, declared 
 SIDECAR_VERSION = 1
 
 
-def label_name(backend: str, quantity: str) -> str:
-    """The one naming rule of proxy labels in ligands.h5: <backend>_<quantity>."""
-    return f"{backend}_{quantity}"
+label_name = value_schema.label_name      # <backend prefix>_<quantity>: the one naming rule of labels
 
 
 def sidecar_path(ligands_path: str | Path, backend: str) -> Path:
@@ -269,6 +268,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["merge"]:                     # results become labels: gauss_hpc.merge
+        from . import merge
+
+        return merge.main(argv[1:])
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     os.environ.setdefault("OMP_NUM_THREADS", "1")   # many small molecules: processes, not threads

@@ -91,6 +91,7 @@ def parse_args(argv) -> argparse.Namespace:
                    help="skip IntDiv/SNN and the other generation metrics")
     s.add_argument("--metrics-max-samples", type=int)
     s.add_argument("--threads", type=int, help="torch threads per rank")
+    s.add_argument("--round", type=int, help="design round recorded with every sample (gauss_hpc.loop)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("-v", "--verbose", action="store_true")
     return p.parse_args(argv)
@@ -100,7 +101,7 @@ def load_config(args: argparse.Namespace) -> dict:
     overrides = {key: getattr(args, key) for key in (
         "run", "out", "ligands", "seed_ids", "seed_smiles", "seed_file", "seed_top", "seed_bins", "seed_random",
         "seed_by", "seed_order", "sigmas", "batches", "batch_size", "decoding", "temperature", "seed",
-        "units_per_group", "keep", "knn_k", "metrics", "metrics_max_samples", "threads")}
+        "units_per_group", "keep", "knn_k", "metrics", "metrics_max_samples", "threads", "round")}
     return configuration.load("sample", args.config, overrides)
 
 
@@ -262,6 +263,7 @@ def run_sampling(comm, cfg: dict, progress: bool = True) -> dict | None:
     sample_columns = {
         "key": keys[keep], "seed_id": seed_index[keep], "sigma": sigmas[sigma_index[keep]],
         "batch": sample_batch[keep], "attempt": keys[keep] % plan.batch_size,
+        "round": np.full(int(keep.sum()), int(cfg["round"]), np.int64),
         "smiles": np.asarray(kept_smiles, dtype=object),
         "canonical": np.asarray(local.canonical, dtype=object)[keep], "charge": np.asarray(local.charge)[keep],
         "valid": np.ones(int(keep.sum()), bool), "novel": result.novel[keep], "unique": result.unique[keep],

@@ -47,6 +47,21 @@ LIGAND_COLUMNS = ("smiles", "canonical", "charge", "donor_element", "donor_z", "
                   "source")
 
 
+# A ligand's identity and where it came from, carried by every file from samples.h5 through the campaign's tasks
+# to results.h5 and back into ligands.h5 (gauss_hpc.merge): {column: value when unknown}. `canonical` is the
+# novelty key (kekulized canonical SMILES); `source_file` the ligands or samples file the task's input row is in.
+LIGAND_PROVENANCE = {"canonical": "", "source_file": "", "ligand_row": -1, "sample_row": -1, "round": -1,
+                     "seed_id": -1, "seed_ligand_row": -1, "sigma": float("nan"), "batch": -1}
+
+
+def provenance_value(column: str, value):
+    """`value` in the type of the provenance column (its unknown value for None)."""
+    default = LIGAND_PROVENANCE[column]
+    if value is None:
+        return default
+    return type(default)(value.item() if hasattr(value, "item") else value)
+
+
 class SchemaError(ValueError):
     """A file does not have the layout its stage expects."""
 
@@ -173,7 +188,7 @@ def write_ligands(path: str | Path, ligands: pd.DataFrame, *, labels: Mapping[st
         write_table(h5.create_group("ligands"), ligands[list(LIGAND_COLUMNS)])
         lab = h5.create_group("labels")
         for name, (values, mask, *attrs) in (labels or {}).items():
-            _write_label(lab, name, values, mask, attrs[0] if attrs else {})
+            write_label(lab, name, values, mask, attrs[0] if attrs else {})
         splits = h5.create_group("splits")
         if test_mask is not None:
             splits.create_dataset("test", data=np.asarray(test_mask, bool))
@@ -182,7 +197,7 @@ def write_ligands(path: str | Path, ligands: pd.DataFrame, *, labels: Mapping[st
             subs.create_dataset(str(size), data=np.asarray(idx, np.int64))
 
 
-def _write_label(group: h5py.Group, name: str, values, mask, attrs: Mapping) -> None:
+def write_label(group: h5py.Group, name: str, values, mask, attrs: Mapping) -> None:
     values = np.asarray(values, dtype=np.float64)
     mask = np.asarray(mask, dtype=bool)
     if values.shape[0] != mask.shape[0]:
@@ -230,7 +245,7 @@ def update_labels(path: str | Path, labels: Mapping[str, tuple], **prov) -> None
             for name, (values, mask, *attrs) in labels.items():
                 if len(mask) != n:
                     raise SchemaError(f"label {name!r} has {len(mask)} rows; {path} has {n} ligands")
-                _write_label(h5["labels"], name, values, mask, attrs[0] if attrs else {})
+                write_label(h5["labels"], name, values, mask, attrs[0] if attrs else {})
             if prov:
                 h5.attrs["labels_provenance"] = json.dumps(provenance("labels", **prov))
 

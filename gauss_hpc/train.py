@@ -30,6 +30,7 @@ from tqdm import tqdm
 
 from . import config as config_mod
 from . import dist, store
+from .abinitio import values as value_schema
 from .chem.vocab import Vocabulary
 from .model import checkpoint as ckpt
 from .model.decoders import DECODERS
@@ -40,8 +41,9 @@ from .model.vae import BatchNoise, SmilesVAE
 log = logging.getLogger("gauss_hpc.train")
 
 EXIT_INTERRUPTED = 75   # EX_TEMPFAIL: a checkpoint was saved, rerun with --resume
-KD_TARGETS = "kd_gaps"
-KD_DESCRIPTORS = "kd_descriptors"
+# Architecture keys a fine-tuned run (init_from) takes from the model it starts from.
+ARCHITECTURE = ("latent_dim", "encoder_hidden", "decoder", "decoder_hidden", "decoder_layers", "proxy_hidden",
+                "kd_hidden")
 
 # (config key, type, help). Every key of the [train] section is a flag; list values are comma-separated.
 OPTIONS = [
@@ -53,7 +55,11 @@ OPTIONS = [
                        "(the held-out tenth of a large file costs more than a small training epoch)"),
     ("proxy_labels", "list_str", "proxy-head labels: 'all' (donor_z + every label in the file), 'none', "
                                  "or names, e.g. donor_z,donor_charge"),
-    ("kd_head", bool, "train the GAUSS-I KD head (labels kd_gaps (n,7) and kd_descriptors (n,6) needed)"),
+    ("kd_head", bool, "train the GAUSS-I KD head (labels <kd_label> (n,7) and the matching <backend>_kd_descriptors "
+                      "(n,6) needed)"),
+    ("kd_label", str, "the KD gaps the KD head learns, named by backend: cf_kd_gaps, molcas_kd_gaps, orca_kd_gaps"),
+    ("init_from", str, "fine-tune: start from the best.pt parameters (and vocabulary, architecture) of this run "
+                       "directory; heads whose labels differ start fresh"),
     ("latent_dim", int, "latent dimension"),
     ("encoder_hidden", "list_int", "hidden sizes of the bidirectional encoder GRUs, e.g. 128,96,32"),
     ("decoder", str, "decoder: 'autoregressive' (GRU reading the previous token and z) or 'repeat' (the paper's: "
@@ -241,13 +247,20 @@ def load_dataset(cfg: dict, vocab: Vocabulary | None = None) -> Dataset:
         log.warning("%s: no property labels to train on: training the VAE alone (no property head)", path)
 
     if cfg["kd_head"]:
-        if KD_TARGETS not in file_labels or KD_DESCRIPTORS not in file_labels:
-            raise InputError(f"{path}: kd_head needs labels {KD_TARGETS!r} (n, 7) and {KD_DESCRIPTORS!r} (n, 6); "
-                             f"found {sorted(file_labels)}. Train without --kd-head.")
-        (gaps, gmask), (desc, dmask) = file_labels[KD_TARGETS], file_labels[KD_DESCRIPTORS]
+        targets = cfg["kd_label"]
+        try:
+            descriptors = value_schema.kd_descriptor_label(targets)
+        except ValueError as exc:
+            raise InputError(str(exc)) from None
+        if targets not in file_labels or descriptors not in file_labels:
+            raise InputError(f"{path}: kd_head needs labels {targets!r} (n, 7) and {descriptors!r} (n, 6); "
+                             f"found {sorted(file_labels)}. Merge KD results first (python -m gauss_hpc.label "
+                             f"merge results.h5 --into {path}), choose another --kd-label, or train without "
+                             f"--kd-head.")
+        (gaps, gmask), (desc, dmask) = file_labels[targets], file_labels[descriptors]
         kd_mask = gmask & dmask & np.isfinite(gaps).all(1) & np.isfinite(desc).all(1)
         if not kd_mask[train_rows].any():
-            raise InputError(f"{path}: no training ligand has both {KD_TARGETS} and {KD_DESCRIPTORS}")
+            raise InputError(f"{path}: no training ligand has both {targets} and {descriptors}")
         gaps_std, data.kd_mean, data.kd_std = _standardize(np.asarray(gaps, np.float64), kd_mask, train_rows)
         desc_std, data.kd_descriptor_mean, data.kd_descriptor_std = _standardize(np.asarray(desc, np.float64),
                                                                                   kd_mask, train_rows)
@@ -475,7 +488,7 @@ class Trainer:
             return
         payload = ckpt.model_payload(self.model, vocab=self.data.vocab, label_names=self.data.label_names,
                                      label_mean=self.data.label_mean, label_std=self.data.label_std,
-                                     config=self.cfg, kd_label_names=[KD_TARGETS] if self.model.kd else [])
+                                     config=self.cfg, kd_label_names=[self.cfg["kd_label"]] if self.model.kd else [])
         payload.update(epoch=self.epoch, score=float(score))
         if self.model.kd is not None:
             # The KD head sees standardized descriptors and predicts standardized gaps.
@@ -655,6 +668,25 @@ def _setup_logging(rank: int, verbose: bool) -> None:
                         format=f"%(asctime)s [rank {rank}] %(levelname)s %(name)s: %(message)s")
 
 
+def fine_tune_start(cfg: dict) -> tuple[dict, dict]:
+    """(cfg with the architecture of the run it starts from, that run's best.pt payload)."""
+    source = Path(cfg["init_from"]) / ckpt.BEST
+    try:
+        start = ckpt.load(source, "cpu", required=("model_state", "model_hparams", "vocab"))
+    except ckpt.CheckpointError as exc:
+        raise InputError(f"init_from: {exc}") from None
+    hparams = start["model_hparams"]
+    return {**cfg, **{key: hparams[key] for key in ARCHITECTURE if key in hparams}}, start
+
+
+def load_matching(model: torch.nn.Module, source: dict) -> list[str]:
+    """Copy every parameter of `source` whose name and shape match into `model`; the names left as initialised."""
+    own = model.state_dict()
+    matching = {k: v for k, v in source.items() if k in own and own[k].shape == v.shape}
+    model.load_state_dict(matching, strict=False)
+    return [k for k in own if k not in matching]
+
+
 def train(cfg: dict, *, resume: bool = False, log_every: int = 50, progress: bool = True,
           ctx: dist.DistContext | None = None, lr_override: float | None = None) -> int:
     """Library entry: train with a complete [train] config. Returns the exit code. With `resume`,
@@ -675,6 +707,10 @@ def train(cfg: dict, *, resume: bool = False, log_every: int = 50, progress: boo
             raise InputError(f"{run_dir / ckpt.CHECKPOINT} exists: continue it with --resume, or choose another --out")
         else:
             vocab = None
+        start = None
+        if cfg["init_from"] and state is None:
+            cfg, start = fine_tune_start(cfg)
+            vocab = Vocabulary.from_json(start["vocab"])
         data = load_dataset(cfg, vocab)
         if ctx.is_main:
             log.info("%s launch, %d rank(s), backend %s, device %s; %d ligands (%d training, %d held out scored), "
@@ -686,6 +722,11 @@ def train(cfg: dict, *, resume: bool = False, log_every: int = 50, progress: boo
             store.atomic_write_text(run_dir / ckpt.VOCAB, data.vocab.to_json())
             ckpt.write_training_ligands(run_dir, data.canonical)
         trainer = Trainer(cfg, data, ctx, run_dir, log_every=log_every, progress=progress)
+        if start is not None:
+            fresh = load_matching(trainer.model, start["model_state"])
+            if ctx.is_main:
+                log.info("fine-tuning from %s; started fresh (shapes or heads differ): %s", cfg["init_from"],
+                         sorted({name.split(".")[0] for name in fresh}) or "nothing")
         if state is not None:
             trainer.restore(state)
             if ctx.is_main:

@@ -41,7 +41,7 @@ def stage_files(tmp_path_factory):
     test[::10] = True
     store.write_ligands(root / "ligands.h5", ligands, test_mask=test, train_subsets={}, labels={
         "donor_mulliken_charge": (charge[pick], charge_mask[pick], {"unit": "e"}),
-        "kd_gaps": (gaps, np.isfinite(gaps[:, 0]), {"unit": "cm-1", "method": "point-charge crystal field"})})
+        "cf_kd_gaps": (gaps, np.isfinite(gaps[:, 0]), {"unit": "cm-1", "method": "point-charge crystal field"})})
     cfg = config.load("train", overrides=dict(
         ligands=str(root / "ligands.h5"), out=str(root / "run"), max_epochs=12, encoder_hidden=[64, 32],
         decoder_hidden=64, lr=3e-3, batch_size=25, threads=1, early_stop_patience=100))

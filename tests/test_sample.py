@@ -45,7 +45,7 @@ def run_dir(tmp_path_factory):
     test[::10] = True
     store.write_ligands(root / "ligands.h5", ligands, test_mask=test, train_subsets={},
                         labels={"donor_mulliken_charge": (charge[pick], charge_mask[pick], {"unit": "e"}),
-                                "kd_gaps": (kd_gaps, kd_mask, {"unit": "cm-1", "method": "test"})})
+                                "cf_kd_gaps": (kd_gaps, kd_mask, {"unit": "cm-1", "method": "test"})})
     cfg = config.load("train", overrides=dict(
         ligands=str(root / "ligands.h5"), out=str(root / "run"), max_epochs=25, encoder_hidden=[64, 32],
         decoder_hidden=64, lr=3e-3, batch_size=25, threads=1, early_stop_patience=100))
@@ -195,8 +195,8 @@ def test_predictions_and_kd_cross_mapping(run_dir, one_rank, tmp_path):
     assert {"proxy_donor_z", "proxy_donor_mulliken_charge"} <= set(samples.columns)
     assert samples["proxy_donor_z"].between(5, 10).all()          # N (7) and O (8) donors
     with h5py.File(out) as h5:
-        knn = h5["samples/predicted_kd_gaps"][()]
-        distance = h5["samples/neighbour_distance_kd_gaps"][()]
+        knn = h5["samples/predicted_cf_kd_gaps"][()]
+        distance = h5["samples/neighbour_distance_cf_kd_gaps"][()]
     ligands = store.read_ligands(run_dir.parent / "ligands.h5")
     row_of = {s: i for i, s in enumerate(ligands["smiles"])}
     run = load_run(run_dir)

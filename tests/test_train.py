@@ -236,15 +236,15 @@ def test_kd_head_trains_on_complex_labels(tmp_path):
     mask = rng.random(n) < 0.6
     descriptors = rng.normal(size=(n, 6))
     gaps = 100 + 50 * descriptors[:, :1] + rng.normal(size=(n, 7))
-    store.update_labels(ligands, {"kd_gaps": (gaps, mask, {"unit": "cm-1"}),
-                                  "kd_descriptors": (descriptors, mask, {"unit": "mixed"})})
+    store.update_labels(ligands, {"cf_kd_gaps": (gaps, mask, {"unit": "cm-1"}),
+                                  "cf_kd_descriptors": (descriptors, mask, {"unit": "mixed"})})
     out = tmp_path / "run"
     assert train.train(cfg_for(ligands, out, max_epochs=1, kd_head=True), progress=False) == 0
     run = load_run(out)
-    assert run.kd_head is not None and run.kd_label_names == ["kd_gaps"]
+    assert run.kd_head is not None and run.kd_label_names == ["cf_kd_gaps"]
     assert run.kd_standardization["kd_descriptor_mean"].shape == (6,)
     assert np.isfinite(store.read_history(out / "history.h5")["r2_kd_gaps_mean"]).all()
-    with pytest.raises(train.InputError, match="kd_head needs labels 'kd_gaps'"):
+    with pytest.raises(train.InputError, match="kd_head needs labels 'cf_kd_gaps'"):
         train.train(cfg_for(make_ligands(tmp_path / "plain.h5", n=60), tmp_path / "r2", kd_head=True),
                     progress=False)
 

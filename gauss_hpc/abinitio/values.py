@@ -72,3 +72,21 @@ def label_backends() -> tuple[str, ...]:
     """Backends that make every ligand label (and so have `label_ligand`)."""
     sets = [set(q.providers) for q in QUANTITIES.values() if q.ligand_label]
     return tuple(sorted(set.intersection(*sets))) if sets else ()
+
+
+# Label names in ligands.h5: <prefix>_<quantity>, the prefix naming the backend that computed the value, so that
+# backends never overwrite each other (cf_kd_gaps beside molcas_kd_gaps; xtb_donor_charge beside molcas_...).
+LABEL_PREFIX = {"crystal_field": "cf"}      # every other backend is its own prefix
+KD_GAPS, KD_DESCRIPTORS = "kd_gaps", "kd_descriptors"
+
+
+def label_name(backend: str, quantity: str) -> str:
+    """The one naming rule of labels in ligands.h5."""
+    return f"{LABEL_PREFIX.get(backend, backend)}_{quantity}"
+
+
+def kd_descriptor_label(kd_gaps_label: str) -> str:
+    """The structural descriptors that go with a KD label (the KD head's second input): same backend prefix."""
+    if not kd_gaps_label.endswith(f"_{KD_GAPS}"):
+        raise ValueError(f"KD label {kd_gaps_label!r} should be named <backend>_{KD_GAPS} (e.g. cf_{KD_GAPS})")
+    return kd_gaps_label[: -len(KD_GAPS)] + KD_DESCRIPTORS

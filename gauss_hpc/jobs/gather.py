@@ -21,7 +21,7 @@ from .shards import say as _say
 from .executor import JobStates
 from .status import latest_submission, task_state_and_shard
 
-TASK_COLUMNS = ("task_id", "index", "name", "smiles", "canonical", "seed_id", "sigma", "step", "backend", "status",
+TASK_COLUMNS = ("task_id", "index", "name", "smiles", *store.LIGAND_PROVENANCE, "step", "backend", "status",
                 "reason", "message", "attempt", "job_id", "wall_seconds", "ground_mj", "kd_step")
 WIDTH = value_schema.result_arrays()      # {name: per-row shape}, declared once in abinitio/values.py
 _RESERVED = set(TASK_COLUMNS) | set(DESCRIPTOR_NAMES) | set(WIDTH) | {"has_kd_energies", "has_g_tensors"}
@@ -70,8 +70,8 @@ def _row(task: dict, state: dict, shard: dict | None) -> tuple[dict, dict]:
     status_word = state["state"] if state["state"] not in ("done", "failed") else \
         ("ok" if state["state"] == "done" else state["reason"])
     row = {"task_id": task["task_id"], "index": task["index"], "name": task["name"], "smiles": task["smiles"],
-           "canonical": str(task.get("canonical", "")), "seed_id": int(task.get("seed_id", -1)),
-           "sigma": float(task.get("sigma", math.nan)), "step": state["step"], "backend": state["backend"],
+           **{key: store.provenance_value(key, task.get(key)) for key in store.LIGAND_PROVENANCE},
+           "step": state["step"], "backend": state["backend"],
            "status": status_word, "reason": state["reason"], "message": state["message"],
            "attempt": int(state["attempt"]), "job_id": str(state["job_id"]),
            "wall_seconds": float(state["wall_seconds"]), "ground_mj": str(values.get("ground_mj", "")),

@@ -141,8 +141,8 @@ def import_outputs(paths, out: str | Path, *, energies: str = "casscf", quiet: b
     for index, row in enumerate(rows):
         values = row.pop("values")
         digest = hashlib.sha256(row["path"].encode()).hexdigest()[:16]
-        record = {"task_id": digest, "index": index, "name": row["name"], "smiles": "", "canonical": "",
-                  "seed_id": -1, "sigma": math.nan, "step": "import", "backend": row["program"],
+        record = {"task_id": digest, "index": index, "name": row["name"], "smiles": "", **store.LIGAND_PROVENANCE,
+                  "source_file": row["path"], "step": "import", "backend": row["program"],
                   "status": row["status"], "reason": row["reason"], "message": row["message"], "attempt": 0,
                   "job_id": "", "wall_seconds": math.nan, "ground_mj": "", "kd_step": "import" if
                   values.get("kd_energies") else ""}

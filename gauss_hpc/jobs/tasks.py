@@ -18,11 +18,13 @@ from pathlib import Path
 import pandas as pd
 
 from ..abinitio.result import Result, Status
+from ..store import LIGAND_PROVENANCE, provenance_value
 from . import shards
 from .spec import Spec, SpecError, StepSpec
 from .steps import resolve
 
 SAMPLE_COLUMNS = ("smiles", "canonical", "valid", "novel", "unique", "seed_id", "sigma")
+SAMPLE_PROVENANCE = ("seed_ligand_row", "batch", "round")      # read when the samples file has them
 
 
 # --- inputs -------------------------------------------------------------------------------------------------
@@ -67,7 +69,28 @@ def _smiles_file(path: Path) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["smiles", "name"])
 
 
-def _samples(path: Path, select) -> pd.DataFrame:
+def _only_rows(table: pd.DataFrame, rows, path: Path) -> pd.DataFrame:
+    """The rows of the input file a spec names (`[input] rows = [...]`, indices of the file's table)."""
+    if rows is None:
+        return table
+    rows = [int(r) for r in rows]
+    bad = [r for r in rows if not 0 <= r < len(table)]
+    if bad:
+        raise SpecError(f"input {path}: rows {bad[:5]} out of range (the file has {len(table)} rows)")
+    return table.iloc[rows]
+
+
+def _canonical(smiles: str) -> str:
+    """The novelty key of a ligand given only as SMILES ("" when RDKit cannot read it: assembly will say why)."""
+    from ..chem.ligands import LigandError, kekulized_canonical
+
+    try:
+        return kekulized_canonical(smiles)
+    except LigandError:
+        return ""
+
+
+def _samples(path: Path, select, rows=None) -> pd.DataFrame:
     from ..store import SchemaError, open_checked, read_table
 
     with open_checked(path, "samples") as h5:
@@ -78,10 +101,11 @@ def _samples(path: Path, select) -> pd.DataFrame:
         if missing:
             raise SpecError(f"input {path}: /samples lacks columns {missing}; it needs {list(SAMPLE_COLUMNS)}")
         try:
-            table = read_table(h5["samples"], SAMPLE_COLUMNS)
+            table = read_table(h5["samples"], SAMPLE_COLUMNS + tuple(c for c in SAMPLE_PROVENANCE if c in have))
         except SchemaError as exc:
             raise SpecError(f"input {path}: {exc}") from None
     table["sample_row"] = range(len(table))
+    table = _only_rows(table, rows, path)
     for column in select:
         if column not in table.columns:
             raise SpecError(f"input {path}: select = {column!r} is not a boolean column of /samples "
@@ -92,7 +116,9 @@ def _samples(path: Path, select) -> pd.DataFrame:
 
 
 def read_inputs(inp: dict) -> pd.DataFrame:
-    """The spec's input as a table with columns smiles, name (+ canonical, seed_id, sigma for samples)."""
+    """The spec's input as a table with columns smiles, name and the ligand's identity and provenance
+    (store.LIGAND_PROVENANCE: canonical always, source_file for files, ligand_row or sample_row, seed_id,
+    seed_ligand_row, sigma, batch and round for samples)."""
     kind = _input_kind(inp)
     if inp.get("smiles"):
         smiles = inp["smiles"]
@@ -102,19 +128,24 @@ def read_inputs(inp: dict) -> pd.DataFrame:
         if len(names) != len(smiles):
             raise SpecError(f"[input] {len(names)} names for {len(smiles)} smiles")
         table = pd.DataFrame({"smiles": list(smiles), "name": [str(n) for n in names]})
+        table["canonical"] = [_canonical(x) for x in table["smiles"]]
     else:
         path = Path(inp["path"])
         if not path.is_file():
             raise SpecError(f"input {path}: no such file")
         if kind == "samples":
-            table = _samples(path, inp.get("select", ["valid", "unique"]))
+            table = _samples(path, inp.get("select", ["valid", "unique"]), inp.get("rows"))
         elif kind == "ligands":
             from ..store import read_ligands
 
             table = read_ligands(path)
-            table["name"] = [f"ligand{r}" for r in range(len(table))]
+            table["ligand_row"] = range(len(table))
+            table = _only_rows(table, inp.get("rows"), path)
+            table["name"] = [f"ligand{r}" for r in table["ligand_row"]]
         else:
             table = _smiles_file(path)
+            table["canonical"] = [_canonical(x) for x in table["smiles"]]
+        table["source_file"] = str(path.resolve())
     limit = int(inp.get("limit", 0) or 0)
     if limit > 0:
         table = table.head(limit)
@@ -157,10 +188,9 @@ def make_tasks(spec: Spec) -> tuple[list[dict], int]:
             continue
         seen.add(tid)
         task = {"task_id": tid, "index": len(tasks), "name": str(row["name"]), "smiles": row["smiles"]}
-        for key in ("canonical", "seed_id", "sigma", "sample_row"):
+        for key in LIGAND_PROVENANCE:
             if key in row:
-                value = row[key]
-                task[key] = value.item() if hasattr(value, "item") else value
+                task[key] = provenance_value(key, row[key])
         tasks.append(task)
     return tasks, len(table) - len(tasks)
 

@@ -19,6 +19,9 @@ SAMPLE_COLUMNS = ("seed_id", "seed_smiles", "seed_ligand_row", "sigma", "batch",
                   "unique", "times_generated")
 
 
+# The crystal-field KD labels (gauss_hpc.merge) that seeds and generated ligands are compared by: the screen's oracle.
+KD_GAPS_LABEL = "cf_kd_gaps"
+
 def novelty_key(canonical: str, smiles: str) -> str:
     """The kekulized canonical SMILES of a result (campaigns from plain SMILES lists leave canonical empty)."""
     if canonical:
@@ -34,8 +37,8 @@ def generated(samples: Path) -> pd.DataFrame:
     with store.open_checked(samples, "samples") as h5:
         group = h5["samples"]
         table = store.read_table(group, [c for c in SAMPLE_COLUMNS if c in group])
-        if "predicted_kd_gaps" in group:
-            table["kd1_predicted"] = group["predicted_kd_gaps"][:, 0]
+        if f"predicted_{KD_GAPS_LABEL}" in group:
+            table["kd1_predicted"] = group[f"predicted_{KD_GAPS_LABEL}"][:, 0]
     table["sample_row"] = np.arange(len(table))
     return table[table["novel"].astype(bool) & table["unique"].astype(bool)].reset_index(drop=True)
 
@@ -45,8 +48,8 @@ def seeds(samples: Path, ligands_file: Path | None) -> pd.DataFrame:
     table = store.read_samples(samples, "seeds")
     table["kd1_label"] = np.nan
     labels = store.read_labels(ligands_file) if ligands_file is not None and Path(ligands_file).is_file() else {}
-    if "kd_gaps" in labels:
-        values, mask = labels["kd_gaps"]
+    if KD_GAPS_LABEL in labels:
+        values, mask = labels[KD_GAPS_LABEL]
         row = table["ligand_row"].to_numpy()
         known = (row >= 0) & mask[np.clip(row, 0, None)]
         table.loc[known, "kd1_label"] = values[row[known], 0]
