@@ -103,7 +103,7 @@ def main(argv=None) -> int:
         shutil.copyfile(args.ligands, ligands)
     start = time.perf_counter()
     largest = max(args.sizes)
-    if "kd_gaps" not in store.read_labels(ligands):
+    if demo.KD_LABEL not in store.read_labels(ligands):
         demo.kd_labels(cfg, ligands, out, kd_rows(ligands, largest, args.kd_labels, int(cfg["seed"])))
     by_size = [train_run(cfg, ligands, out / f"size{n}", args.minutes, n, 0, args.eval_size) for n in args.sizes]
     by_labels = [train_run(cfg, ligands, out / f"labels{n}", args.minutes, largest, n, args.eval_size)

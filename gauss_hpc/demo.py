@@ -13,9 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -24,9 +22,9 @@ import numpy as np
 import pandas as pd
 
 from . import config, store
+from .launch import REPO, mpi_launcher, run
 
 log = logging.getLogger("gauss_hpc.demo")
-REPO = Path(__file__).resolve().parents[1]
 KD_LABEL = "cf_kd_gaps"         # the crystal-field KDs the demo's KD head learns and its seeds are binned by
 PROXY_LABELS = ["donor_z", "donor_mulliken_charge", "xtb_donor_charge", "xtb_donor_dipole",
                 "xtb_donor_polarizability"]
@@ -34,23 +32,6 @@ PROXY_LABELS = ["donor_z", "donor_mulliken_charge", "xtb_donor_charge", "xtb_don
 
 def banner(step: int, total: int, text: str) -> None:
     print(f"\n=== [{step}/{total}] {text}", flush=True)
-
-
-def mpi_launcher(ranks: int) -> list[str]:
-    """`mpiexec -n N` from the environment (the MPICH wheel puts it next to python), or [] for one process."""
-    candidates = [Path(sys.executable).parent / "mpiexec", shutil.which("mpiexec")]
-    for exe in candidates:
-        if exe and Path(exe).is_file() and ranks > 1:
-            return [str(exe), "-n", str(ranks)]
-    print(f"WARNING: no mpiexec found: running on ONE process instead of {ranks} ranks", flush=True)
-    return []
-
-
-def run(cmd: list[str]) -> None:
-    """Run a stage as its own process (MPI ranks need their own processes), streaming its output."""
-    print("$ " + " ".join(cmd), flush=True)
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
-    subprocess.run(cmd, check=True, env=env, cwd=REPO)
 
 
 def have_molcas() -> bool:
@@ -223,6 +204,30 @@ def screen(cfg: dict, samples: Path, ligands: Path, out: Path) -> dict:
     return {"screened": len(results), "ok": int((results["status"] == "ok").sum())}
 
 
+def design_round(cfg: dict, ligands: Path, out: Path) -> dict:
+    """One closed-loop round (gauss_hpc.loop) from the demo's KD-labelled ligands and the shipped model, with the
+    crystal field as the oracle: what it changed (labels added, the KD head's R² on them before and after the
+    fine-tuning, generated ligands beating the best seed, the Fig. 10 numbers)."""
+    from . import loop
+
+    round_cfg = config.load("loop", overrides={
+        "ligands": str(ligands), "model": str(REPO / cfg["model"]), "seeds": cfg["round_seeds"],
+        "sigmas": cfg["round_sigmas"], "batches": cfg["batches"], "batch_size": cfg["batch_size"],
+        "screen": cfg["round_screen"], "oracle": "screen", "executor": "local", "workers": cfg["workers"],
+        "tasks_per_job": cfg["tasks_per_job"], "ranks": cfg["ranks"], "seed": cfg["seed"],
+        "train": {"max_epochs": cfg["round_epochs"], "proxy_labels": PROXY_LABELS}})
+    loop.check(round_cfg)
+    summary = loop.run_round(out / "rounds", 0, round_cfg, ligands)
+    fig10 = summary["fig10"]
+    return {"labels added": summary["labels_added"],
+            "KD head on them, KD1 R² before / after fine-tuning": f"{summary['kd1_r2_before']} / {summary['kd1_r2_after']}",
+            "KD head on them, KD1 MAE before / after (cm-1; their std)":
+            f"{summary['kd1_mae_before_cm1']} / {summary['kd1_mae_after_cm1']} ({summary['kd1_new_labels_std_cm1']})",
+            "generated ligands beating the best seed's KD1": summary["generated_beating_best_seed"],
+            "unique novel per seed (mean, min-max)": fig10["unique_novel_per_seed"],
+            "KD1 shift of means, generated - labelled (cm-1)": fig10["kd1_shift_of_means"]}
+
+
 def casscf_candidates(screen_results: Path, n: int) -> pd.DataFrame:
     """Generated ligands whose complex assembled and whose crystal-field KD1 gap is in the top quarter; the
     smallest of those first, because CASSCF time grows steeply with the ligand size."""
@@ -276,7 +281,7 @@ def demo(cfg: dict, out: Path) -> Path:
 
     out.mkdir(parents=True, exist_ok=True)
     run_dir, samples, timings = out / "run", out / "samples.h5", {}
-    total = 9
+    total = 10
 
     def step(number: int, text: str, fn, done: bool = False):
         banner(number, total, text + (" (done before, skipped)" if done else ""))
@@ -301,12 +306,16 @@ def demo(cfg: dict, out: Path) -> Path:
          lambda: sample(cfg, ligands, sampler, samples), samples.exists())
     step(6, f"assembly + crystal-field KDs of {cfg['screen_top']} generated ligands (local job array)",
          lambda: screen(cfg, samples, ligands, out), (out / "campaigns/screen/results.h5").exists())
-    step(7, f"real OpenMolcas CASSCF/SINGLE_ANISO for {cfg['casscf']} generated complexes (local job array)",
+    round_summary = step(7, f"one closed-loop round: {cfg['round_seeds']} best seeds → {cfg['round_screen']} screened "
+                            f"→ labels → fine-tuning (gauss_hpc.loop, crystal-field oracle)",
+                         lambda: design_round(cfg, ligands, out))
+    step(8, f"real OpenMolcas CASSCF/SINGLE_ANISO for {cfg['casscf']} generated complexes (local job array)",
          lambda: casscf(cfg, out), (out / "campaigns/casscf/results.h5").exists())
     results = [p for p in (out / "campaigns/screen/results.h5", out / "campaigns/casscf/results.h5") if p.exists()]
-    step(8, "report", lambda: analyze(out / "report", [run_dir], samples, results, ligands=ligands))
-    banner(9, total, "summary")
-    numbers = {**json.loads((out / "report" / "numbers.json").read_text()), **model_numbers(sampler, run_dir)}
+    step(9, "report", lambda: analyze(out / "report", [run_dir], samples, results, ligands=ligands))
+    banner(10, total, "summary")
+    numbers = {**json.loads((out / "report" / "numbers.json").read_text()), **model_numbers(sampler, run_dir),
+               **{f"round: {k}": v for k, v in (round_summary or {}).items()}}
     width = max(map(len, list(numbers) + list(timings)))
     for key, value in numbers.items():
         print(f"  {key:<{width}}  {value}")

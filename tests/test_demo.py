@@ -23,6 +23,9 @@ sigmas = [0.0, 0.3]
 batches = 2
 batch_size = 50
 screen_top = 8
+round_seeds = 2
+round_sigmas = [0.5]
+round_screen = 6
 casscf = 0
 """
 
@@ -50,6 +53,9 @@ def test_demo_runs_every_stage_and_writes_the_report(demo_dir):
     numbers = json.loads((out / "report" / "numbers.json").read_text())
     assert numbers["sampling attempts"] == 2 * 2 * 2 * 50
     assert "report:" in stdout and "step timings" in stdout
+    closed_loop = json.loads((out / "rounds" / "00" / "round.json").read_text())     # one design round
+    assert closed_loop["labels_added"] > 0 and closed_loop["fig10"]["seeds"] == 2
+    assert "round: labels added" in stdout
 
 
 def test_demo_rerun_skips_finished_steps(demo_dir):

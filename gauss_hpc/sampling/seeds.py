@@ -135,14 +135,28 @@ def rule_values(run, latents: Latents, name: str, by: str) -> np.ndarray:
             raise ValueError(f"the model predicts no label {name!r}; it predicts {names}")
         return predict_labels(run, latents.mu)[:, names.index(name)].astype(np.float64)
     if by == "label":
+        name, column = label_column(name)
         labels = store.read_labels(latents.ligands_file)
         if name not in labels:
             raise ValueError(f"{latents.ligands_file} has no label {name!r}; it has {sorted(labels)}")
         values, mask = labels[name]
+        if column is not None and values.ndim == 2 and -values.shape[1] <= column < values.shape[1]:
+            values = values[:, column]
         if values.ndim != 1:
-            raise ValueError(f"label {name!r} has shape {values.shape[1:]} per ligand; rules need one number")
+            raise ValueError(f"label {name!r} has shape {values.shape[1:]} per ligand; rules need one number: "
+                             f"name a column, e.g. {name}[0]")
         return np.where(mask, values, np.nan)[latents.ligand_row]
     raise ValueError(f"seeds can be ranked by 'label' or 'prediction', not {by!r}")
+
+
+def label_column(name: str) -> tuple[str, int | None]:
+    """'cf_kd_gaps[0]' -> ('cf_kd_gaps', 0) (KD1 of a per-doublet label); 'donor_z' -> ('donor_z', None)."""
+    if name.endswith("]") and "[" in name:
+        base, _, index = name[:-1].partition("[")
+        if index.lstrip("-").isdigit():
+            return base, int(index)
+        raise ValueError(f"label {name!r}: the column in brackets should be a whole number, e.g. {base}[0]")
+    return name, None
 
 
 def top_rows(values: np.ndarray, k: int, order: str) -> np.ndarray:

@@ -1,0 +1,30 @@
+"""Stages as their own processes (MPI ranks need their own processes): the launcher and the runner that the
+drivers (gauss_hpc.loop, gauss_hpc.demo) share."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def mpi_launcher(ranks: int) -> list[str]:
+    """`mpiexec -n N` from the environment (the MPICH wheel puts it next to python), or [] for one process."""
+    candidates = [Path(sys.executable).parent / "mpiexec", shutil.which("mpiexec")]
+    for exe in candidates:
+        if exe and Path(exe).is_file() and ranks > 1:
+            return [str(exe), "-n", str(ranks)]
+    if ranks > 1:
+        print(f"WARNING: no mpiexec found: running on ONE process instead of {ranks} ranks", flush=True)
+    return []
+
+
+def run(cmd: list[str]) -> None:
+    """Run a stage, streaming its output; CalledProcessError when it fails."""
+    print("$ " + " ".join(cmd), flush=True)
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
+    subprocess.run(cmd, check=True, env=env, cwd=REPO)
