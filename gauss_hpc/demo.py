@@ -23,9 +23,10 @@ import pandas as pd
 
 from . import config, store
 from .launch import REPO, mpi_launcher, run
+from .report.kd import KD_GAPS_LABEL
 
 log = logging.getLogger("gauss_hpc.demo")
-KD_LABEL = "cf_kd_gaps"         # the crystal-field KDs the demo's KD head learns and its seeds are binned by
+KD_LABEL = KD_GAPS_LABEL         # cf_kd_gaps: the crystal-field KDs the KD head learns and seeds are binned by
 PROXY_LABELS = ["donor_z", "donor_mulliken_charge", "xtb_donor_charge", "xtb_donor_dipole",
                 "xtb_donor_polarizability"]
 

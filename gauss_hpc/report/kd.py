@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from .. import store
+from ..abinitio import values as value_schema
 from ..chem.ligands import LigandError, kekulized_canonical
 
 # the methods in the order of trust: a ligand is ranked by the most trusted number it has
@@ -18,12 +19,13 @@ SHORT = {"casscf": "CASSCF", "crystal_field": "CF", "predicted": "pred."}
 SAMPLE_COLUMNS = ("seed_id", "seed_smiles", "seed_ligand_row", "sigma", "batch", "smiles", "canonical", "novel",
                   "unique", "times_generated")
 
-
 # The crystal-field KD labels (gauss_hpc.merge) that seeds and generated ligands are compared by: the screen's oracle.
-KD_GAPS_LABEL = "cf_kd_gaps"
+KD_GAPS_LABEL = value_schema.label_name("crystal_field", value_schema.KD_GAPS)        # cf_kd_gaps
+
 
 def novelty_key(canonical: str, smiles: str) -> str:
-    """The kekulized canonical SMILES of a result (campaigns from plain SMILES lists leave canonical empty)."""
+    """The identity of a result: the canonical key that travelled with its task (derived here only for results
+    files gathered before tasks carried it)."""
     if canonical:
         return canonical
     try:
