@@ -91,7 +91,8 @@ def test_bad_inputs_name_the_ligand_and_the_problem():
         assemble("[O-]C", relax="fast")
     # five tert-butoxides do not fit around the equator (re-orienting the axial ligands cannot help); 2,6-lutidine's
     # methyls hit the waters in molSimplify's geometry
-    with pytest.raises(AssemblyError, match="clash.*on the rotated path; before it direct: clash") as error:
+    with pytest.raises(AssemblyError, match="clash.*on the conformer path; before it direct: clash; rotated: clash") \
+            as error:
         assemble("[O-]C", equatorial="[O-]C(C)(C)C", relax="rotate")
     assert error.value.reason == "clash"
     with pytest.raises(AssemblyError, match=r"clash between equatorial ligand .* and axial ligand 'n1c\(C\)cccc1C'"):
@@ -121,7 +122,9 @@ def test_a_branched_ligand_that_clashed_is_turned_rigidly_into_a_sane_geometry()
         assert np.linalg.norm(cx.coords[block.start] - metal) == pytest.approx(2.40, abs=0.05)
         bond = cx.coords[block.start + 1] - cx.coords[block.start]     # O-C of the alcohol
         to_metal = metal - cx.coords[block.start]
-        assert np.degrees(np.arccos(bond @ to_metal / np.linalg.norm(bond) / np.linalg.norm(to_metal))) > 110
+        assert np.degrees(np.arccos(bond @ to_metal / np.linalg.norm(bond) / np.linalg.norm(to_metal))) > 95
+        heavy = [j for j in range(block.start + 1, block.stop) if cx.symbols[j] != "H"]
+        assert np.linalg.norm(cx.coords[heavy] - metal, axis=1).min() > 2.7
     a, b = (cx.coords[i] - metal for i in cx.axial_donors)
     assert np.degrees(np.arccos(a @ b / np.linalg.norm(a) / np.linalg.norm(b))) == pytest.approx(180, abs=2)
     assert np.array_equal(assemble(smiles).coords, cx.coords)       # reproducible
@@ -143,6 +146,16 @@ def test_assemble_step_reports_the_path_and_the_failure_class(tmp_path):
     bad = steps.assemble("n1c(C)cccc1C", tmp_path, name="lutidine", relax="none")
     assert bad.status == "invalid_input" and bad.values["assembly_failure"] == "clash"
     assert "n1c(C)cccc1C" in bad.message
+
+
+def test_xtb_relaxation_cut_short_fails_with_its_class(tmp_path):
+    """The xTB path runs on what the rigid paths leave (here an oxime whose ring H stays 1.89 A from a water O);
+    two L-BFGS steps do not converge: the class says so and the step's status invites a resubmission."""
+    from gauss_hpc.jobs import steps
+
+    res = steps.assemble("ON=C1C=CC2CCC12", tmp_path, name="oxime", relax="xtb", relax_max_steps=2)
+    assert res.status == "geometry_not_converged" and res.values["assembly_failure"] == "xtb_not_converged"
+    assert "not converged in 2 steps" in res.message and "before it direct: wrong_donor" in res.message
 
 
 def _rotated_axial_ligand(cx, degrees):

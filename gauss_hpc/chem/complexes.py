@@ -81,10 +81,15 @@ REASONS = ("invalid_input", "molsimplify", "wrong_donor", "folded", "clash", "me
            "xtb_not_converged", "bonds_changed", "donor_lost")
 # How `assemble` may reach a geometry that passes check_geometry, cheapest first; `relax` says how far it goes:
 # "none" keeps molSimplify's geometry (axial ligands turned about the metal-donor axis), "rotate" also
-# re-orients failing axial ligands as rigid bodies, "xtb" then relaxes the complex with GFN2-xTB (Y analogue).
-ASSEMBLY_PATHS = {"none": ("direct",), "rotate": ("direct", "rotated"), "xtb": ("direct", "rotated", "xtb_relaxed")}
-RELAX = "xtb"                # the default of assemble(relax=...), and so of the assemble step of job specs
+# re-orients the axial ligands as rigid bodies, first in their own conformer, then choosing among RDKit
+# conformers of them; "xtb" then relaxes the complex with GFN2-xTB (Y analogue).
+ASSEMBLY_PATHS = {"none": ("direct",), "rotate": ("direct", "rotated", "conformer"),
+                  "xtb": ("direct", "rotated", "conformer", "xtb_relaxed")}
+# The default of assemble(relax=...), and so of the assemble step of job specs: the rigid paths cost a second;
+# an xTB relaxation of a 50-atom complex costs about a CPU second per L-BFGS step (minutes), so it is asked for.
+RELAX = "rotate"
 RELAX_MAX_STEPS = 300        # L-BFGS steps of the xTB relaxation
+CONFORMERS = 10              # RDKit conformers per axial ligand tried by the "conformer" path
 
 
 class AssemblyError(ValueError):
@@ -148,13 +153,14 @@ def _check_not_library_name(token: str) -> None:
 def _run_molsimplify(inputs: dict, seed: int = 0):
     """In-process molSimplify structure generation, its chatter silenced; returns the mol3D. molSimplify draws
     ligand orientations from Python's and NumPy's global generators: seed both for a reproducible structure
-    and give the caller's generator states back afterwards."""
+    and give the caller's generator states back afterwards. It also replaces sys.argv: given back too."""
     import random
+    import sys
 
     from molSimplify.Scripts.generator import startgen_pythonic
     from openbabel import openbabel
     openbabel.obErrorLog.SetOutputLevel(0)     # kekulization warnings on aromatic rings are expected
-    py_state, np_state = random.getstate(), np.random.get_state()
+    py_state, np_state, argv = random.getstate(), np.random.get_state(), list(sys.argv)
     random.seed(seed)
     np.random.seed(seed)
     try:
@@ -163,6 +169,7 @@ def _run_molsimplify(inputs: dict, seed: int = 0):
     finally:
         random.setstate(py_state)
         np.random.set_state(np_state)
+        sys.argv = argv
     if error:
         raise AssemblyError(f"molSimplify failed: {str(error).strip()[:300]}", "molsimplify")
     return diag.mol
@@ -293,47 +300,82 @@ def _align(u: np.ndarray, a: np.ndarray) -> np.ndarray:
     return _rotations(axis / sin, np.array([np.arctan2(sin, cos)]))[0]
 
 
-def _orient_axial_ligands(symbols, coords: np.ndarray, blocks: list[slice], n_equatorial: int) -> None:
-    """The "rotated" path: re-orient each axial ligand as a rigid body about its donor (bond lengths, angles and
-    the metal-donor distance stay). The donor's lone-pair direction (away from its bonded neighbours) points at
-    the metal, tilted by up to 30 degrees, and the spin about it is free; of these 1,332 orientations the one
-    farthest, in units of vdW contact, from the other ligands is kept, among those that check_geometry's
-    wrong-donor, metal-contact and folding rules allow. Two sweeps, as each ligand moves in the other's way."""
+def _best_orientation(symbols, coords: np.ndarray, block: slice, shape: np.ndarray,
+                      radii: np.ndarray) -> tuple[float, np.ndarray | None]:
+    """Place one axial ligand of the given shape (coordinates relative to its donor) as a rigid body on its donor
+    (bond lengths, angles and the metal-donor distance stay): the donor's lone-pair direction (away from its
+    bonded neighbours) points at the metal, tilted by up to 30 degrees, and the spin about it is free. Of these
+    1,332 orientations the one farthest, in units of vdW contact, from the other ligands wins among those that
+    check_geometry's wrong-donor, metal-contact and folding rules allow: (contact, coordinates), or (-inf, None)
+    when none is allowed (a conformer folded back over its donor)."""
+    metal, donor = coords[0], coords[block.start]
+    d0 = np.linalg.norm(metal - donor)
+    to_metal = (metal - donor) / d0
+    lig_symbols = symbols[block]
+    neighbours = _bonded(lig_symbols, shape)[0]
+    lone_pair = -(shape[neighbours] / np.linalg.norm(shape[neighbours], axis=1)[:, None]).sum(axis=0)
+    if np.linalg.norm(lone_pair) > 0.3:          # none for a bare atom or three neighbours in a plane
+        shape = shape @ _align(lone_pair / np.linalg.norm(lone_pair), to_metal).T
+    e1 = np.cross(to_metal, [1.0, 0, 0] if abs(to_metal[0]) < 0.9 else [0, 1.0, 0])
+    e1 /= np.linalg.norm(e1)
+    e2 = np.cross(to_metal, e1)
+    spins = _rotations(to_metal, _SPINS)
+    rotations = np.concatenate([np.einsum("ij,ajk->aik", _rotations(np.cos(az) * e1 + np.sin(az) * e2,
+                                                                     np.array([tilt]))[0], spins)
+                                for tilt, az in _TILTS])                               # (1332, 3, 3)
+    trial = np.einsum("aij,nj->ani", rotations, shape) + donor
+    heavy = np.array([s != "H" for s in lig_symbols])
+    not_donor = np.arange(len(lig_symbols)) > 0
+    dist_metal = np.linalg.norm(trial - metal, axis=-1)
+    height = (trial - metal) @ -to_metal
+    allowed = ((dist_metal[:, heavy & not_donor] >= d0 + 0.3).all(axis=1)
+               & (dist_metal[:, not_donor] >= 1.8).all(axis=1) & (height[:, heavy] >= 0.5 * d0).all(axis=1))
+    if not allowed.any():
+        return -np.inf, None
+    others = np.ones(len(symbols), bool)
+    others[block] = False
+    others[0] = False
+    dist = np.linalg.norm(trial[allowed][:, :, None, :] - coords[others][None, None], axis=-1)
+    contact = (dist / (radii[block][:, None] + radii[others][None, :])).min(axis=(1, 2))
+    best = int(np.argmax(contact))
+    return float(contact[best]), trial[allowed][best]
+
+
+def _orient_axial_ligands(symbols, coords: np.ndarray, blocks: list[slice], n_equatorial: int,
+                          shapes: list[list[np.ndarray]] | None = None) -> None:
+    """The "rotated" path (shapes None: each axial ligand keeps its own conformer) and the "conformer" path
+    (shapes: candidate conformers per axial ligand, coordinates relative to the donor): each axial ligand goes to
+    the best placement of _best_orientation over its shapes; where none is allowed it stays, and check_geometry
+    says what is wrong. Two sweeps, as each ligand moves in the other's way."""
     radii = np.array([_VDW.get(s, 2.0) for s in symbols])
-    metal = coords[0]
     for _ in range(2):
-        for block in blocks[n_equatorial:]:
-            donor = coords[block.start].copy()
-            d0 = np.linalg.norm(metal - donor)
-            to_metal = (metal - donor) / d0
-            rel = coords[block] - donor
-            lig_symbols = symbols[block]
-            neighbours = _bonded(lig_symbols, coords[block])[0]
-            lone_pair = -(rel[neighbours] / np.linalg.norm(rel[neighbours], axis=1)[:, None]).sum(axis=0)
-            if np.linalg.norm(lone_pair) > 0.3:      # none for a bare atom or three neighbours in a plane
-                rel = rel @ _align(lone_pair / np.linalg.norm(lone_pair), to_metal).T
-            e1 = np.cross(to_metal, [1.0, 0, 0] if abs(to_metal[0]) < 0.9 else [0, 1.0, 0])
-            e1 /= np.linalg.norm(e1)
-            e2 = np.cross(to_metal, e1)
-            spins = _rotations(to_metal, _SPINS)
-            rotations = np.concatenate([np.einsum("ij,ajk->aik", _rotations(np.cos(az) * e1 + np.sin(az) * e2,
-                                                                             np.array([tilt]))[0], spins)
-                                        for tilt, az in _TILTS])                       # (1332, 3, 3)
-            trial = np.einsum("aij,nj->ani", rotations, rel) + donor
-            heavy = np.array([s != "H" for s in lig_symbols])
-            not_donor = np.arange(len(lig_symbols)) > 0
-            dist_metal = np.linalg.norm(trial - metal, axis=-1)
-            height = (trial - metal) @ -to_metal
-            allowed = ((dist_metal[:, heavy & not_donor] >= d0 + 0.3).all(axis=1)
-                       & (dist_metal[:, not_donor] >= 1.8).all(axis=1) & (height[:, heavy] >= 0.5 * d0).all(axis=1))
-            if not allowed.any():
-                continue                              # check_geometry will say what is wrong
-            others = np.ones(len(symbols), bool)
-            others[block] = False
-            others[0] = False
-            dist = np.linalg.norm(trial[allowed][:, :, None, :] - coords[others][None, None], axis=-1)
-            contact = (dist / (radii[block][:, None] + radii[others][None, :])).min(axis=(1, 2))
-            coords[block] = trial[allowed][int(np.argmax(contact))]
+        for k, block in enumerate(blocks[n_equatorial:]):
+            candidates = (shapes[k] if shapes else None) or [coords[block] - coords[block.start]]
+            placements = [_best_orientation(symbols, coords, block, shape, radii) for shape in candidates]
+            _, placed = max(placements, key=lambda item: item[0])
+            if placed is not None:
+                coords[block] = placed
+
+
+def _conformer_shapes(smiles: str, n: int, seed: int) -> list[np.ndarray]:
+    """Up to n RDKit conformers of a ligand (ETKDG, seeded; MMFF94, else UFF), coordinates relative to the donor
+    and atoms in the order of the complex: molSimplify keeps the one conformer it is given, and a flexible
+    ligand's may fold back over its donor or swing a branch into the waters."""
+    from rdkit.Chem import AllChem
+
+    from .geometry import molecule_with_hydrogens
+
+    mol = molecule_with_hydrogens(smiles)
+    params = AllChem.ETKDGv3()
+    params.randomSeed = int(seed) + 1         # with random seed 0 EmbedMultipleConfs returns n equal conformers
+    ids = list(AllChem.EmbedMultipleConfs(mol, int(n), params))
+    if mol.GetNumAtoms() > 1 and ids:
+        if AllChem.MMFFHasAllMoleculeParams(mol):
+            AllChem.MMFFOptimizeMoleculeConfs(mol, numThreads=1, maxIters=500)
+        elif AllChem.UFFHasAllMoleculeParams(mol):
+            AllChem.UFFOptimizeMoleculeConfs(mol, numThreads=1, maxIters=500)
+    shapes = [np.asarray(mol.GetConformer(i).GetPositions(), float) for i in ids]
+    return [shape - shape[0] for shape in shapes if np.isfinite(shape).all()]
 
 
 def _check_relaxation(before: Complex, after: Complex, max_donor_distance: float = 3.0) -> None:
@@ -371,8 +413,9 @@ def _relax_with_xtb(cx: Complex, max_steps: int) -> Complex:
 
 @dataclass
 class Assembly:
-    """What `assemble_detailed` built: the complex, the path that produced its geometry ("direct", "rotated" or
-    "xtb_relaxed"), the cheaper paths that failed before it as (path, AssemblyError), seconds spent per path."""
+    """What `assemble_detailed` built: the complex, the path that produced its geometry ("direct", "rotated",
+    "conformer" or "xtb_relaxed"), the cheaper paths that failed before it as (path, AssemblyError), seconds spent
+    per path."""
 
     complex: Complex
     path: str
@@ -395,9 +438,9 @@ def assemble(axial: str | Sequence[str], *, metal: str = "Dy", equatorial: str =
     axial: one SMILES (used for both axial sites) or one per axial site. metal_donor_distance: None keeps
     molSimplify's bond lengths (2.40 A for Dy-O); a number sets every M-donor distance; a dict sets them by role
     ("axial", "equatorial") or donor element ("O", "N"), role first. relax: how far to go when molSimplify's
-    geometry fails the checks (ASSEMBLY_PATHS): "none", "rotate" (re-orient the axial ligands) or "xtb" (then
-    a GFN2-xTB relaxation of the Y analogue of up to `relax_max_steps` steps; metal_donor_distance is imposed
-    again afterwards). Raises AssemblyError naming the ligand and the problem, with its `reason` (REASONS):
+    geometry fails the checks (ASSEMBLY_PATHS; default RELAX): "none", "rotate" (re-orient the axial ligands as
+    rigid bodies, also as other RDKit conformers) or "xtb" (then a GFN2-xTB relaxation of the Y analogue of up
+    to `relax_max_steps` steps; metal_donor_distance is imposed again afterwards). Raises AssemblyError naming the ligand and the problem, with its `reason` (REASONS):
     invalid SMILES, molSimplify failure, wrong atom bound, axial ligand folded into the plane, clash, failed
     relaxation. The same arguments and `seed` give the same structure; `assemble_detailed` also says which path
     produced it.
@@ -415,9 +458,9 @@ def assemble_detailed(axial: str | Sequence[str], *, metal: str = "Dy", equatori
                       seed: int = 0, relax: str = RELAX, relax_max_steps: int = RELAX_MAX_STEPS) -> Assembly:
     """`assemble` (same arguments), returning an Assembly: the complex and the path that produced it. Paths are
     tried cheapest first and only while the geometry fails check_geometry: "direct" (molSimplify, axial ligands
-    turned about the metal-donor axis; milliseconds after molSimplify's ~0.3 s), "rotated" (axial ligands
-    re-oriented, ~0.1 s), "xtb_relaxed" (seconds). The error of the last path tried is raised, naming the
-    others."""
+    turned about the metal-donor axis), "rotated" (axial ligands re-oriented as rigid bodies), "conformer" (the
+    same with CONFORMERS RDKit conformers of each axial ligand), "xtb_relaxed" (GFN2-xTB, minutes). The error
+    of the last path tried is raised, naming the others."""
     clock = time.perf_counter()
     if relax not in ASSEMBLY_PATHS:
         raise AssemblyError(f"relax {relax!r}: expected one of {sorted(ASSEMBLY_PATHS)}")
@@ -507,9 +550,11 @@ def assemble_detailed(axial: str | Sequence[str], *, metal: str = "Dy", equatori
     rejected, seconds = [], {}
     for path in ASSEMBLY_PATHS[relax]:
         try:
-            if path == "rotated":
+            if path in ("rotated", "conformer"):
                 cx = Complex.from_dict(cx.to_dict())
-                _orient_axial_ligands(cx.symbols, cx.coords, blocks, n_equatorial)
+                shapes = ([_conformer_shapes(smi, CONFORMERS, seed) for smi in cx.ligand_smiles]
+                          if path == "conformer" else None)
+                _orient_axial_ligands(cx.symbols, cx.coords, blocks, n_equatorial, shapes)
             elif path == "xtb_relaxed":
                 cx = _relax_with_xtb(cx, relax_max_steps)
                 for block, target in targets:         # the caller's distances hold for the final geometry too

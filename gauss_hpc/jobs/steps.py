@@ -28,8 +28,8 @@ StepFunction = Callable[..., Result]
 
 def assemble(smiles: str, workdir: Path, *, name: str, metal: str = "Dy", **params) -> Result:
     """[M(H2O)5L2]+ with molSimplify (gauss_hpc.chem.complexes.assemble; params such as relax = "none" |
-    "rotate" | "xtb" go to it, defaults there); values: complex, n_atoms, assembly_path ("direct", "rotated" or
-    "xtb_relaxed": what produced the geometry). A failure says its class in values["assembly_failure"]
+    "rotate" | "xtb" go to it, defaults there); values: complex, n_atoms, assembly_path ("direct", "rotated",
+    "conformer" or "xtb_relaxed": what produced the geometry). A failure says its class in values["assembly_failure"]
     (complexes.REASONS); an xTB relaxation that did not converge is geometry_not_converged, so that resubmitting
     with a larger relax_max_steps makes sense. The geometry is also written to complex.xyz in the step's work
     directory."""
