@@ -5,7 +5,8 @@
     python bench/oracles.py --assembly-ligands 1000 --assembly-ligands-file qm9_ligands.h5 --skip-loprop
 
 All rates are per core: one process, one OpenMP thread. The machine's load average is reported because
-shared nodes distort wall times. The last line is one JSON object with at least assembly_per_s,
+shared nodes distort wall times. --parts measures only some parts. The last line is one JSON object with
+(when every part is measured) at least assembly_per_s,
 crystal_field_per_s, xtb_labels_per_s and loprop_seconds (null when gauss_hpc.abinitio.molcas has no
 label_ligand or pymolcas is not on PATH), and assembly_failure_fraction over assembly_ligands_tried random
 ligands of a ligands file (the bundled QM9 subset unless --assembly-ligands-file says otherwise) with the

@@ -130,6 +130,24 @@ def test_a_branched_ligand_that_clashed_is_turned_rigidly_into_a_sane_geometry()
     assert np.array_equal(assemble(smiles).coords, cx.coords)       # reproducible
 
 
+def test_a_ligand_whose_own_conformer_folds_onto_the_metal_is_placed_as_another():
+    # random QM9 ligand: molSimplify's conformer curls the ester arm back over the imine N, an N 1.54 A from Dy
+    smiles = "N(C)=C(N)C(=O)COC"
+    built = assemble_detailed(smiles)
+    assert built.path == "conformer"
+    assert [(p, e.reason) for p, e in built.rejected] == [("direct", "wrong_donor"), ("rotated", "wrong_donor")]
+    cx = built.complex
+    check_geometry(cx)
+    symbols, coords, _ = ligand_geometry(smiles)
+    bonds = np.linalg.norm(coords[:, None] - coords[None], axis=-1) < 1.7
+    metal = cx.coords[0]
+    for block in ligand_blocks(cx)[5:]:                               # the same molecule, its donor bound
+        assert np.array_equal(_internal_distances(cx, block) < 1.7, bonds)
+        assert np.linalg.norm(cx.coords[block.start] - metal) == pytest.approx(2.40, abs=0.05)
+        heavy = [j for j in range(block.start + 1, block.stop) if cx.symbols[j] != "H"]
+        assert np.linalg.norm(cx.coords[heavy] - metal, axis=1).min() > 2.7
+
+
 def test_amidate_keeps_its_nh():
     # molSimplify takes an H off donors matching its deprotonation patterns unless told to keep them
     cx = assemble("[NH-]C(=O)C", relax="none")
@@ -149,13 +167,15 @@ def test_assemble_step_reports_the_path_and_the_failure_class(tmp_path):
 
 
 def test_xtb_relaxation_cut_short_fails_with_its_class(tmp_path):
-    """The xTB path runs on what the rigid paths leave (here an oxime whose ring H stays 1.89 A from a water O);
-    two L-BFGS steps do not converge: the class says so and the step's status invites a resubmission."""
+    """The xTB path runs on what the rigid paths leave: with clash_scale 1.0 neighbouring waters (2.82 A apart)
+    clash whatever the axial ligands do; two L-BFGS steps do not converge, the class says so and the step's
+    status invites a resubmission."""
     from gauss_hpc.jobs import steps
 
-    res = steps.assemble("ON=C1C=CC2CCC12", tmp_path, name="oxime", relax="xtb", relax_max_steps=2)
+    res = steps.assemble("[O-]C", tmp_path, name="cut_short", relax="xtb", relax_max_steps=2, clash_scale=1.0)
     assert res.status == "geometry_not_converged" and res.values["assembly_failure"] == "xtb_not_converged"
-    assert "not converged in 2 steps" in res.message and "before it direct: wrong_donor" in res.message
+    assert "not converged in 2 steps" in res.message
+    assert "before it direct: clash; rotated: clash; conformer: clash" in res.message
 
 
 def _rotated_axial_ligand(cx, degrees):
