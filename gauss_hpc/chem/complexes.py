@@ -86,7 +86,7 @@ REASONS = ("invalid_input", "molsimplify", "wrong_donor", "folded", "clash", "me
 ASSEMBLY_PATHS = {"none": ("direct",), "rotate": ("direct", "rotated", "conformer"),
                   "xtb": ("direct", "rotated", "conformer", "xtb_relaxed")}
 # The default of assemble(relax=...), and so of the assemble step of job specs: the rigid paths cost a second;
-# an xTB relaxation of a 50-atom complex costs about a CPU second per L-BFGS step (minutes), so it is asked for.
+# an xTB relaxation of a 50-atom complex costs roughly a CPU second per L-BFGS step (minutes), so it is asked for.
 RELAX = "rotate"
 RELAX_MAX_STEPS = 300        # L-BFGS steps of the xTB relaxation
 CONFORMERS = 10              # RDKit conformers per axial ligand tried by the "conformer" path
@@ -276,7 +276,7 @@ def _turn_axial_ligands(symbols, coords: np.ndarray, blocks: list[slice], n_equa
 
 _SPINS = np.radians(np.arange(0, 360, 10))
 # (tilt, azimuth) of the ligand's lone-pair axis away from the metal-donor axis: upright first, then up to 30
-# degrees (M-O-C angles of 150-180 degrees are common in Ln alkoxides, 120-140 in Ln alcohol and ether adducts)
+# degrees (donors of Ln complexes are often bound off their lone-pair axis; more would bend them implausibly)
 _TILTS = [(0.0, 0.0)] + [(np.radians(t), np.radians(a)) for t in (10, 20, 30) for a in range(0, 360, 30)]
 
 
