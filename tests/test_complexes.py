@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from gauss_hpc.chem.complexes import (AssemblyError, Complex, assemble, assemble_many, check_geometry, ligand_blocks,
-                                      metal_multiplicity, swap_metal)
+from gauss_hpc.chem.complexes import (REASONS, AssemblyError, Complex, assemble, assemble_detailed, assemble_many,
+                                      check_geometry, ligand_blocks, metal_multiplicity, swap_metal)
 from gauss_hpc.chem.geometry import ligand_geometry
 
 # (SMILES with the donor first, donor element, ligand charge): O-, N-, neutral O, neutral N; aromatic and aliphatic
@@ -78,19 +78,104 @@ def test_swap_metal_dy_to_y_and_gd():
 
 
 def test_bad_inputs_name_the_ligand_and_the_problem():
-    with pytest.raises(AssemblyError, match=r"C1CC.*not a valid SMILES"):
+    with pytest.raises(AssemblyError, match=r"C1CC.*not a valid SMILES") as error:
         assemble("C1CC")
+    assert error.value.reason == "invalid_input"
     with pytest.raises(AssemblyError, match="geometry 'xyz'"):
         assemble("[O-]C", geometry="xyz")
     with pytest.raises(AssemblyError, match="2 axial sites"):
         assemble(["[O-]C"] * 3)
     with pytest.raises(AssemblyError, match="outside 1.5-4.0"):
         assemble("[O-]C", metal_donor_distance=5.0)
-    # five tert-butoxides do not fit around the equator; 2,6-lutidine's methyls hit the waters
-    with pytest.raises(AssemblyError, match="clash"):
-        assemble("[O-]C", equatorial="[O-]C(C)(C)C")
+    with pytest.raises(AssemblyError, match="relax 'fast'"):
+        assemble("[O-]C", relax="fast")
+    # five tert-butoxides do not fit around the equator (re-orienting the axial ligands cannot help); 2,6-lutidine's
+    # methyls hit the waters in molSimplify's geometry
+    with pytest.raises(AssemblyError, match="clash.*on the conformer path; before it direct: clash; rotated: clash") \
+            as error:
+        assemble("[O-]C", equatorial="[O-]C(C)(C)C", relax="rotate")
+    assert error.value.reason == "clash"
     with pytest.raises(AssemblyError, match=r"clash between equatorial ligand .* and axial ligand 'n1c\(C\)cccc1C'"):
-        assemble("n1c(C)cccc1C")
+        assemble("n1c(C)cccc1C", relax="none")
+
+
+def _internal_distances(cx, block):
+    return np.linalg.norm(cx.coords[block][:, None] - cx.coords[block][None], axis=-1)
+
+
+def test_a_branched_ligand_that_clashed_is_turned_rigidly_into_a_sane_geometry():
+    # a random QM9 ligand: in molSimplify's geometry an H of its ethyl branch is 1.83 A from a water O
+    smiles = "OC1CC2OC12CC"
+    with pytest.raises(AssemblyError, match="clash between equatorial ligand .* and axial ligand") as error:
+        assemble(smiles, relax="none")
+    assert error.value.reason == "clash"
+    built = assemble_detailed(smiles)
+    cx = built.complex
+    assert built.path == "rotated" and [(p, e.reason) for p, e in built.rejected] == [("direct", "clash")]
+    check_geometry(cx)
+    direct = assemble(smiles, relax="none", clash_scale=0.0)          # the same geometry, not checked for clashes
+    blocks = ligand_blocks(cx)
+    assert np.array_equal(cx.coords[:blocks[5].start], direct.coords[:blocks[5].start])   # metal and waters stay
+    metal = cx.coords[0]
+    for block in blocks[5:]:                                          # each axial ligand moved as a rigid body
+        assert np.allclose(_internal_distances(cx, block), _internal_distances(direct, block), atol=1e-9)
+        assert np.linalg.norm(cx.coords[block.start] - metal) == pytest.approx(2.40, abs=0.05)
+        bond = cx.coords[block.start + 1] - cx.coords[block.start]     # O-C of the alcohol
+        to_metal = metal - cx.coords[block.start]
+        assert np.degrees(np.arccos(bond @ to_metal / np.linalg.norm(bond) / np.linalg.norm(to_metal))) > 95
+        heavy = [j for j in range(block.start + 1, block.stop) if cx.symbols[j] != "H"]
+        assert np.linalg.norm(cx.coords[heavy] - metal, axis=1).min() > 2.7
+    a, b = (cx.coords[i] - metal for i in cx.axial_donors)
+    assert np.degrees(np.arccos(a @ b / np.linalg.norm(a) / np.linalg.norm(b))) == pytest.approx(180, abs=2)
+    assert np.array_equal(assemble(smiles).coords, cx.coords)       # reproducible
+
+
+def test_a_ligand_whose_own_conformer_folds_onto_the_metal_is_placed_as_another():
+    # random QM9 ligand: molSimplify's conformer curls the ester arm back over the imine N, an N 1.54 A from Dy
+    smiles = "N(C)=C(N)C(=O)COC"
+    built = assemble_detailed(smiles)
+    assert built.path == "conformer"
+    assert [(p, e.reason) for p, e in built.rejected] == [("direct", "wrong_donor"), ("rotated", "wrong_donor")]
+    cx = built.complex
+    check_geometry(cx)
+    symbols, coords, _ = ligand_geometry(smiles)
+    bonds = np.linalg.norm(coords[:, None] - coords[None], axis=-1) < 1.7
+    metal = cx.coords[0]
+    for block in ligand_blocks(cx)[5:]:                               # the same molecule, its donor bound
+        assert np.array_equal(_internal_distances(cx, block) < 1.7, bonds)
+        assert np.linalg.norm(cx.coords[block.start] - metal) == pytest.approx(2.40, abs=0.05)
+        heavy = [j for j in range(block.start + 1, block.stop) if cx.symbols[j] != "H"]
+        assert np.linalg.norm(cx.coords[heavy] - metal, axis=1).min() > 2.7
+
+
+def test_amidate_keeps_its_nh():
+    # molSimplify takes an H off donors matching its deprotonation patterns unless told to keep them
+    cx = assemble("[NH-]C(=O)C", relax="none")
+    assert cx.charge == 1 and cx.symbols.count("H") == 5 * 2 + 2 * 4
+
+
+def test_assemble_step_reports_the_path_and_the_failure_class(tmp_path):
+    from gauss_hpc.jobs import steps
+
+    steps.check_params("assemble", "molsimplify", "", {"relax": "rotate", "relax_max_steps": 50})
+    ok = steps.assemble("OC1CC2OC12CC", tmp_path, name="branched", relax="rotate")
+    assert ok.ok and ok.values["assembly_path"] == "rotated"
+    assert (tmp_path / "complex.xyz").read_text().startswith(f"{ok.values['n_atoms']}\n")
+    bad = steps.assemble("n1c(C)cccc1C", tmp_path, name="lutidine", relax="none")
+    assert bad.status == "invalid_input" and bad.values["assembly_failure"] == "clash"
+    assert "n1c(C)cccc1C" in bad.message
+
+
+def test_xtb_relaxation_cut_short_fails_with_its_class(tmp_path):
+    """The xTB path runs on what the rigid paths leave: with clash_scale 1.0 neighbouring waters (2.82 A apart)
+    clash whatever the axial ligands do; two L-BFGS steps do not converge, the class says so and the step's
+    status invites a resubmission."""
+    from gauss_hpc.jobs import steps
+
+    res = steps.assemble("[O-]C", tmp_path, name="cut_short", relax="xtb", relax_max_steps=2, clash_scale=1.0)
+    assert res.status == "geometry_not_converged" and res.values["assembly_failure"] == "xtb_not_converged"
+    assert "not converged in 2 steps" in res.message
+    assert "before it direct: clash; rotated: clash; conformer: clash" in res.message
 
 
 def _rotated_axial_ligand(cx, degrees):
@@ -135,9 +220,10 @@ def test_assemble_many_keeps_order_and_isolates_failures():
     ligands = ["[O-]C", "C1CC", ["[O-]C", "n1ccccc1"], "N#CC"]
     serial = assemble_many(ligands)
     assert [type(x).__name__ for x in serial] == ["Complex", "AssemblyError", "Complex", "Complex"]
-    assert "C1CC" in str(serial[1])
+    assert "C1CC" in str(serial[1]) and serial[1].reason in REASONS
     parallel = assemble_many(ligands, workers=2)
     assert [type(x).__name__ for x in parallel] == [type(x).__name__ for x in serial]
+    assert parallel[1].reason == serial[1].reason == "invalid_input"          # the class survives the process pool
     for a, b in zip(serial, parallel):
         if isinstance(a, Complex):
             assert a.symbols == b.symbols and np.allclose(a.coords, b.coords, atol=1e-6)

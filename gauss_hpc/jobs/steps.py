@@ -27,22 +27,28 @@ StepFunction = Callable[..., Result]
 
 
 def assemble(smiles: str, workdir: Path, *, name: str, metal: str = "Dy", **params) -> Result:
-    """[M(H2O)5L2]+ with molSimplify (gauss_hpc.chem.complexes.assemble); values: complex, n_atoms.
-    The geometry is also written to complex.xyz in the step's work directory."""
-    from ..chem.complexes import AssemblyError
-    from ..chem.complexes import assemble as build
+    """[M(H2O)5L2]+ with molSimplify (gauss_hpc.chem.complexes.assemble; params such as relax = "none" |
+    "rotate" | "xtb" go to it, defaults there); values: complex, n_atoms, assembly_path ("direct", "rotated",
+    "conformer" or "xtb_relaxed": what produced the geometry). A failure says its class in values["assembly_failure"]
+    (complexes.REASONS); an xTB relaxation that did not converge is geometry_not_converged, so that resubmitting
+    with a larger relax_max_steps makes sense. The geometry is also written to complex.xyz in the step's work
+    directory."""
+    from ..chem.complexes import AssemblyError, assemble_detailed
 
     start = time.perf_counter()
     if not isinstance(smiles, str):
         return Result.failure(name, "molsimplify", Status.INVALID_INPUT,
                               "assemble takes a ligand SMILES; put it first in [[steps]]")
     try:
-        cx = build(smiles, metal=metal, name=name, **params)
+        built = assemble_detailed(smiles, metal=metal, name=name, **params)
     except AssemblyError as exc:
-        return Result.failure(name, "molsimplify", Status.INVALID_INPUT, str(exc),
+        status = Status.GEOMETRY_NOT_CONVERGED if exc.reason == "xtb_not_converged" else Status.INVALID_INPUT
+        return Result.failure(name, "molsimplify", status, str(exc), values={"assembly_failure": exc.reason},
                               wall_seconds=time.perf_counter() - start)
+    cx = built.complex
     (Path(workdir) / "complex.xyz").write_text(cx.to_xyz())
-    return Result(name=name, backend="molsimplify", values={"complex": cx.to_dict(), "n_atoms": len(cx.symbols)},
+    return Result(name=name, backend="molsimplify", values={"complex": cx.to_dict(), "n_atoms": len(cx.symbols),
+                                                            "assembly_path": built.path},
                   wall_seconds=time.perf_counter() - start, workdir=str(workdir))
 
 
