@@ -1,5 +1,6 @@
 """Merge a campaign's shards into results.h5: every task exactly once (in task order, unfinished and lost
-tasks with their state), atomic replace, idempotent (an unchanged campaign leaves the file untouched)."""
+tasks with their state), atomic replace, idempotent (an unchanged campaign leaves the file untouched). Shards
+are read and written in chunks of rows, so memory does not grow with the campaign."""
 
 from __future__ import annotations
 
@@ -101,6 +102,22 @@ def _reduce(campaign: Path, task: dict, latest, jobs: JobStates) -> dict:
             "arrays": arrays, "masks": masks, "symbols": symbols, "coords": coords, "steps": steps}
 
 
+CHUNK_ROWS = 2000        # tasks reduced and written at a time
+
+
+def _write_chunk(writer, reduced: list[dict]) -> None:
+    results = pd.DataFrame([r["row"] for r in reduced], columns=list(TASK_COLUMNS) + list(DESCRIPTOR_NAMES))
+    extra = pd.DataFrame([r["scalars"] for r in reduced], index=results.index)
+    results = pd.concat([results, extra], axis=1)
+    arrays = {name: np.asarray([r["arrays"][name] for r in reduced]).reshape((len(reduced),) + shape)
+              for name, shape in WIDTH.items()}
+    arrays.update({f"has_{name}": np.asarray([r["masks"][name] for r in reduced], bool)
+                   for name in ("kd_energies", "g_tensors")})
+    steps = pd.DataFrame([s for r in reduced for s in r["steps"]],
+                         columns=["task_id", "step", "backend", "status", "message", "wall_seconds", "cached"])
+    writer.append(results, arrays, [(r["symbols"], r["coords"]) for r in reduced], steps)
+
+
 def gather(campaign: str | Path, out: str | Path | None = None, *, quiet: bool = False) -> Path:
     """Write (or leave, when nothing changed) `out` (default <campaign>/results.h5); returns its path."""
     campaign = Path(campaign)
@@ -108,43 +125,42 @@ def gather(campaign: str | Path, out: str | Path | None = None, *, quiet: bool =
     start = time.perf_counter()
     with shards.campaign_lock(campaign):
         tasks = shards.read_tasks(campaign)
-        latest = latest_submission(shards.read_submissions(campaign))
+        submissions = shards.read_submissions(campaign)
+        latest = latest_submission(submissions)
         meta = json.loads((campaign / "campaign.json").read_text())
-        jobs = JobStates()
-        reduced = [_reduce(campaign, t, latest.get(t["task_id"]), jobs) for t in tasks]
-        digest = hashlib.sha256(meta["spec_sha256"].encode())
-        for item in reduced:
-            digest.update(item["digest"].encode())
-        content = digest.hexdigest()
+        jobs = JobStates(campaign, submissions)
+        old = None
         if out.is_file():
             try:
                 with h5py.File(out, "r") as h5:
-                    if h5.attrs.get("content_sha256") == content:
-                        _say(f"{out}: up to date ({len(reduced)} tasks)", quiet)
-                        return out
+                    old = h5.attrs.get("content_sha256")
             except OSError:
                 pass
-        results = pd.DataFrame([r["row"] for r in reduced], columns=list(TASK_COLUMNS) + list(DESCRIPTOR_NAMES))
-        extra = pd.DataFrame([r["scalars"] for r in reduced], index=results.index)
-        results = pd.concat([results, extra.reindex(sorted(extra.columns), axis=1)], axis=1)
-        out_arrays = {name: np.asarray([r["arrays"][name] for r in reduced]).reshape((len(reduced),) + shape)
-                      for name, shape in WIDTH.items()}
-        out_arrays.update({f"has_{name}": np.asarray([r["masks"][name] for r in reduced], bool)
-                           for name in ("kd_energies", "g_tensors")})
-        offsets = np.concatenate([[0], np.cumsum([len(r["symbols"]) for r in reduced])])
-        geometry = {"offsets": offsets, "symbols": [s for r in reduced for s in r["symbols"]],
-                    "coords": np.asarray([c for r in reduced for c in r["coords"]], float).reshape(-1, 3)}
-        steps_table = pd.DataFrame([s for r in reduced for s in r["steps"]],
-                                   columns=["task_id", "step", "backend", "status", "message", "wall_seconds",
-                                            "cached"])
-        counts = {"n_tasks": len(reduced), "n_ok": int((results["status"] == "ok").sum()),
-                  "n_unfinished": int(results["status"].isin(["pending", "running", "not_submitted"]).sum())}
-        counts["n_failed"] = counts["n_tasks"] - counts["n_ok"] - counts["n_unfinished"]
+        digest = hashlib.sha256(meta["spec_sha256"].encode())
+        counts = {"n_tasks": len(tasks), "n_ok": 0, "n_unfinished": 0}
         source = meta["spec"]["input"].get("path")
-        store.write_results(out, results, out_arrays, geometry, steps_table,
-                            attrs={"campaign": str(campaign.resolve()), "content_sha256": content, **counts},
-                            config=meta["spec"], sources=[source] if source else [])
+        # written next to `out` while the shards are read; kept only when the content changed
+        with store.results_writer(out, config=meta["spec"], sources=[source] if source else []) as writer:
+            for first in range(0, max(1, len(tasks)), CHUNK_ROWS):
+                reduced = [_reduce(campaign, t, latest.get(t["task_id"]), jobs)
+                           for t in tasks[first:first + CHUNK_ROWS]]
+                for item in reduced:
+                    digest.update(item["digest"].encode())
+                    status_word = item["row"]["status"]
+                    counts["n_ok"] += status_word == "ok"
+                    counts["n_unfinished"] += status_word in ("pending", "running", "not_submitted")
+                _write_chunk(writer, reduced)
+            content = digest.hexdigest()
+            counts["n_failed"] = counts["n_tasks"] - counts["n_ok"] - counts["n_unfinished"]
+            if content == old:
+                writer.keep_old = True
+            else:
+                for key, value in {"campaign": str(campaign.resolve()), "content_sha256": content, **counts}.items():
+                    writer.h5.attrs[key] = value
     seconds = time.perf_counter() - start
-    _say(f"{out}: {counts['n_tasks']} tasks ({counts['n_ok']} ok, {counts['n_failed']} failed, "
-         f"{counts['n_unfinished']} unfinished) in {seconds:.2f} s", quiet)
+    if content == old:
+        _say(f"{out}: up to date ({counts['n_tasks']} tasks)", quiet)
+    else:
+        _say(f"{out}: {counts['n_tasks']} tasks ({counts['n_ok']} ok, {counts['n_failed']} failed, "
+             f"{counts['n_unfinished']} unfinished) in {seconds:.2f} s", quiet)
     return out
