@@ -25,7 +25,8 @@ import numpy as np
 import pandas as pd
 
 from gauss_hpc import config as configuration
-from gauss_hpc import store
+from gauss_hpc import dist, store
+from gauss_hpc.dist import InputError
 from gauss_hpc.sampling import dedup, metrics
 from gauss_hpc.sampling.engine import DECODING_MODES, LatentDecoder, sample_groups
 from gauss_hpc.sampling.plan import Plan
@@ -36,24 +37,6 @@ from gauss_hpc.sampling.validate import REASONS, Validator
 log = logging.getLogger("gauss_hpc.sample")
 
 KEEP_MODES = ("valid", "unique")
-
-
-class LaunchError(RuntimeError):
-    """The launcher started several tasks but MPI sees only one (each would write the same output)."""
-
-
-def world():
-    """MPI.COMM_WORLD, checked against the launcher: a common mistake is srun without an MPI plugin, which
-    starts N independent single-rank copies."""
-    from mpi4py import MPI
-
-    comm = MPI.COMM_WORLD
-    expected = max(int(os.environ.get(name, "1") or 1)
-                   for name in ("SLURM_STEP_NUM_TASKS", "PMI_SIZE", "OMPI_COMM_WORLD_SIZE"))
-    if comm.Get_size() == 1 and expected > 1:
-        raise LaunchError(f"the launcher started {expected} tasks but MPI sees a single rank; with Slurm use "
-                          f"`srun --mpi=pmi2` (MPICH wheels) or mpiexec, or run one task")
-    return comm
 
 
 # --- options ------------------------------------------------------------------------------------------------
@@ -200,21 +183,25 @@ def run_sampling(comm, cfg: dict, progress: bool = True) -> dict | None:
 
     from gauss_hpc.model.checkpoint import TRAINING_LIGANDS, load_run
 
+    from gauss_hpc.model.checkpoint import CheckpointError
+
     rank, size = comm.Get_rank(), comm.Get_size()
     if cfg["threads"]:
         torch.set_num_threads(int(cfg["threads"]))
-    check_options(cfg)
-    comm.Barrier()
     t_start = time.perf_counter()
-
-    # Every rank resolves the same seeds from the same files: bad input fails identically everywhere.
-    loaded = load_run(cfg["run"])
-    latents = Latents.load(cfg["run"], cfg["ligands"] or None)
-    seeds = resolve_seeds(loaded, latents, seed_spec(cfg))
-    plan = Plan(tuple(s.canonical for s in seeds), tuple(float(x) for x in cfg["sigmas"]), int(cfg["batches"]),
-                int(cfg["batch_size"]), int(cfg["seed"]), int(cfg["units_per_group"]))
-    decoder = LatentDecoder(loaded.model, loaded.vocab, cfg["decoding"], float(cfg["temperature"]))
-    knn = KnnLabels.from_files(latents, cfg["knn_labels"], int(cfg["knn_k"]))
+    # Every rank checks the same options and resolves the same seeds from the same files, before any exchange:
+    # bad input fails identically everywhere, and only here is it an InputError.
+    try:
+        check_options(cfg)
+        loaded = load_run(cfg["run"])
+        latents = Latents.load(cfg["run"], cfg["ligands"] or None)
+        seeds = resolve_seeds(loaded, latents, seed_spec(cfg))
+        plan = Plan(tuple(s.canonical for s in seeds), tuple(float(x) for x in cfg["sigmas"]),
+                    int(cfg["batches"]), int(cfg["batch_size"]), int(cfg["seed"]), int(cfg["units_per_group"]))
+        decoder = LatentDecoder(loaded.model, loaded.vocab, cfg["decoding"], float(cfg["temperature"]))
+        knn = KnnLabels.from_files(latents, cfg["knn_labels"], int(cfg["knn_k"]))
+    except (ValueError, FileNotFoundError, PermissionError, CheckpointError, store.SchemaError) as exc:
+        raise InputError(str(exc)) from exc
     seed_mu = np.stack([s.mu for s in seeds]).astype(np.float32)
     if rank == 0:
         log.info("%d seeds x %d sigmas x %d batches x %d = %d attempts on %d rank(s)", plan.n_seeds,
@@ -333,30 +320,20 @@ def _file_attrs(cfg, plan: Plan, latents: Latents, loaded, size: int, seconds: d
 
 def main(argv=None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
-    from gauss_hpc.model.checkpoint import CheckpointError
-
-    try:
-        comm = world()
-    except LaunchError as exc:
-        print(f"gauss_hpc.sample: error: {exc}", file=sys.stderr)
-        return 2
-    rank = comm.Get_rank()
+    rank = dist.detect().rank
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO if rank == 0 else logging.WARNING,
                         format=f"%(asctime)s rank {rank} %(levelname)s %(message)s")
-    try:
-        cfg = load_config(args)
-        run_sampling(comm, cfg, progress=not args.no_progress)
-    except (ValueError, FileNotFoundError, PermissionError, CheckpointError, store.SchemaError) as exc:
-        # Input problems are found by every rank alike before any exchange, so all ranks stop here together.
-        if rank == 0:
-            print(f"gauss_hpc.sample: error: {exc}", file=sys.stderr)
-        return 2
-    except BaseException:
-        if comm.Get_size() > 1:
-            log.exception("rank %d failed; aborting all ranks", rank)
-            comm.Abort(1)
-        raise
-    return 0
+
+    def body() -> int:
+        try:
+            cfg = load_config(args)
+        except (ValueError, FileNotFoundError) as exc:         # the config file or a flag
+            raise InputError(str(exc)) from exc
+        ctx = dist.init(backend="mpi")
+        run_sampling(ctx.comm, cfg, progress=not args.no_progress)
+        return 0
+
+    return dist.run_main("gauss_hpc.sample", body)
 
 
 if __name__ == "__main__":
