@@ -74,9 +74,10 @@ def read_shard(campaign: Path, task_id: str) -> dict | None:
 
 def read_shard_text(campaign: Path, task_id: str) -> tuple[dict | None, str]:
     """(shard, its text) as read_shard, with the exact text (for content hashes of gathers)."""
-    path = shard_path(campaign, task_id)
+    path = os.path.join(campaign, "shards", f"{task_id}.json")      # a string: gather reads 100k of them
     try:
-        text = path.read_text()
+        with open(path, encoding="utf-8") as fh:
+            text = fh.read()
     except FileNotFoundError:
         return None, ""
     except (OSError, UnicodeDecodeError) as exc:
