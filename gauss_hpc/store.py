@@ -316,6 +316,35 @@ def read_samples(path: str | Path, table: str = "samples", columns: Iterable[str
         return read_table(h5[table], columns)
 
 
+# Partial samples file of one sampling array element (`gauss_hpc.sample … --array N`), merged into samples.h5 by
+# `gauss_hpc.sample merge`: attrs element, elements, plan (JSON of what fixes the result) and the stamp's config;
+# /units unit, attempts, invalid (n, len(REASONS)) · /valid key, unit, valid_rank, smiles, canonical, charge, z.
+SAMPLE_PART_TABLES = ("units", "valid")
+
+
+def write_sample_part(path: str | Path, tables: Mapping[str, Mapping[str, Iterable]], attrs: Mapping,
+                      **prov) -> None:
+    """Write one array element's partial samples file atomically (a failed element leaves no file)."""
+    with atomic_path(path) as tmp, h5py.File(tmp, "w") as h5:
+        stamp(h5, "samples_part", **prov)
+        for key, value in attrs.items():
+            h5.attrs[key] = value if isinstance(value, (int, float, str, np.number)) else json.dumps(value)
+        for name in SAMPLE_PART_TABLES:
+            group = h5.create_group(name)
+            for column, values in tables[name].items():
+                arr = _column_array(values)
+                group.create_dataset(column, data=arr, dtype=STR if arr.dtype == object else None)
+
+
+def read_sample_part(path: str | Path) -> tuple[dict, dict[str, dict[str, np.ndarray]]]:
+    """(attrs, {table: {column: array}}) of a partial samples file."""
+    with open_checked(path, "samples_part") as h5:
+        attrs = dict(h5.attrs)
+        tables = {name: {c: (h5[name][c].asstr()[()] if h5py.check_string_dtype(h5[name][c].dtype)
+                             else h5[name][c][()]) for c in h5[name]} for name in SAMPLE_PART_TABLES}
+    return attrs, tables
+
+
 # --- results.h5 (gauss_hpc.jobs) ----------------------------------------------------------------------------
 # /results   table, one row per task of the campaign (every task exactly once, task order): task_id, index,
 #            name, smiles (axial ligand), canonical, seed_id (-1 = input not samples.h5), sigma (NaN), step (the
