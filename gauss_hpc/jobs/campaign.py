@@ -141,19 +141,24 @@ def _submit_tasks(campaign: Path, spec: Spec, task_ids: list[str], executor: str
                        array_parallelism=per_array_parallelism(spec.array_parallelism, len(parts)),
                        signal_delay_s=spec.signal_delay_s)
     jobs, arrays = [], []
-    for offset, size in parts:
-        part = groups[offset:offset + size]
-        submitted = ex.map_array(run_chunk, [str(campaign.resolve())] * size, [number] * size, part)
-        if kind == "slurm":
-            SCHEDULER_CALLS["sbatch"] += 1          # submitit runs one sbatch per array
-            arrays.append({"array_id": str(submitted[0].job_id).split("_")[0], "offset": offset, "elements": size})
-        jobs += submitted
-    record = {"number": number, "executor": kind, "host": socket.gethostname(), "resources": res,
-              "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-              "jobs": [{"job_id": str(j.job_id), "tasks": g} for j, g in zip(jobs, groups)]}
-    if arrays:
-        record["arrays"] = arrays
-    shards.write_json(campaign / "submissions" / f"{number:05d}.json", record)
+    try:
+        for offset, size in parts:
+            part = groups[offset:offset + size]
+            submitted = ex.map_array(run_chunk, [str(campaign.resolve())] * size, [number] * size, part)
+            if kind == "slurm":
+                SCHEDULER_CALLS["sbatch"] += 1          # submitit runs one sbatch per array
+                arrays.append({"array_id": str(submitted[0].job_id).split("_")[0], "offset": offset,
+                               "elements": size})
+            jobs += submitted
+    finally:
+        # arrays already accepted are recorded even when a later sbatch fails, so status and cancel see them
+        record = {"number": number, "executor": kind, "host": socket.gethostname(), "resources": res,
+                  "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+                  "jobs": [{"job_id": str(j.job_id), "tasks": g} for j, g in zip(jobs, groups)]}
+        if arrays:
+            record["arrays"] = arrays
+        if jobs:
+            shards.write_json(campaign / "submissions" / f"{number:05d}.json", record)
     where = (f"array{'s' if len(arrays) > 1 else ''} {', '.join(a['array_id'] for a in arrays)}, "
              if kind == "slurm" else "")
     _say(f"submission {number}: {len(task_ids)} tasks in {len(groups)} {kind} jobs "
