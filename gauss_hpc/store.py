@@ -317,8 +317,9 @@ def read_samples(path: str | Path, table: str = "samples", columns: Iterable[str
 
 
 # Partial samples file of one sampling array element (`gauss_hpc.sample … --array N`), merged into samples.h5 by
-# `gauss_hpc.sample merge`: attrs element, elements, plan (JSON of what fixes the result) and the stamp's config;
-# /units unit, attempts, invalid (n, len(REASONS)) · /valid key, unit, valid_rank, smiles, canonical, charge, z.
+# `gauss_hpc.sample merge`: attrs element, elements, sample_config (JSON of the options that fix the result),
+# seconds; /units unit, attempts, invalid (n, len(REASONS)) · /valid key, unit, valid_rank, smiles, canonical,
+# charge, z.
 SAMPLE_PART_TABLES = ("units", "valid")
 
 
