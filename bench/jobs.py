@@ -164,12 +164,12 @@ def main(argv=None) -> int:
         result["load_average_1min_at_end"] = round(os.getloadavg()[0], 1)
         if args.local_tasks:
             result.update(bench_local(root, args.local_tasks))
+        text = json.dumps(result)
+        if args.out:
+            Path(args.out).write_text(text + "\n")
+        print(text, flush=True)         # before the clean-up: removing 100k task folders takes minutes
     finally:
         shutil.rmtree(root, ignore_errors=True)
-    text = json.dumps(result)
-    if args.out:
-        Path(args.out).write_text(text + "\n")
-    print(text)
     return 0
 
 
