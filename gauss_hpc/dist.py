@@ -1,7 +1,15 @@
-"""Where am I running? One code path for srun, mpiexec/mpirun, torchrun and a single process.
+"""Where am I running? One distributed runtime for training and sampling: srun, mpiexec/mpirun, torchrun and a
+single process, and one error policy.
 
-`detect(env)` reads the launcher's environment (pure, testable); `init()` sets up the torch process group and
-returns a `DistContext`, the only thing the training loop knows about the launch.
+`detect(env)` reads the launcher's environment (pure, testable); `init()` returns a `DistContext`, the only thing
+the stages know about the launch: rank, world size, device, tensor collectives (`all_reduce_sum`, `any`,
+`barrier`) over a torch process group (training: gloo or NCCL) or MPI (sampling), and, for sampling, the object
+collectives of mpi4py as `ctx.comm` (a one-rank stand-in without MPI).
+
+`run_main(prog, body)` is the error policy of both entry points: an `InputError` (raised where input is checked,
+identically on every rank, before any collective) ends the run with its message and exit code 2; any other
+exception on any rank prints that rank's traceback and aborts every rank at once, because the others would
+otherwise wait forever in their next collective.
 """
 
 from __future__ import annotations
@@ -13,8 +21,10 @@ import re
 import shutil
 import socket
 import subprocess
-from dataclasses import dataclass
-from typing import Mapping
+import sys
+import traceback
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping, NoReturn
 
 import torch
 import torch.distributed as torch_dist
@@ -22,6 +32,16 @@ import torch.distributed as torch_dist
 log = logging.getLogger(__name__)
 
 DEFAULT_PORT_BASE = 15000
+
+
+class InputError(ValueError):
+    """Bad input or options, found where they are checked, on every rank alike and before any collective: the
+    one error that ends a run with its message and exit code 2 instead of aborting the ranks."""
+
+
+class LaunchError(InputError):
+    """The launcher started several tasks but MPI sees another number of ranks (each would write the same
+    output): typically srun without an MPI plugin."""
 
 
 @dataclass(frozen=True)
@@ -122,11 +142,54 @@ def _mpi_rendezvous(launch: Launch) -> Launch:
     return Launch("mpiexec", launch.rank, launch.world_size, local_rank, addr, port)
 
 
+def mpi_world():
+    """MPI.COMM_WORLD, checked against the launcher: a common mistake is srun without an MPI plugin, which
+    starts N independent single-rank copies."""
+    from mpi4py import MPI
+
+    comm = MPI.COMM_WORLD
+    expected = max(int(os.environ.get(name, "1") or 1)
+                   for name in ("SLURM_STEP_NUM_TASKS", "PMI_SIZE", "OMPI_COMM_WORLD_SIZE"))
+    if comm.Get_size() == 1 and expected > 1:
+        raise LaunchError(f"the launcher started {expected} tasks but MPI sees a single rank; with Slurm use "
+                          f"`srun --mpi=pmi2` (MPICH wheels) or mpiexec, or run one task")
+    return comm
+
+
+class SingleComm:
+    """mpi4py's object collectives for one rank, so that a single process needs no MPI."""
+
+    def Get_rank(self) -> int:
+        return 0
+
+    def Get_size(self) -> int:
+        return 1
+
+    def Barrier(self) -> None:
+        pass
+
+    def gather(self, obj, root: int = 0) -> list:
+        return [obj]
+
+    def allgather(self, obj) -> list:
+        return [obj]
+
+    def bcast(self, obj, root: int = 0):
+        return obj
+
+    def alltoall(self, objs: list) -> list:
+        return list(objs)
+
+    def Allreduce(self, send, recv, op=None) -> None:
+        recv[...] = send
+
+
 @dataclass
 class DistContext:
     launch: Launch
-    backend: str | None     # None for a single process (no process group)
+    backend: str | None     # "gloo" / "nccl" (torch process group), "mpi" (mpi4py), None for one process
     device: torch.device
+    comm: Any = field(default_factory=SingleComm)     # object collectives (mpi4py's interface)
 
     @property
     def rank(self) -> int:
@@ -148,6 +211,13 @@ class DistContext:
         """Sum over ranks (in float64 on the communication device); identity for one process."""
         if not self.distributed:
             return values
+        if self.backend == "mpi":
+            local = values.detach().cpu().to(torch.float64).numpy()
+            total = local.copy()
+            from mpi4py import MPI
+
+            self.comm.Allreduce(local, total, op=MPI.SUM)
+            return torch.from_numpy(total).to(values.device, values.dtype)
         buffer = values.detach().to(self.device, torch.float64).clone()
         torch_dist.all_reduce(buffer, op=torch_dist.ReduceOp.SUM)
         return buffer.to(values.device, values.dtype)
@@ -159,11 +229,13 @@ class DistContext:
         return bool(self.all_reduce_sum(torch.tensor([1.0 if flag else 0.0])).item() > 0)
 
     def barrier(self) -> None:
-        if self.distributed:
+        if self.backend == "mpi":
+            self.comm.Barrier()
+        elif self.distributed:
             torch_dist.barrier()
 
     def close(self) -> None:
-        if self.distributed and torch_dist.is_initialized():
+        if self.backend in ("gloo", "nccl") and torch_dist.is_initialized():
             torch_dist.destroy_process_group()
 
 
@@ -178,8 +250,15 @@ def _choose_device(launch: Launch, device: str) -> torch.device:
 def init(backend: str = "auto", device: str = "auto", env: Mapping[str, str] | None = None,
          timeout_minutes: float = 10.0) -> DistContext:
     """Detect the launch, pick the device (GPU local_rank where available) and start the process group:
-    NCCL when every rank has a GPU, gloo otherwise."""
+    NCCL when every rank has a GPU, gloo otherwise; backend "mpi" (sampling) uses MPI.COMM_WORLD instead."""
     launch = detect(env)
+    if backend == "mpi":
+        comm = mpi_world()
+        if comm.Get_size() == 1:
+            return DistContext(Launch("single", 0, 1, 0), None, torch.device("cpu"))
+        launch = Launch(launch.launcher if launch.world_size == comm.Get_size() else "mpiexec", comm.Get_rank(),
+                        comm.Get_size(), launch.local_rank)
+        return DistContext(launch, "mpi", torch.device("cpu"), comm)
     if launch.launcher == "mpiexec":
         launch = _mpi_rendezvous(launch)
     dev = _choose_device(launch, device)
@@ -196,4 +275,61 @@ def init(backend: str = "auto", device: str = "auto", env: Mapping[str, str] | N
     torch_dist.init_process_group(backend=backend, init_method=f"tcp://{launch.master_addr}:{launch.master_port}",
                                   rank=launch.rank, world_size=launch.world_size,
                                   timeout=_dt.timedelta(minutes=timeout_minutes))
-    return DistContext(launch, backend, dev)
+    return DistContext(launch, backend, dev, _mpi_comm_if_initialized() or SingleComm())
+
+
+def _mpi_comm_if_initialized():
+    """MPI.COMM_WORLD when this process already initialised MPI (the mpiexec rendezvous), else None."""
+    mpi = sys.modules.get("mpi4py.MPI")
+    if mpi is not None and mpi.Is_initialized() and not mpi.Is_finalized():
+        return mpi.COMM_WORLD
+    return None
+
+
+# --- the error policy ----------------------------------------------------------------------------------------
+
+def abort(launch: Launch, code: int = 1) -> NoReturn:
+    """End every rank of the run now: MPI_Abort where MPI is up (mpiexec; srun --mpi=pmi2), else cancel this
+    Slurm step (srun), else exit and let the launcher stop the others (torchrun tears the group down)."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    comm = _mpi_comm_if_initialized()
+    if comm is not None and comm.Get_size() > 1:
+        comm.Abort(code)
+    if launch.launcher == "srun" and shutil.which("scancel"):
+        job = os.environ.get("SLURM_JOB_ID") or os.environ.get("SLURM_JOBID")
+        step = os.environ.get("SLURM_STEP_ID") or os.environ.get("SLURM_STEPID")
+        if job and step:
+            subprocess.run(["scancel", f"{job}.{step}"], capture_output=True, timeout=30)
+    os._exit(code)
+
+
+def _peer_failed(exc: BaseException) -> bool:
+    """A collective broken because another rank died first: that rank prints the traceback that matters."""
+    text = str(exc)
+    return isinstance(exc, getattr(torch_dist, "DistBackendError", ())) or any(
+        s in text for s in ("Connection closed by peer", "Connection reset by peer", "Broken pipe"))
+
+
+def run_main(prog: str, body: Callable[[], int]) -> int:
+    """Run an entry point's body under the error policy (module docstring); returns its exit code."""
+    launch = detect()
+    try:
+        return body()
+    except InputError as exc:
+        if launch.rank == 0:
+            print(f"{prog}: error: {exc}", file=sys.stderr, flush=True)
+        return 2
+    except SystemExit:
+        raise
+    except BaseException as exc:
+        if launch.world_size == 1:
+            raise
+        if _peer_failed(exc):
+            print(f"{prog}: rank {launch.rank}: stopped, another rank failed ({type(exc).__name__})",
+                  file=sys.stderr, flush=True)
+        else:
+            traceback.print_exc()
+            print(f"{prog}: rank {launch.rank} of {launch.world_size} failed (traceback above); aborting all ranks",
+                  file=sys.stderr, flush=True)
+        abort(launch)

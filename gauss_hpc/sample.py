@@ -4,6 +4,8 @@
         --sigmas 0.1 0.2 0.3 0.4 0.5 --batches 50 --batch-size 100 --out runs/samples.h5
     mpiexec -n 2 python -m gauss_hpc.sample runs/train --seed-ids 12 57 --out samples.h5
     python -m gauss_hpc.sample runs/train --seed-smiles '[O-]c1ccccc1' --sigmas 0.3 --batches 5
+    RUN=runs/train OUT=s.h5 sbatch --array=0-63 slurm/sample_array.sbatch 64 --seed-ids 12 57   # 64 elements
+    python -m gauss_hpc.sample merge s.part*of0064.h5 --out s.h5      # = one MPI run of the same plan
 
 For every seed, σ and batch: z' = z + σε, decode (greedy or temperature), check with RDKit that the string is a
 monodentate ligand with its donor first, key it by its kekulized canonical SMILES, then decide globally which
@@ -15,19 +17,23 @@ Output: samples.h5 (see gauss_hpc.store) and a summary table on rank 0.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from gauss_hpc import config as configuration
-from gauss_hpc import store
+from gauss_hpc import dist, store
+from gauss_hpc.dist import InputError
 from gauss_hpc.sampling import dedup, metrics
-from gauss_hpc.sampling.engine import DECODING_MODES, LatentDecoder, sample_groups
+from gauss_hpc.sampling.engine import DECODING_MODES, LatentDecoder, RankSamples, sample_groups
 from gauss_hpc.sampling.plan import Plan
 from gauss_hpc.sampling.predict import KnnLabels, sample_properties
 from gauss_hpc.sampling.seeds import Latents, SeedSpec, resolve_seeds
@@ -36,24 +42,6 @@ from gauss_hpc.sampling.validate import REASONS, Validator
 log = logging.getLogger("gauss_hpc.sample")
 
 KEEP_MODES = ("valid", "unique")
-
-
-class LaunchError(RuntimeError):
-    """The launcher started several tasks but MPI sees only one (each would write the same output)."""
-
-
-def world():
-    """MPI.COMM_WORLD, checked against the launcher: a common mistake is srun without an MPI plugin, which
-    starts N independent single-rank copies."""
-    from mpi4py import MPI
-
-    comm = MPI.COMM_WORLD
-    expected = max(int(os.environ.get(name, "1") or 1)
-                   for name in ("SLURM_STEP_NUM_TASKS", "PMI_SIZE", "OMPI_COMM_WORLD_SIZE"))
-    if comm.Get_size() == 1 and expected > 1:
-        raise LaunchError(f"the launcher started {expected} tasks but MPI sees a single rank; with Slurm use "
-                          f"`srun --mpi=pmi2` (MPICH wheels) or mpiexec, or run one task")
-    return comm
 
 
 # --- options ------------------------------------------------------------------------------------------------
@@ -92,6 +80,11 @@ def parse_args(argv) -> argparse.Namespace:
     s.add_argument("--metrics-max-samples", type=int)
     s.add_argument("--threads", type=int, help="torch threads per rank")
     s.add_argument("--round", type=int, help="design round recorded with every sample (gauss_hpc.loop)")
+    a = p.add_argument_group("job array (instead of MPI ranks; then `python -m gauss_hpc.sample merge PARTS… --out F`)")
+    a.add_argument("--array", type=int, metavar="N",
+                   help="run one of N array elements: its share of the units into <out stem>.partIIIIofNNNN.h5")
+    a.add_argument("--array-index", type=int, metavar="I",
+                   help="this element's index (default: $SLURM_ARRAY_TASK_ID)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("-v", "--verbose", action="store_true")
     return p.parse_args(argv)
@@ -195,42 +188,79 @@ def summary_text(stats: pd.DataFrame, metric_rows: pd.DataFrame | None, units: p
     return "\n".join(lines)
 
 
-def run_sampling(comm, cfg: dict, progress: bool = True) -> dict | None:
-    """The whole stage on every rank of `comm`; rank 0 writes cfg["out"] and returns a summary, others None."""
+@dataclass
+class Setup:
+    """Everything a rank (or an array element, or the merge) resolves from the options and the run's files."""
+    loaded: Any
+    latents: Latents
+    seeds: list
+    plan: Plan
+    decoder: LatentDecoder
+    knn: KnnLabels
+    seed_mu: np.ndarray
+
+
+def prepare(cfg: dict) -> Setup:
+    """Check the options and resolve seeds, plan and model. Every rank does this alike from the same files before
+    any exchange, so bad input fails identically everywhere: here, and only here, it is an InputError."""
     import torch
 
-    from gauss_hpc.model.checkpoint import TRAINING_LIGANDS, load_run
+    from gauss_hpc.model.checkpoint import CheckpointError, load_run
 
-    rank, size = comm.Get_rank(), comm.Get_size()
     if cfg["threads"]:
         torch.set_num_threads(int(cfg["threads"]))
-    check_options(cfg)
-    comm.Barrier()
-    t_start = time.perf_counter()
+    try:
+        check_options(cfg)
+        loaded = load_run(cfg["run"])
+        latents = Latents.load(cfg["run"], cfg["ligands"] or None)
+        seeds = resolve_seeds(loaded, latents, seed_spec(cfg))
+        plan = Plan(tuple(s.canonical for s in seeds), tuple(float(x) for x in cfg["sigmas"]),
+                    int(cfg["batches"]), int(cfg["batch_size"]), int(cfg["seed"]), int(cfg["units_per_group"]))
+        decoder = LatentDecoder(loaded.model, loaded.vocab, cfg["decoding"], float(cfg["temperature"]))
+        knn = KnnLabels.from_files(latents, cfg["knn_labels"], int(cfg["knn_k"]))
+    except (ValueError, FileNotFoundError, PermissionError, CheckpointError, store.SchemaError) as exc:
+        raise InputError(str(exc)) from exc
+    return Setup(loaded, latents, seeds, plan, decoder, knn, np.stack([s.mu for s in seeds]).astype(np.float32))
 
-    # Every rank resolves the same seeds from the same files: bad input fails identically everywhere.
-    loaded = load_run(cfg["run"])
-    latents = Latents.load(cfg["run"], cfg["ligands"] or None)
-    seeds = resolve_seeds(loaded, latents, seed_spec(cfg))
-    plan = Plan(tuple(s.canonical for s in seeds), tuple(float(x) for x in cfg["sigmas"]), int(cfg["batches"]),
-                int(cfg["batch_size"]), int(cfg["seed"]), int(cfg["units_per_group"]))
-    decoder = LatentDecoder(loaded.model, loaded.vocab, cfg["decoding"], float(cfg["temperature"]))
-    knn = KnnLabels.from_files(latents, cfg["knn_labels"], int(cfg["knn_k"]))
-    seed_mu = np.stack([s.mu for s in seeds]).astype(np.float32)
+
+def generate(setup: Setup, worker: int, workers: int, progress: bool) -> RankSamples:
+    """Decode and validate this worker's share of the plan's units (worker = rank or array element)."""
+    plan = setup.plan
+    groups = plan.groups_of_rank(worker, workers)
+    bar = None
+    if progress:
+        from tqdm import tqdm
+        bar = tqdm(total=sum(len(plan.group_units(g)) for g in groups) * plan.batch_size, unit="attempt",
+                   desc=f"sampling ({worker} of {workers})", file=sys.stderr)
+    local = sample_groups(plan, groups, setup.seed_mu, setup.decoder, Validator(), bar)
+    if bar is not None:
+        bar.close()
+    return local
+
+
+def run_sampling(comm, cfg: dict, progress: bool = True) -> dict | None:
+    """The whole stage on every rank of `comm`; rank 0 writes cfg["out"] and returns a summary, others None."""
+    rank, size = comm.Get_rank(), comm.Get_size()
+    t_start = time.perf_counter()
+    setup = prepare(cfg)
+    plan = setup.plan
     if rank == 0:
         log.info("%d seeds x %d sigmas x %d batches x %d = %d attempts on %d rank(s)", plan.n_seeds,
                  len(plan.sigmas), plan.batches, plan.batch_size, plan.attempts, size)
     t_setup = time.perf_counter()
+    local = generate(setup, rank, size, progress and rank == 0)
+    return finish(comm, cfg, setup, local, {"setup": t_setup - t_start}, t_start)
 
-    groups = plan.groups_of_rank(rank, size)
-    bar = None
-    if progress and rank == 0:
-        from tqdm import tqdm
-        bar = tqdm(total=sum(len(plan.group_units(g)) for g in groups) * plan.batch_size, unit="attempt",
-                   desc=f"sampling (rank 0 of {size})", file=sys.stderr)
-    local = sample_groups(plan, groups, seed_mu, decoder, Validator(), bar)
-    if bar is not None:
-        bar.close()
+
+def finish(comm, cfg: dict, setup: Setup, local: RankSamples, phase: dict, t_start: float,
+           origin: np.ndarray | None = None, workers: int | None = None) -> dict | None:
+    """Global dedup, novelty, predictions, metrics and the samples file, from each rank's generated samples.
+    `origin` is the worker that generated each sample (default: this rank); `workers` how many there were."""
+    from gauss_hpc.model.checkpoint import TRAINING_LIGANDS
+
+    rank, size = comm.Get_rank(), comm.Get_size()
+    loaded, latents, seeds, plan, knn, seed_mu = (setup.loaded, setup.latents, setup.seeds, setup.plan, setup.knn,
+                                                  setup.seed_mu)
     t_sampled = time.perf_counter()
 
     # Each rank reads one block of the training canonicals; the block also serves the SNN metric below.
@@ -268,14 +298,14 @@ def run_sampling(comm, cfg: dict, progress: bool = True) -> dict | None:
         "canonical": np.asarray(local.canonical, dtype=object)[keep], "charge": np.asarray(local.charge)[keep],
         "valid": np.ones(int(keep.sum()), bool), "novel": result.novel[keep], "unique": result.unique[keep],
         "unique_in_sigma": result.unique_in_sigma[keep], "times_generated": result.times_generated[keep],
-        "rank": np.full(int(keep.sum()), rank, np.int64), "unit": sample_units[keep],
+        "rank": (np.full(int(keep.sum()), rank, np.int64) if origin is None else np.asarray(origin)[keep]),
+        "unit": sample_units[keep],
         "valid_rank": np.asarray(local.valid_rank, np.int64)[keep],
         "z": local.z_matrix(loaded.model.latent_dim)[keep], **properties}
     units = _gather_columns(comm, unit_columns)
     samples = _gather_columns(comm, sample_columns)
-    phase = {"setup": t_setup - t_start, "decode": local.seconds["decode"],
-             "validate": local.seconds["validate"], "exchange": t_exchanged - t_sampled,
-             "predict": t_predicted - t_exchanged}
+    phase = {**phase, "decode": local.seconds["decode"], "validate": local.seconds["validate"],
+             "exchange": t_exchanged - t_sampled, "predict": t_predicted - t_exchanged}
     phases = comm.gather(phase, root=0)
     if rank == 0:
         units = pd.DataFrame(units).sort_values("unit").reset_index(drop=True)
@@ -313,16 +343,17 @@ def run_sampling(comm, cfg: dict, progress: bool = True) -> dict | None:
     tables = {"seeds": seed_table, "samples": samples, "attempts": units, "sigma_stats": stats,
               "metrics": metric_rows if metric_rows is not None else pd.DataFrame({"sigma": []})}
     t_write = time.perf_counter()
-    store.write_samples(cfg["out"], tables, _file_attrs(cfg, plan, latents, loaded, size, seconds),
+    store.write_samples(cfg["out"], tables, _file_attrs(cfg, plan, latents, loaded, workers or size, seconds),
                         config=cfg, sources=[Path(cfg["run"]) / "best.pt", latents.ligands_file])
     seconds["write"] = time.perf_counter() - t_write
     unique = int(units["unique"].sum())
     novel_unique = int((samples["unique"] & samples["novel"]).sum())
     print(summary_text(stats, metric_rows, units, unique, novel_unique, seconds))
     print(f"wrote {cfg['out']}: {int(units['valid'].sum())} valid of {plan.attempts} attempts, "
-          f"{unique} unique ligands ({novel_unique} novel) on {size} rank(s)")
+          f"{unique} unique ligands ({novel_unique} novel) on {workers or size} "
+          f"{'array element(s)' if workers else 'rank(s)'}")
     return {"attempts": plan.attempts, "valid": int(units["valid"].sum()), "unique": unique,
-            "novel_unique": novel_unique, "ranks": size, "seconds": seconds, "out": str(cfg["out"])}
+            "novel_unique": novel_unique, "ranks": workers or size, "seconds": seconds, "out": str(cfg["out"])}
 
 
 def _file_attrs(cfg, plan: Plan, latents: Latents, loaded, size: int, seconds: dict) -> dict:
@@ -333,32 +364,142 @@ def _file_attrs(cfg, plan: Plan, latents: Latents, loaded, size: int, seconds: d
             "model_epoch": int(loaded.epoch), "seconds": seconds}
 
 
-def main(argv=None) -> int:
-    args = parse_args(sys.argv[1:] if argv is None else argv)
-    from gauss_hpc.model.checkpoint import CheckpointError
+# --- sampling as a job array ------------------------------------------------------------------------------
 
-    try:
-        comm = world()
-    except LaunchError as exc:
-        print(f"gauss_hpc.sample: error: {exc}", file=sys.stderr)
-        return 2
-    rank = comm.Get_rank()
+def part_path(out: str | Path, element: int, elements: int) -> Path:
+    """Where array element `element` of `elements` writes its part of the samples file `out`."""
+    out = Path(out)
+    return out.with_name(f"{out.stem}.part{element:04d}of{elements:04d}{out.suffix or '.h5'}")
+
+
+def _result_config(cfg: dict) -> str:
+    """The options that fix the result (all but where it goes and the threads), as the parts must agree on them."""
+    return json.dumps({k: v for k, v in cfg.items() if k not in ("out", "threads")}, sort_keys=True)
+
+
+def run_array_element(cfg: dict, element: int, elements: int, progress: bool = True) -> Path:
+    """One element of a sampling array: its share of the plan's units (the share rank `element` of `elements`
+    MPI ranks would sample), written as a partial samples file for `merge`."""
+    if elements < 1 or not 0 <= element < elements:
+        raise InputError(f"array element {element} of {elements}: the index must be 0 … {elements - 1}")
+    setup = prepare(cfg)
+    local = generate(setup, element, elements, progress)
+    path = part_path(cfg["out"], element, elements)
+    valid = {"key": np.asarray(local.key, np.int64), "unit": np.asarray(local.unit, np.int64),
+             "valid_rank": np.asarray(local.valid_rank, np.int64), "smiles": np.asarray(local.smiles, object),
+             "canonical": np.asarray(local.canonical, object), "charge": np.asarray(local.charge, np.int64),
+             "z": local.z_matrix(setup.loaded.model.latent_dim)}
+    store.write_sample_part(path, {"units": {"unit": local.units, "attempts": local.attempts,
+                                             "invalid": local.invalid}, "valid": valid},
+                            {"element": element, "elements": elements, "sample_config": _result_config(cfg),
+                             "seconds": local.seconds},
+                            config=cfg, sources=[Path(cfg["run"]) / "best.pt", setup.latents.ligands_file])
+    print(f"wrote {path}: element {element} of {elements}, {int(local.valid.sum())} valid of "
+          f"{int(local.attempts.sum())} attempts; merge all parts with "
+          f"`python -m gauss_hpc.sample merge {part_path(cfg['out'], 0, elements).name.replace('part0000', 'part*')} "
+          f"--out {cfg['out']}`")
+    return path
+
+
+def merge(parts: list[str | Path], out: str | Path) -> dict:
+    """Merge the partial files of a sampling array into `out`: the same global dedup, novelty, predictions and
+    metrics as one MPI run of the plan, so the file equals what that run writes (the `rank` column says which
+    element generated a sample). Missing, repeated, unreadable or foreign parts are named."""
+    t_start = time.perf_counter()
+    read, bad = [], []
+    for path in parts:
+        try:
+            read.append((Path(path), *store.read_sample_part(path)))
+        except (FileNotFoundError, store.SchemaError) as exc:
+            bad.append(str(exc))
+    if bad:
+        raise InputError("cannot read these parts (rerun their elements): " + "; ".join(bad))
+    if not read:
+        raise InputError("no parts given: merge PART… --out samples.h5")
+    first_path, first, _ = read[0]
+    differ = [str(p) for p, attrs, _ in read if attrs["sample_config"] != first["sample_config"]
+              or int(attrs["elements"]) != int(first["elements"])]
+    if differ:
+        raise InputError(f"parts of different sampling runs: {', '.join(differ)} differ from {first_path} "
+                         f"(options or element count)")
+    elements = int(first["elements"])
+    seen: dict[int, Path] = {}
+    for path, attrs, _ in read:
+        element = int(attrs["element"])
+        if element in seen:
+            raise InputError(f"array element {element} given twice: {seen[element]} and {path}")
+        seen[element] = path
+    missing = sorted(set(range(elements)) - set(seen))
+    if missing:
+        listing = ",".join(str(m) for m in missing)
+        raise InputError(f"missing array element(s) {listing} of {elements} (no part file for them): rerun only "
+                         f"those (`sbatch --array={listing} slurm/sample_array.sbatch {elements} …` with the same "
+                         f"options, or `python -m gauss_hpc.sample … --array {elements} --array-index I`), then "
+                         f"merge again")
+    cfg = {**configuration.load("sample"), **json.loads(first["sample_config"]), "out": str(out)}
+    setup = prepare(cfg)
+    t_setup = time.perf_counter()
+    units = {name: np.concatenate([t["units"][name] for _, _, t in read]) for name in read[0][2]["units"]}
+    valid = {name: np.concatenate([t["valid"][name] for _, _, t in read]) for name in read[0][2]["valid"]}
+    origin = np.concatenate([np.full(len(t["valid"]["key"]), int(a["element"]), np.int64) for _, a, t in read])
+    by_unit, by_key = np.argsort(units["unit"], kind="stable"), np.argsort(valid["key"], kind="stable")
+    units = {name: column[by_unit] for name, column in units.items()}
+    valid = {name: column[by_key] for name, column in valid.items()}
+    seconds = [json.loads(a["seconds"]) for _, a, _ in read]
+    local = RankSamples(units=units["unit"], attempts=units["attempts"], invalid=units["invalid"],
+                        key=valid["key"], unit=valid["unit"], valid_rank=valid["valid_rank"],
+                        smiles=valid["smiles"].tolist(), canonical=valid["canonical"].tolist(),
+                        charge=valid["charge"], z=[valid["z"]],
+                        seconds={k: max(s[k] for s in seconds) for k in seconds[0]})
+    return finish(dist.SingleComm(), cfg, setup, local, {"setup": t_setup - t_start}, t_start,
+                  origin=origin[by_key], workers=elements)
+
+
+def _merge_main(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(prog="python -m gauss_hpc.sample merge",
+                                description="Merge the partial files of a sampling array (--array N) into one "
+                                            "samples file, with the global dedup and novelty of one MPI run.")
+    p.add_argument("parts", nargs="+", metavar="PART", help="partial files (<out stem>.partIIIIofNNNN.h5)")
+    p.add_argument("--out", required=True, help="samples file to write")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+
+    def body() -> int:
+        merge(args.parts, args.out)
+        return 0
+
+    return dist.run_main("gauss_hpc.sample merge", body)
+
+
+def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["merge"]:
+        return _merge_main(argv[1:])
+    args = parse_args(argv)
+    rank = dist.detect().rank
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO if rank == 0 else logging.WARNING,
                         format=f"%(asctime)s rank {rank} %(levelname)s %(message)s")
-    try:
-        cfg = load_config(args)
-        run_sampling(comm, cfg, progress=not args.no_progress)
-    except (ValueError, FileNotFoundError, PermissionError, CheckpointError, store.SchemaError) as exc:
-        # Input problems are found by every rank alike before any exchange, so all ranks stop here together.
-        if rank == 0:
-            print(f"gauss_hpc.sample: error: {exc}", file=sys.stderr)
-        return 2
-    except BaseException:
-        if comm.Get_size() > 1:
-            log.exception("rank %d failed; aborting all ranks", rank)
-            comm.Abort(1)
-        raise
-    return 0
+
+    def body() -> int:
+        try:
+            cfg = load_config(args)
+        except (ValueError, FileNotFoundError) as exc:         # the config file or a flag
+            raise InputError(str(exc)) from exc
+        if args.array:
+            element = args.array_index
+            if element is None:
+                if not os.environ.get("SLURM_ARRAY_TASK_ID", "").isdigit():
+                    raise InputError(f"--array {args.array} needs this element's index: run it as a Slurm array "
+                                     f"(sbatch --array=0-{args.array - 1} slurm/sample_array.sbatch {args.array} …) "
+                                     f"or give --array-index I")
+                element = int(os.environ["SLURM_ARRAY_TASK_ID"])
+            run_array_element(cfg, element, args.array, progress=not args.no_progress)
+            return 0
+        ctx = dist.init(backend="mpi")
+        run_sampling(ctx.comm, cfg, progress=not args.no_progress)
+        return 0
+
+    return dist.run_main("gauss_hpc.sample", body)
 
 
 if __name__ == "__main__":

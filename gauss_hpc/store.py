@@ -331,6 +331,36 @@ def read_samples(path: str | Path, table: str = "samples", columns: Iterable[str
         return read_table(h5[table], columns)
 
 
+# Partial samples file of one sampling array element (`gauss_hpc.sample … --array N`), merged into samples.h5 by
+# `gauss_hpc.sample merge`: attrs element, elements, sample_config (JSON of the options that fix the result),
+# seconds; /units unit, attempts, invalid (n, len(REASONS)) · /valid key, unit, valid_rank, smiles, canonical,
+# charge, z.
+SAMPLE_PART_TABLES = ("units", "valid")
+
+
+def write_sample_part(path: str | Path, tables: Mapping[str, Mapping[str, Iterable]], attrs: Mapping,
+                      **prov) -> None:
+    """Write one array element's partial samples file atomically (a failed element leaves no file)."""
+    with atomic_path(path) as tmp, h5py.File(tmp, "w") as h5:
+        stamp(h5, "samples_part", **prov)
+        for key, value in attrs.items():
+            h5.attrs[key] = value if isinstance(value, (int, float, str, np.number)) else json.dumps(value)
+        for name in SAMPLE_PART_TABLES:
+            group = h5.create_group(name)
+            for column, values in tables[name].items():
+                arr = _column_array(values)
+                group.create_dataset(column, data=arr, dtype=STR if arr.dtype == object else None)
+
+
+def read_sample_part(path: str | Path) -> tuple[dict, dict[str, dict[str, np.ndarray]]]:
+    """(attrs, {table: {column: array}}) of a partial samples file."""
+    with open_checked(path, "samples_part") as h5:
+        attrs = dict(h5.attrs)
+        tables = {name: {c: (h5[name][c].asstr()[()] if h5py.check_string_dtype(h5[name][c].dtype)
+                             else h5[name][c][()]) for c in h5[name]} for name in SAMPLE_PART_TABLES}
+    return attrs, tables
+
+
 # --- results.h5 (gauss_hpc.jobs) ----------------------------------------------------------------------------
 # /results   table, one row per task of the campaign (every task exactly once, task order): task_id, index,
 #            name, smiles (axial ligand), canonical, seed_id (-1 = input not samples.h5), sigma (NaN), step (the
@@ -372,6 +402,87 @@ def write_results(path: str | Path, results: pd.DataFrame, arrays: Mapping[str, 
         geo.create_dataset("symbols", data=np.asarray(geometry["symbols"], dtype=object), dtype=STR)
         geo.create_dataset("coords", data=np.asarray(geometry["coords"], float).reshape(-1, 3))
         write_table(h5.create_group("steps"), steps)
+
+
+class _Unchanged(Exception):
+    """Raised inside results_writer to keep the old file."""
+
+
+class ResultsWriter:
+    """Appends row chunks to the groups of write_results (same layout), so that a gather of 100k tasks holds
+    one chunk in memory, not every row. Columns first seen in a later chunk are NaN for the rows before."""
+
+    def __init__(self, h5: h5py.File):
+        self.h5 = h5
+        self.n = 0                   # rows of /results
+        self.atoms = 0               # rows of /geometry/coords
+        self.steps = 0               # rows of /steps
+        self.keep_old = False
+        self.offsets = h5.create_group("geometry").create_dataset("offsets", data=np.zeros(1, np.int64),
+                                                                  maxshape=(None,), chunks=True)
+
+    @staticmethod
+    def _extend(group: h5py.Group, name: str, values: np.ndarray, start: int) -> None:
+        """Write values at rows start… of the column, creating it (NaN / empty before `start`) or growing it."""
+        if name not in group:
+            dtype = STR if values.dtype == object else values.dtype
+            fill = "" if values.dtype == object else (np.nan if values.dtype.kind == "f" else 0)
+            group.create_dataset(name, shape=(start,) + values.shape[1:], maxshape=(None,) + values.shape[1:],
+                                 dtype=dtype, chunks=True, fillvalue=fill if dtype is not STR else None)
+            if start and values.dtype.kind == "f":
+                group[name][:start] = np.nan
+        ds = group[name]
+        ds.resize(start + len(values), axis=0)
+        if len(values):
+            ds[start:start + len(values)] = values
+
+    def _table(self, group: h5py.Group, table: pd.DataFrame | Mapping[str, np.ndarray], start: int) -> int:
+        columns = dict(table.items()) if isinstance(table, Mapping) else {c: table[c].to_numpy() for c in table}
+        n = len(next(iter(columns.values()))) if columns else 0
+        for name, values in columns.items():
+            self._extend(group, name, _column_array(values) if np.asarray(values).ndim == 1 else np.asarray(values),
+                         start)
+        for name in group:           # columns this chunk lacks
+            if name not in columns and group[name].shape[0] < start + n:
+                ds = group[name]
+                ds.resize(start + n, axis=0)
+                if ds.dtype.kind == "f":
+                    ds[start:start + n] = np.nan
+        return n
+
+    def append(self, results: pd.DataFrame, arrays: Mapping[str, np.ndarray], atoms: list[tuple[list, list]],
+               steps: pd.DataFrame) -> None:
+        """Rows of /results (1-D columns and N-D `arrays`), each row's (symbols, coords), their /steps rows."""
+        group = self.h5.require_group("results")
+        n = self._table(group, {**{c: results[c].to_numpy() for c in results}, **arrays}, self.n)
+        geo = self.h5["geometry"]
+        counts = np.asarray([len(sym) for sym, _ in atoms], np.int64)
+        self.offsets.resize(self.n + n + 1, axis=0)
+        self.offsets[self.n + 1:] = self.atoms + np.cumsum(counts)
+        symbols = np.asarray([s for sym, _ in atoms for s in sym], dtype=object)
+        coords = np.asarray([c for _, xyz in atoms for c in xyz], float).reshape(-1, 3)
+        self._extend(geo, "symbols", symbols, self.atoms)
+        self._extend(geo, "coords", coords, self.atoms)
+        self.atoms += int(counts.sum())
+        self.steps += self._table(self.h5.require_group("steps"), steps, self.steps)
+        self.n += n
+
+
+@contextlib.contextmanager
+def results_writer(path: str | Path, old_content: str | None = None, **prov) -> Iterator[ResultsWriter]:
+    """Write a results file in chunks, atomically: readers see the old file until the new one is complete.
+    Set `writer.keep_old = True` before leaving to discard the new file (the gather was unchanged)."""
+    try:
+        with atomic_path(path) as tmp, h5py.File(tmp, "w") as h5:
+            stamp(h5, "results", **prov)
+            writer = ResultsWriter(h5)
+            yield writer
+            h5["results"].attrs["n_rows"] = writer.n
+            h5.require_group("steps").attrs["n_rows"] = writer.steps
+            if writer.keep_old:
+                raise _Unchanged
+    except _Unchanged:
+        pass
 
 
 def read_results(path: str | Path, columns: Iterable[str] | None = None) -> pd.DataFrame:

@@ -32,6 +32,7 @@ from . import config as config_mod
 from . import dist, store
 from .abinitio import values as value_schema
 from .chem.vocab import Vocabulary
+from .dist import InputError
 from .model import checkpoint as ckpt
 from .model.decoders import DECODERS
 from .model.objective import TERMS, Objective
@@ -151,10 +152,6 @@ class Dataset:
     kd_std: np.ndarray | None = None
     kd_descriptor_mean: np.ndarray | None = None
     kd_descriptor_std: np.ndarray | None = None
-
-
-class InputError(ValueError):
-    """Bad user input (file, label name, size); reported without a traceback."""
 
 
 def select_train_rows(test_mask: np.ndarray, subsets: dict[int, np.ndarray], train_size: int) -> np.ndarray:
@@ -763,15 +760,20 @@ def train(cfg: dict, *, resume: bool = False, log_every: int = 50, progress: boo
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    launch = dist.detect()
-    _setup_logging(launch.rank, args.verbose)
-    try:
-        cfg = _resolve_config(args)
-        return train(cfg, resume=args.resume, log_every=args.log_every, progress=not args.no_progress,
-                     lr_override=args.lr if args.resume else None)
-    except (InputError, ckpt.CheckpointError, FileNotFoundError, ValueError) as exc:
-        log.error("%s", exc)
-        return 2
+    _setup_logging(dist.detect().rank, args.verbose)
+
+    def body() -> int:
+        try:
+            cfg = _resolve_config(args)
+        except (ValueError, FileNotFoundError) as exc:         # the config file or a flag
+            raise InputError(str(exc)) from exc
+        try:
+            return train(cfg, resume=args.resume, log_every=args.log_every, progress=not args.no_progress,
+                         lr_override=args.lr if args.resume else None)
+        except ckpt.CheckpointError as exc:     # every rank reads the same checkpoint file, with the same result
+            raise InputError(str(exc)) from exc
+
+    return dist.run_main("gauss_hpc.train", body)
 
 
 if __name__ == "__main__":

@@ -7,13 +7,15 @@
 #
 # Environment: GAUSS_SLURM_DIR (state, spool and logs; default /tmp/gauss_slurm), GAUSS_SLURM_CPU_FACTOR
 # (configured CPUs = real cores x factor, default 16, so many short array tasks run at once),
-# GAUSS_SLURM_PARTITION (default "debug"). Needs root and the Debian packages slurm-wlm and munge.
+# GAUSS_SLURM_PARTITION (default "debug"), GAUSS_SLURM_MAX_ARRAY_SIZE (default 50: the tests check that
+# submissions larger than the cap are split into several arrays). Needs root and the Debian packages slurm-wlm and munge.
 # Several processes may call it at once: a lock file serialises them and later callers find the cluster up.
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 STATE=${GAUSS_SLURM_DIR:-/tmp/gauss_slurm}
 FACTOR=${GAUSS_SLURM_CPU_FACTOR:-16}
 PARTITION=${GAUSS_SLURM_PARTITION:-debug}
+MAX_ARRAY_SIZE=${GAUSS_SLURM_MAX_ARRAY_SIZE:-50}
 CONF="$STATE/slurm.conf"
 SYSTEM_CONF=/etc/slurm/slurm.conf
 MARKER="gauss_hpc-local-cluster"
@@ -56,10 +58,10 @@ render_conf() {
   mem=$(awk '/MemTotal/ {printf "%d", $2 / 1024}' /proc/meminfo)
   mkdir -p "$STATE/ctld" "$STATE/d" "$STATE/log"
   sed -e "s|@HOST@|$host|g" -e "s|@STATE@|$STATE|g" -e "s|@CPUS@|$cpus|g" -e "s|@MEMORY@|$mem|g" \
-      -e "s|@PARTITION@|$PARTITION|g" -e "s|@CTLD_PORT@|${GAUSS_SLURMCTLD_PORT:-6817}|g" \
+      -e "s|@PARTITION@|$PARTITION|g" -e "s|@MAX_ARRAY_SIZE@|$MAX_ARRAY_SIZE|g" -e "s|@CTLD_PORT@|${GAUSS_SLURMCTLD_PORT:-6817}|g" \
       -e "s|@SLURMD_PORT@|${GAUSS_SLURMD_PORT:-6818}|g" "$HERE/slurm.conf.in" > "$CONF.tmp"
   mv "$CONF.tmp" "$CONF"
-  say "node $host: $cpus CPUs ($(nproc) cores x $FACTOR), RealMemory=${mem} MB, partition $PARTITION"
+  say "node $host: $cpus CPUs ($(nproc) cores x $FACTOR), RealMemory=${mem} MB, partition $PARTITION, MaxArraySize=$MAX_ARRAY_SIZE"
 }
 
 # Commands without SLURM_CONF read /etc/slurm/slurm.conf: point it at ours unless it is a real site config.

@@ -316,3 +316,56 @@ def test_encode_names_a_missing_model(tmp_path):
     from gauss_hpc import encode
 
     assert encode.main([str(tmp_path / "nothing"), "--ligands", str(BUNDLED), "--out", str(tmp_path / "x")]) == 2
+
+
+def test_array_elements_merged_equal_one_run_and_a_missing_element_is_named(run_dir, one_rank, tmp_path, capsys):
+    """Three array elements run here one after the other (--array-index), merged: the file one run writes."""
+    out = tmp_path / "samples.h5"
+    for element in range(3):
+        assert sample.main(sample_cli(run_dir, out, *COMMON, "--array", "3", "--array-index", str(element))) == 0
+    parts = sorted(tmp_path.glob("samples.part*of0003.h5"))
+    assert [p.name for p in parts] == [f"samples.part{i:04d}of0003.h5" for i in range(3)]
+    capsys.readouterr()
+    assert sample.main(["merge", str(parts[0]), str(parts[2]), "--out", str(tmp_path / "x.h5")]) == 2
+    assert "missing array element(s) 1 of 3" in capsys.readouterr().err
+    assert not (tmp_path / "x.h5").exists()
+    assert sample.main(["merge", *map(str, parts), "--out", str(out)]) == 0
+    assert_same_result(one_rank, out)
+    assert set(store.read_samples(out)["rank"]) == {0, 1, 2}
+    # parts of another plan are refused by name
+    other = tmp_path / "other.h5"
+    assert sample.main(sample_cli(run_dir, other, *COMMON, "--batch-size", "20", "--array", "3",
+                                  "--array-index", "1")) == 0
+    assert sample.main(["merge", str(parts[0]), str(tmp_path / "other.part0001of0003.h5"), str(parts[2]),
+                        "--out", str(tmp_path / "y.h5")]) == 2
+    assert "parts of different sampling runs" in capsys.readouterr().err
+
+
+def test_slurm_sampling_array_merged_equals_mpiexec_two_ranks(run_dir, tmp_path):
+    """A 4-element array on the local Slurm (slurm/sample_array.sbatch) + merge == mpiexec -n 2, same plan."""
+    from slurm_cluster import cluster_reason, ensure_cluster
+
+    if not ensure_cluster():
+        pytest.skip(f"LOUD SKIP: no Slurm cluster, the sampling array not checked: {cluster_reason()}")
+    if not MPIEXEC.exists():
+        pytest.skip("LOUD SKIP: no mpiexec in the venv (pip install mpich)")
+    mpi = tmp_path / "mpi.h5"
+    done = subprocess.run([str(MPIEXEC), "-n", "2", PY, "-m", "gauss_hpc.sample", *sample_cli(run_dir, mpi, *COMMON)],
+                          capture_output=True, text=True, timeout=300, env=env(), cwd=ROOT)
+    assert done.returncode == 0, done.stderr[-3000:]
+    out = tmp_path / "array" / "samples.h5"
+    out.parent.mkdir()
+    done = subprocess.run(["sbatch", "--wait", "--array=0-3", f"--chdir={ROOT}", "--time=10",
+                           f"--output={out.parent}/element-%a.out", str(ROOT / "slurm" / "sample_array.sbatch"), "4",
+                           *COMMON], capture_output=True, text=True, timeout=600,
+                          env=dict(env(), RUN=str(run_dir), OUT=str(out), PYTHON=PY))
+    logs = "".join(p.read_text() for p in sorted(out.parent.glob("element-*.out")))
+    assert done.returncode == 0, done.stderr[-2000:] + logs[-3000:]
+    parts = sorted(out.parent.glob("samples.part*of0004.h5"))
+    assert len(parts) == 4, logs[-3000:]
+    merged = subprocess.run([PY, "-m", "gauss_hpc.sample", "merge", *map(str, parts), "--out", str(out)],
+                            capture_output=True, text=True, timeout=300, env=env(), cwd=ROOT)
+    assert merged.returncode == 0, merged.stderr[-3000:]
+    assert "on 4 array element(s)" in merged.stdout
+    assert_same_result(mpi, out)
+    assert set(store.read_samples(out)["rank"]) == {0, 1, 2, 3}

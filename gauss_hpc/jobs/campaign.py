@@ -16,7 +16,8 @@ import pandas as pd
 from .. import config
 from . import shards
 from .shards import say as _say
-from .executor import ACTIVE, JobStates, cancel_jobs, choose, chunks, make_executor
+from .executor import (ACTIVE, SCHEDULER_CALLS, JobStates, cancel_jobs, choose, chunks, make_executor,
+                       per_array_parallelism, slurm_limits, split_arrays)
 from .spec import Spec, load_spec, parse_spec, resources_for_job
 from .status import status as _status
 from .status import summary
@@ -47,15 +48,21 @@ class Campaign:
     def summary(self) -> pd.DataFrame:
         return summary(self.status())
 
-    def wait(self, timeout: float | None = None, poll: float | None = None, progress: bool = True) -> pd.DataFrame:
-        """Block until no task is pending or running (or `timeout` seconds); returns the final status table."""
-        poll = poll if poll is not None else float(config.load("jobs")["poll_interval_s"])
+    def wait(self, timeout: float | None = None, poll: float | None = None, max_poll: float | None = None,
+             progress: bool = True) -> pd.DataFrame:
+        """Block until no task is pending or running (or `timeout` seconds); returns the final status table.
+        Each check asks the scheduler once for the whole campaign; the interval starts at `poll` seconds and
+        doubles up to `max_poll` while nothing finishes (back to `poll` when something does)."""
+        settings = config.load("jobs")
+        poll = poll if poll is not None else float(settings["poll_interval_s"])
+        max_poll = max(poll, max_poll if max_poll is not None else float(settings["poll_max_interval_s"]))
         deadline = None if timeout is None else time.monotonic() + timeout
         bar = None
         if progress:
             from tqdm import tqdm
 
             bar = tqdm(total=len(self.tasks()), desc=f"{self.dir.name}", unit="task", file=sys.stderr)
+        interval, finished_before = poll, -1
         try:
             while True:
                 table = self.status()
@@ -69,7 +76,9 @@ class Campaign:
                 if deadline is not None and time.monotonic() > deadline:
                     raise TimeoutError(f"{self.dir}: {int(table['state'].isin(ACTIVE).sum())} tasks still pending "
                                        f"or running after {timeout} s")
-                time.sleep(poll)
+                interval = poll if finished != finished_before else min(max_poll, interval * 2)
+                finished_before = finished
+                time.sleep(interval if deadline is None else max(0.0, min(interval, deadline - time.monotonic())))
         finally:
             if bar is not None:
                 bar.close()
@@ -103,7 +112,8 @@ def _write_campaign(campaign: Path, spec: Spec, tasks: list[dict]) -> None:
 
 def _submit_tasks(campaign: Path, spec: Spec, task_ids: list[str], executor: str, *, time_factor: float = 1.0,
                   time_min: float | None = None, mem_gb: float | None = None, quiet: bool = False) -> dict | None:
-    """Submit the tasks as one array (one submission record); returns the record."""
+    """Submit the tasks as one submission record: one array, or on Slurm as many arrays as the cluster's
+    MaxArraySize needs (each indexed from 0, its offset in the record). Returns the record."""
     if not task_ids:
         return None
     kind, note = choose(executor)
@@ -116,19 +126,43 @@ def _submit_tasks(campaign: Path, spec: Spec, task_ids: list[str], executor: str
     res["time_min"] = max(1, int(math.ceil(res["time_min"] * time_factor)))
     if mem_gb is not None:
         res["mem_gb"] = mem_gb
+    parts = [(0, len(groups))]
+    if kind == "slurm":
+        max_array, max_jobs, limits = slurm_limits()
+        _say(f"Slurm limits: {limits}", quiet)
+        if max_jobs is not None and len(groups) > max_jobs:
+            raise RuntimeError(f"{len(groups)} array elements exceed the cluster's MaxJobCount {max_jobs} (every "
+                               f"element counts as a job); set [resources] tasks_per_job to at least "
+                               f"{math.ceil(len(task_ids) / max_jobs)} in {spec.source or 'the spec'}")
+        parts = split_arrays(len(groups), max_array)
     number = len(shards.read_submissions(campaign)) + 1
     ex = make_executor(kind, campaign / "logs", name=f"gauss-{spec.name}", cpus=res["cpus"], mem_gb=res["mem_gb"],
                        time_min=res["time_min"], partition=spec.partition,
-                       array_parallelism=spec.array_parallelism, signal_delay_s=spec.signal_delay_s)
-    jobs = ex.map_array(run_chunk, [str(campaign.resolve())] * len(groups), [number] * len(groups), groups)
-    record = {"number": number, "executor": kind, "host": socket.gethostname(), "resources": res,
-              "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-              "jobs": [{"job_id": str(j.job_id), "tasks": g} for j, g in zip(jobs, groups)]}
-    shards.write_json(campaign / "submissions" / f"{number:05d}.json", record)
-    master = str(jobs[0].job_id).split("_")[0]
+                       array_parallelism=per_array_parallelism(spec.array_parallelism, len(parts)),
+                       signal_delay_s=spec.signal_delay_s)
+    jobs, arrays = [], []
+    try:
+        for offset, size in parts:
+            part = groups[offset:offset + size]
+            submitted = ex.map_array(run_chunk, [str(campaign.resolve())] * size, [number] * size, part)
+            if kind == "slurm":
+                SCHEDULER_CALLS["sbatch"] += 1          # submitit runs one sbatch per array
+                arrays.append({"array_id": str(submitted[0].job_id).split("_")[0], "offset": offset,
+                               "elements": size})
+            jobs += submitted
+    finally:
+        # arrays already accepted are recorded even when a later sbatch fails, so status and cancel see them
+        record = {"number": number, "executor": kind, "host": socket.gethostname(), "resources": res,
+                  "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+                  "jobs": [{"job_id": str(j.job_id), "tasks": g} for j, g in zip(jobs, groups)]}
+        if arrays:
+            record["arrays"] = arrays
+        if jobs:
+            shards.write_json(campaign / "submissions" / f"{number:05d}.json", record)
+    where = (f"array{'s' if len(arrays) > 1 else ''} {', '.join(a['array_id'] for a in arrays)}, "
+             if kind == "slurm" else "")
     _say(f"submission {number}: {len(task_ids)} tasks in {len(groups)} {kind} jobs "
-         f"({'array ' + master + ', ' if kind == 'slurm' else ''}{res['cpus']} cpu, {res['mem_gb']} GB, "
-         f"{res['time_min']} min each)", quiet)
+         f"({where}{res['cpus']} cpu, {res['mem_gb']} GB, {res['time_min']} min each)", quiet)
     if kind == "debug":
         for job in jobs:
             job.result()
@@ -193,4 +227,5 @@ def cancel(campaign_dir: str | Path) -> list[str]:
     """Cancel every pending or running job of the campaign; returns their job ids."""
     campaign = Campaign(campaign_dir)
     with shards.campaign_lock(campaign.dir):
-        return cancel_jobs(campaign.dir, shards.read_submissions(campaign.dir), JobStates())
+        submissions = shards.read_submissions(campaign.dir)
+        return cancel_jobs(campaign.dir, submissions, JobStates(campaign.dir, submissions))

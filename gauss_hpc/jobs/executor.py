@@ -1,17 +1,24 @@
-"""Schedulers behind one interface: which executor to use, submitting array elements through submitit, the
-state of their jobs, why an ended job left no shard, and cancelling.
+"""Schedulers behind one interface: which executor to use, the cluster's array limits, submitting array
+elements through submitit, the state of their jobs, why an ended job left no shard, and cancelling.
 
-  slurm  submitit.SlurmExecutor.map_array: one Slurm job array per submission (%array_parallelism), one array
-         element per chunk of `tasks_per_job` tasks.
+  slurm  submitit.SlurmExecutor.map_array: one Slurm job array per submission, split into several arrays (each
+         indexed from 0) when it has more elements than the cluster's MaxArraySize; one array element per chunk
+         of `tasks_per_job` tasks.
   local  submitit.LocalExecutor.map_array on this machine: `local_parallelism` jobs (default: CPU count), the
          tasks dealt round-robin among them; jobs survive the submitting process.
   debug  submitit.DebugExecutor: everything in this process, one task after the other (for pdb).
+
+State comes from our JSON files and the scheduler's answer only, never from submitit's pickles or logs (a
+campaign directory may be writable by others; unpickling a file from it would run their code). Slurm is asked
+once per status call for the whole campaign (one `squeue` over all its arrays), which works without accounting.
 """
 
 from __future__ import annotations
 
+import collections
 import datetime as _dt
 import json
+import math
 import os
 import shutil
 import signal
@@ -23,26 +30,34 @@ from pathlib import Path
 from .shards import write_json
 
 ACTIVE = ("pending", "running")
-# Slurm job states → our words (squeue %T / scontrol JobState)
+# Slurm job states → our words (squeue State)
 _SLURM_ACTIVE = {"PENDING": "pending", "CONFIGURING": "pending", "REQUEUED": "pending", "RESV_DEL_HOLD": "pending",
                  "REQUEUE_HOLD": "pending", "REQUEUE_FED": "pending", "RUNNING": "running", "COMPLETING": "running",
                  "SUSPENDED": "running", "STAGE_OUT": "running", "SIGNALING": "running", "RESIZING": "running"}
 _SLURM_ENDED = {"TIMEOUT": "timeout", "CANCELLED": "cancelled", "NODE_FAIL": "node_fail", "PREEMPTED": "cancelled",
                 "OUT_OF_MEMORY": "out_of_memory", "BOOT_FAIL": "node_fail", "DEADLINE": "timeout",
                 "FAILED": "crashed", "COMPLETED": "lost"}
-# Lines slurmstepd writes into the job's stderr
-_LOG_REASONS = (("DUE TO TIME LIMIT", "timeout"), ("DUE TO NODE FAIL", "node_fail"), ("DUE TO PREEMPTION", "cancelled"),
-                ("CANCELLED AT", "cancelled"), ("oom-kill", "out_of_memory"), ("Out Of Memory", "out_of_memory"),
-                ("timed-out and not checkpointable", "timeout"))
+DEFAULT_MAX_ARRAY_SIZE = 1001       # Slurm's own default, used when `scontrol show config` cannot be read
+
+# Calls of scheduler commands made by this process, by command (the bench reports them; tests bound them).
+SCHEDULER_CALLS: collections.Counter = collections.Counter()
+
+
+def _scheduler(argv: list[str], timeout: float = 30) -> subprocess.CompletedProcess | None:
+    """Run one scheduler command (argument list), counted; None when it is missing or does not answer."""
+    SCHEDULER_CALLS[argv[0]] += 1
+    try:
+        return subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
+    except (subprocess.TimeoutExpired, FileNotFoundError):
+        return None
 
 
 def slurm_reachable() -> tuple[bool, str]:
     """(True, "") when `sinfo` answers with a usable node, else (False, why)."""
     if shutil.which("sinfo") is None:
         return False, "sinfo not found"
-    try:
-        proc = subprocess.run(["sinfo", "-h", "-o", "%T"], capture_output=True, text=True, timeout=15)
-    except subprocess.TimeoutExpired:
+    proc = _scheduler(["sinfo", "-h", "-o", "%T"], timeout=15)
+    if proc is None:
         return False, "sinfo did not answer in 15 s"
     if proc.returncode != 0:
         return False, f"sinfo failed: {proc.stderr.strip()[:200]}"
@@ -63,6 +78,38 @@ def choose(executor: str) -> tuple[str, str]:
         raise RuntimeError(f"executor = slurm but no Slurm is reachable ({why}); start the local cluster with "
                            f"`sudo slurm/start_cluster.sh` or use --executor local")
     return "local", f"executor: local (no Slurm reachable: {why}; start one with `sudo slurm/start_cluster.sh`)"
+
+
+def slurm_limits() -> tuple[int, int | None, str]:
+    """(MaxArraySize, MaxJobCount or None, note for the user) from `scontrol show config`; MaxArraySize falls
+    back to Slurm's default 1001 when it cannot be read, and the note says so."""
+    proc = _scheduler(["scontrol", "show", "config"])
+    fields = {}
+    if proc is not None and proc.returncode == 0:
+        for line in proc.stdout.splitlines():
+            key, sep, value = line.partition("=")
+            if sep:
+                fields[key.strip()] = value.strip()
+    count = int(fields["MaxJobCount"]) if fields.get("MaxJobCount", "").isdigit() else None
+    if not fields.get("MaxArraySize", "").isdigit():
+        why = ("scontrol did not answer" if proc is None else
+               f"scontrol failed: {proc.stderr.strip()[:200]}" if proc.returncode else "no MaxArraySize in its output")
+        return DEFAULT_MAX_ARRAY_SIZE, count, (f"could not read MaxArraySize from `scontrol show config` ({why}); "
+                                               f"assuming Slurm's default {DEFAULT_MAX_ARRAY_SIZE}")
+    size = int(fields["MaxArraySize"])
+    return size, count, f"MaxArraySize {size}" + (f", MaxJobCount {count}" if count else "")
+
+
+def split_arrays(n_elements: int, max_array_size: int) -> list[tuple[int, int]]:
+    """(offset, size) of each array: the cap applies to the index, so every array is indexed from 0 and holds
+    at most MaxArraySize elements (indices 0 … MaxArraySize − 1)."""
+    size = max(1, max_array_size)
+    return [(offset, min(size, n_elements - offset)) for offset in range(0, n_elements, size)]
+
+
+def per_array_parallelism(array_parallelism: int, n_arrays: int) -> int:
+    """The spec's array_parallelism is for the whole submission: each of its arrays gets an equal share."""
+    return max(1, math.ceil(array_parallelism / max(1, n_arrays)))
 
 
 def chunks(task_ids: list[str], kind: str, tasks_per_job: int, local_parallelism: int) -> list[list[str]]:
@@ -100,37 +147,26 @@ def make_executor(kind: str, folder: Path, *, name: str, cpus: int, mem_gb: floa
 
 # --- job states ---------------------------------------------------------------------------------------------
 
-def _squeue() -> dict[str, str] | None:
-    """{job id ("123_4" for array elements): our state} of every job Slurm still lists; None if unreachable."""
+def _squeue(arrays: list[str]) -> dict[str, tuple[str, int]] | None:
+    """{job id ("123_4" for array elements): (Slurm state, wait status)} of the arrays' jobs that Slurm still
+    lists (pending, running, and ended within MinJobAge), from one squeue call; None when Slurm cannot be asked."""
+    if not arrays:
+        return {}
     if shutil.which("squeue") is None:
         return None
-    try:
-        proc = subprocess.run(["squeue", "-h", "-r", "-o", "%i|%T"], capture_output=True, text=True, timeout=30)
-    except subprocess.TimeoutExpired:
+    proc = _scheduler(["squeue", "-h", "-r", "-t", "all", "-j", ",".join(arrays),
+                       "-O", "JobArrayID:64,State:32,exit_code:16"])
+    if proc is None:
         return None
     if proc.returncode != 0:
-        return None
+        # squeue refuses a list in which no job is known any more: then none is listed
+        return {} if "Invalid job id" in proc.stderr else None
     out = {}
     for line in proc.stdout.splitlines():
-        jid, _, state = line.strip().partition("|")
-        out[jid] = _SLURM_ACTIVE.get(state, "ended")
-    return out
-
-
-def _scontrol(master: str) -> dict[str, tuple[str, str]]:
-    """{"123_4": (JobState, ExitCode)} for an array Slurm still remembers (MinJobAge), else {}."""
-    try:
-        proc = subprocess.run(["scontrol", "-o", "show", "job", master], capture_output=True, text=True,
-                              timeout=30)
-    except (subprocess.TimeoutExpired, FileNotFoundError):
-        return {}
-    out = {}
-    for line in proc.stdout.splitlines():
-        fields = dict(f.split("=", 1) for f in line.split() if "=" in f)
-        jid = fields.get("JobId", "")
-        if fields.get("ArrayTaskId") and fields.get("ArrayJobId"):
-            jid = f"{fields['ArrayJobId']}_{fields['ArrayTaskId']}"
-        out[jid] = (fields.get("JobState", ""), fields.get("ExitCode", ""))
+        parts = line.split()
+        if len(parts) >= 2:
+            code = parts[2] if len(parts) > 2 else "0"
+            out[parts[0]] = (parts[1], int(code) if code.isdigit() else 0)
     return out
 
 
@@ -145,72 +181,65 @@ def _local_alive(pid: int) -> bool:
     return stat.rpartition(")")[2].split()[0] != "Z" and b"python" in cmdline
 
 
-class JobStates:
-    """The state of the jobs of a campaign's submissions, queried once per status call."""
+def slurm_arrays(submissions: list[dict]) -> list[str]:
+    """Array ids of every Slurm submission of a campaign, oldest first."""
+    arrays = []
+    for sub in submissions:
+        if sub["executor"] == "slurm":
+            arrays += [a["array_id"] for a in sub.get("arrays", [])] or \
+                sorted({j["job_id"].split("_")[0] for j in sub["jobs"]})
+    return list(dict.fromkeys(arrays))
 
-    def __init__(self):
-        self._squeue: dict | None | bool = False
-        self._scontrol: dict[str, dict] = {}
+
+class JobStates:
+    """The scheduler's view of one campaign's jobs: Slurm is asked once (one squeue over all the campaign's
+    arrays, on first need), local jobs are looked up in /proc, cancellations in our own records."""
+
+    def __init__(self, campaign: Path, submissions: list[dict]):
+        self.campaign = Path(campaign)
+        self._arrays = slurm_arrays(submissions)
+        self._slurm: dict | None = None
+        self._asked = False
         self._cancelled: dict[str, str] | None = None
 
+    def _slurm_jobs(self) -> dict | None:
+        if not self._asked:
+            self._slurm, self._asked = _squeue(self._arrays), True
+        return self._slurm
+
     def state(self, submission: dict, job_id: str) -> str:
-        """pending | running | ended | unknown (a local job of another host)."""
+        """pending | running | ended | unknown (Slurm does not answer; a local job of another host)."""
         kind = submission["executor"]
         if kind == "slurm":
-            if self._squeue is False:
-                self._squeue = _squeue()
-            if self._squeue is None:
+            jobs = self._slurm_jobs()
+            if jobs is None:
                 return "unknown"
-            return self._squeue.get(job_id, "ended")
+            return _SLURM_ACTIVE.get(jobs.get(job_id, ("",))[0], "ended")
         if kind == "local":
             if submission.get("host") != socket.gethostname():
                 return "unknown"
             return "running" if _local_alive(int(job_id)) else "ended"
         return "ended"
 
-    def ended_reason(self, campaign: Path, submission: dict, job_id: str) -> tuple[str, str]:
+    def ended_reason(self, submission: dict, job_id: str) -> tuple[str, str]:
         """(reason, message) for a job that ended without writing a task's shard."""
         if self._cancelled is None:
-            self._cancelled = cancelled_jobs(campaign)
+            self._cancelled = cancelled_jobs(self.campaign)
         if job_id in self._cancelled:
             return "cancelled", f"job {job_id} cancelled by `jobs cancel` at {self._cancelled[job_id]}"
+        log = self.campaign / "logs" / f"{job_id}_0_log.err"
         if submission["executor"] == "slurm":
-            master = job_id.split("_")[0]
-            if master not in self._scontrol:
-                self._scontrol[master] = _scontrol(master)
-            state, exit_code = self._scontrol[master].get(job_id, ("", ""))
-            state = state.split()[0] if state else ""
-            if state:
-                reason = _SLURM_ENDED.get(state, "crashed")
-                code, _, sig = exit_code.partition(":")
-                if state == "FAILED" and (sig == "9" or code == "137"):     # SIGKILL of the task or its shell
-                    reason = "killed"
-                return reason, f"Slurm job {job_id}: {state} (exit code {exit_code})"
-        logs = Path(campaign) / "logs"
-        err = logs / f"{job_id}_0_log.err"
-        if err.is_file():
-            text = err.read_text(errors="replace")
-            for needle, reason in _LOG_REASONS:
-                if needle in text:
-                    line = next((ln for ln in text.splitlines() if needle in ln), needle)
-                    return reason, f"job {job_id}: {line.strip()[:300]}"
-        result = logs / f"{job_id}_0_result.pkl"
-        if result.is_file():
-            try:
-                import pickle
-
-                outcome, value = pickle.loads(result.read_bytes())
-            except Exception as exc:       # a half-written pickle of a killed job says as much as no pickle
-                return "crashed", f"job {job_id}: unreadable submitit result ({exc})"
-            if outcome == "error":
-                last = str(value).strip().splitlines()[-1:] or [""]
-                text = str(value)
-                # the local executor cancels with SIGINT: the task ends in KeyboardInterrupt
-                reason = "timeout" if "timed-out" in text else "cancelled" if "KeyboardInterrupt" in text else "crashed"
-                return reason, f"job {job_id} raised: {last[0][:300]}"
-            return "lost", f"job {job_id} finished without writing this task's shard"
-        return "killed", (f"job {job_id} ended without a result or a scheduler message (killed by a signal, "
-                          f"e.g. SIGKILL or the OOM killer); see {err}")
+            state, status = (self._slurm_jobs() or {}).get(job_id, ("", 0))
+            if not state:
+                return "lost", (f"Slurm job {job_id} ended without writing this task's shard and Slurm no longer "
+                                f"lists it (older than MinJobAge); its log: {log}")
+            reason = _SLURM_ENDED.get(state, "crashed")
+            code, sig = status >> 8, status & 0x7F
+            if state == "FAILED" and (sig == 9 or code == 137):      # SIGKILL of the task or its shell
+                reason = "killed"
+            return reason, f"Slurm job {job_id}: {state} (exit code {code}:{sig}); its log: {log}"
+        return "killed", (f"job {job_id} ended without writing this task's shard (killed by a signal, e.g. SIGKILL "
+                          f"or the OOM killer, or its Python process crashed); see {log}")
 
 
 def cancelled_jobs(campaign: Path) -> dict[str, str]:
@@ -242,5 +271,5 @@ def cancel_jobs(campaign: Path, submissions: list[dict], states: JobStates) -> l
             except ProcessLookupError:
                 pass
     if slurm_masters:
-        subprocess.run(["scancel", *sorted(slurm_masters)], check=False, timeout=60)
+        _scheduler(["scancel", *sorted(slurm_masters)], timeout=60)
     return cancelled

@@ -1,5 +1,6 @@
 """Merge a campaign's shards into results.h5: every task exactly once (in task order, unfinished and lost
-tasks with their state), atomic replace, idempotent (an unchanged campaign leaves the file untouched)."""
+tasks with their state), atomic replace, idempotent (an unchanged campaign leaves the file untouched). Shards
+are read and written in chunks of rows, so memory does not grow with the campaign."""
 
 from __future__ import annotations
 
@@ -31,17 +32,32 @@ def _scalar(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def _fixed(values, shape: tuple[int, ...]) -> tuple[np.ndarray, bool]:
-    """The value as an array of `shape` (NaN-padded or cut), and whether it was present."""
-    out = np.full(shape, np.nan)
-    if values is None:
-        return out, False
-    arr = np.asarray(values, dtype=float)
-    if arr.ndim != len(shape):
-        return out, False
-    region = tuple(slice(0, min(a, b)) for a, b in zip(arr.shape, shape))
-    out[region] = arr[region]
-    return out, True
+def _fixed_block(values: list, shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """(rows × shape array, present mask) of one chunk's values: NaN-padded or cut to `shape`; a value that is
+    absent or has the wrong number of dimensions is all NaN and not present. One conversion per chunk when
+    every present value has the full shape (the usual case), row by row otherwise."""
+    block = np.full((len(values),) + shape, np.nan)
+    rows = [i for i, v in enumerate(values) if v is not None]
+    try:
+        stacked = np.asarray([values[i] for i in rows], dtype=float)
+    except (ValueError, TypeError):
+        stacked = None
+    if stacked is not None and stacked.shape[1:] == shape:
+        block[rows] = stacked
+        present = np.zeros(len(values), bool)
+        present[rows] = True
+        return block, present
+    present = np.zeros(len(values), bool)
+    for i in rows:
+        try:
+            arr = np.asarray(values[i], dtype=float)
+        except (ValueError, TypeError):
+            continue
+        if arr.ndim == len(shape):
+            region = tuple(slice(0, min(a, b)) for a, b in zip(arr.shape, shape))
+            block[(i,) + region] = arr[region]
+            present[i] = True
+    return block, present
 
 
 def _merged_values(shard: dict) -> dict:
@@ -87,18 +103,33 @@ def _reduce(campaign: Path, task: dict, latest, jobs: JobStates) -> dict:
     """Everything results.h5 needs from one task, compact."""
     state, shard, text = task_state_and_shard(campaign, task, latest, jobs)
     row, values = _row(task, state, shard)
-    key = json.dumps({k: state[k] for k in ("task_id", "state", "reason", "attempt")}, sort_keys=True, default=str)
-    arrays, masks = {}, {}
-    for name, shape in WIDTH.items():
-        arrays[name], masks[name] = _fixed(values.get(name), shape)
+    key = f"{state['task_id']}|{state['state']}|{state['reason']}|{state['attempt']}|{len(text)}|"
+    arrays = {name: values.get(name) for name in WIDTH}
     symbols, coords = _geometry(values)
     steps = [{"task_id": task["task_id"], "step": r.get("step", ""), "backend": r.get("backend", ""),
               "status": r.get("status", ""), "message": r.get("message", ""),
               "wall_seconds": float(r.get("wall_seconds", math.nan)), "cached": bool(r.get("cached", False))}
              for r in (shard or {}).get("steps", [])]
-    return {"row": row, "digest": hashlib.sha256(text.encode() + key.encode()).hexdigest(),
+    return {"row": row, "digest": (key + text).encode(),
             "scalars": {k: float(v) for k, v in values.items() if _scalar(v) and k not in _RESERVED},
-            "arrays": arrays, "masks": masks, "symbols": symbols, "coords": coords, "steps": steps}
+            "arrays": arrays, "symbols": symbols, "coords": coords, "steps": steps}
+
+
+CHUNK_ROWS = 2000        # tasks reduced and written at a time
+
+
+def _write_chunk(writer, reduced: list[dict]) -> None:
+    results = pd.DataFrame([r["row"] for r in reduced], columns=list(TASK_COLUMNS) + list(DESCRIPTOR_NAMES))
+    extra = pd.DataFrame([r["scalars"] for r in reduced], index=results.index)
+    results = pd.concat([results, extra], axis=1)
+    arrays = {}
+    for name, shape in WIDTH.items():
+        arrays[name], present = _fixed_block([r["arrays"][name] for r in reduced], shape)
+        if name in ("kd_energies", "g_tensors"):
+            arrays[f"has_{name}"] = present
+    steps = pd.DataFrame([s for r in reduced for s in r["steps"]],
+                         columns=["task_id", "step", "backend", "status", "message", "wall_seconds", "cached"])
+    writer.append(results, arrays, [(r["symbols"], r["coords"]) for r in reduced], steps)
 
 
 def gather(campaign: str | Path, out: str | Path | None = None, *, quiet: bool = False) -> Path:
@@ -108,43 +139,42 @@ def gather(campaign: str | Path, out: str | Path | None = None, *, quiet: bool =
     start = time.perf_counter()
     with shards.campaign_lock(campaign):
         tasks = shards.read_tasks(campaign)
-        latest = latest_submission(shards.read_submissions(campaign))
+        submissions = shards.read_submissions(campaign)
+        latest = latest_submission(submissions)
         meta = json.loads((campaign / "campaign.json").read_text())
-        jobs = JobStates()
-        reduced = [_reduce(campaign, t, latest.get(t["task_id"]), jobs) for t in tasks]
-        digest = hashlib.sha256(meta["spec_sha256"].encode())
-        for item in reduced:
-            digest.update(item["digest"].encode())
-        content = digest.hexdigest()
+        jobs = JobStates(campaign, submissions)
+        old = None
         if out.is_file():
             try:
                 with h5py.File(out, "r") as h5:
-                    if h5.attrs.get("content_sha256") == content:
-                        _say(f"{out}: up to date ({len(reduced)} tasks)", quiet)
-                        return out
+                    old = h5.attrs.get("content_sha256")
             except OSError:
                 pass
-        results = pd.DataFrame([r["row"] for r in reduced], columns=list(TASK_COLUMNS) + list(DESCRIPTOR_NAMES))
-        extra = pd.DataFrame([r["scalars"] for r in reduced], index=results.index)
-        results = pd.concat([results, extra.reindex(sorted(extra.columns), axis=1)], axis=1)
-        out_arrays = {name: np.asarray([r["arrays"][name] for r in reduced]).reshape((len(reduced),) + shape)
-                      for name, shape in WIDTH.items()}
-        out_arrays.update({f"has_{name}": np.asarray([r["masks"][name] for r in reduced], bool)
-                           for name in ("kd_energies", "g_tensors")})
-        offsets = np.concatenate([[0], np.cumsum([len(r["symbols"]) for r in reduced])])
-        geometry = {"offsets": offsets, "symbols": [s for r in reduced for s in r["symbols"]],
-                    "coords": np.asarray([c for r in reduced for c in r["coords"]], float).reshape(-1, 3)}
-        steps_table = pd.DataFrame([s for r in reduced for s in r["steps"]],
-                                   columns=["task_id", "step", "backend", "status", "message", "wall_seconds",
-                                            "cached"])
-        counts = {"n_tasks": len(reduced), "n_ok": int((results["status"] == "ok").sum()),
-                  "n_unfinished": int(results["status"].isin(["pending", "running", "not_submitted"]).sum())}
-        counts["n_failed"] = counts["n_tasks"] - counts["n_ok"] - counts["n_unfinished"]
+        digest = hashlib.sha256(meta["spec_sha256"].encode())
+        counts = {"n_tasks": len(tasks), "n_ok": 0, "n_unfinished": 0}
         source = meta["spec"]["input"].get("path")
-        store.write_results(out, results, out_arrays, geometry, steps_table,
-                            attrs={"campaign": str(campaign.resolve()), "content_sha256": content, **counts},
-                            config=meta["spec"], sources=[source] if source else [])
+        # written next to `out` while the shards are read; kept only when the content changed
+        with store.results_writer(out, config=meta["spec"], sources=[source] if source else []) as writer:
+            for first in range(0, max(1, len(tasks)), CHUNK_ROWS):
+                reduced = [_reduce(campaign, t, latest.get(t["task_id"]), jobs)
+                           for t in tasks[first:first + CHUNK_ROWS]]
+                for item in reduced:
+                    digest.update(item["digest"])
+                    status_word = item["row"]["status"]
+                    counts["n_ok"] += status_word == "ok"
+                    counts["n_unfinished"] += status_word in ("pending", "running", "not_submitted")
+                _write_chunk(writer, reduced)
+            content = digest.hexdigest()
+            counts["n_failed"] = counts["n_tasks"] - counts["n_ok"] - counts["n_unfinished"]
+            if content == old:
+                writer.keep_old = True
+            else:
+                for key, value in {"campaign": str(campaign.resolve()), "content_sha256": content, **counts}.items():
+                    writer.h5.attrs[key] = value
     seconds = time.perf_counter() - start
-    _say(f"{out}: {counts['n_tasks']} tasks ({counts['n_ok']} ok, {counts['n_failed']} failed, "
-         f"{counts['n_unfinished']} unfinished) in {seconds:.2f} s", quiet)
+    if content == old:
+        _say(f"{out}: up to date ({counts['n_tasks']} tasks)", quiet)
+    else:
+        _say(f"{out}: {counts['n_tasks']} tasks ({counts['n_ok']} ok, {counts['n_failed']} failed, "
+             f"{counts['n_unfinished']} unfinished) in {seconds:.2f} s", quiet)
     return out

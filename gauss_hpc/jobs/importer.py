@@ -28,7 +28,7 @@ from .. import store
 from ..abinitio import molcas, orca
 from ..abinitio.result import Result, Status
 from ..chem.descriptors import DESCRIPTOR_NAMES
-from .gather import TASK_COLUMNS, WIDTH, _fixed
+from .gather import TASK_COLUMNS, WIDTH, _fixed_block
 from .shards import say
 
 MAX_BYTES = 512 * 1024 * 1024
@@ -150,7 +150,8 @@ def import_outputs(paths, out: str | Path, *, energies: str = "casscf", quiet: b
         record.update({k: row[k] for k in IMPORT_COLUMNS})
         table.append(record)
         for key, shape in WIDTH.items():
-            value, present = _fixed(values.get(key), shape)
+            block, found = _fixed_block([values.get(key)], shape)
+            value, present = block[0], bool(found[0])
             arrays[key].append(value)
             masks[key].append(present and bool(np.isfinite(value).any()))
         atoms = list(values.get("symbols") or [])

@@ -7,9 +7,11 @@
     shards/<task_id>.json    the task's result: one Result per step plus task metadata (written atomically)
     running/<task_id>.json   the latest attempt of the task: attempt, job id, host, pid, and `finished` once
                              its shard is written
-    submissions/<n>.json     one file per submission: executor, job ids and the tasks of each array element
+    submissions/<n>.json     one file per submission: executor, job ids and the tasks of each array element,
+                             and on Slurm its arrays (id, offset, elements: one submission may be several)
     cancelled/<time>.json    job ids `jobs cancel` cancelled (a cancelled local job leaves no other trace)
-    logs/                    submitit's folder (pickles, stdout/stderr of every array element)
+    logs/                    submitit's folder (pickles, stdout/stderr of every array element); never read by
+                             status or gather
 
 Array tasks only ever write their own files, each by temp + rename; only `gather` writes results.h5.
 """
@@ -74,9 +76,10 @@ def read_shard(campaign: Path, task_id: str) -> dict | None:
 
 def read_shard_text(campaign: Path, task_id: str) -> tuple[dict | None, str]:
     """(shard, its text) as read_shard, with the exact text (for content hashes of gathers)."""
-    path = shard_path(campaign, task_id)
+    path = os.path.join(campaign, "shards", f"{task_id}.json")      # a string: gather reads 100k of them
     try:
-        text = path.read_text()
+        with open(path, encoding="utf-8") as fh:
+            text = fh.read()
     except FileNotFoundError:
         return None, ""
     except (OSError, UnicodeDecodeError) as exc:

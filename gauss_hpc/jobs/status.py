@@ -79,7 +79,7 @@ def task_state_and_shard(campaign: Path, task: dict, latest: tuple[dict, str] | 
         row.update(state="pending", reason="unknown",
                    message=f"{sub['executor']} job {job_id} of host {sub.get('host')} cannot be checked from here")
     else:
-        reason, message = jobs.ended_reason(campaign, sub, job_id)
+        reason, message = jobs.ended_reason(sub, job_id)
         row.update(state="failed", reason=reason, message=message)
     return row, None, ""
 
@@ -87,8 +87,9 @@ def task_state_and_shard(campaign: Path, task: dict, latest: tuple[dict, str] | 
 def status(campaign: str | Path) -> pd.DataFrame:
     """One row per task (COLUMNS), in task order."""
     campaign = Path(campaign)
-    latest = latest_submission(shards.read_submissions(campaign))
-    jobs = JobStates()
+    submissions = shards.read_submissions(campaign)
+    latest = latest_submission(submissions)
+    jobs = JobStates(campaign, submissions)
     rows = [task_state(campaign, t, latest.get(t["task_id"]), jobs) for t in shards.read_tasks(campaign)]
     return pd.DataFrame(rows, columns=list(COLUMNS))
 
