@@ -2,8 +2,8 @@
 
     python -m gauss_hpc.label merge campaigns/x/results.h5 [more results.h5 ...] --into ligands.h5 [--replace]
 
-Per finished task (status ok) the ligand is found by its identity, the canonical key that travelled from
-samples.h5 through the campaign's task into results.h5, or appended to /ligands with its provenance (round,
+Per finished task (status ok) the ligand is found by its identity (the canonical key that travelled from
+samples.h5 through the campaign's task into results.h5, with the donor: chem.ligands.ligand_key), or appended to /ligands with its provenance (round,
 seed, σ, batch, source file and row, campaign, task) in the /generated table. Its values become labels named by
 the backend that computed them (abinitio/values.py: cf_kd_gaps (n, 7) and cf_kd_descriptors (n, 6), the
 structural descriptors of the complex the KDs were computed on, which the KD head needs; molcas_kd_gaps,
@@ -72,6 +72,17 @@ def _kd_backends(path: Path, table: pd.DataFrame) -> list[str]:
     return [lookup.get((t, s), b) for t, s, b in zip(table["task_id"], table["kd_step"], table["backend"])]
 
 
+def _key(smiles: str) -> str:
+    """Where a result goes: the ligand's molecule AND donor (chem.ligands.ligand_key); the canonical novelty key
+    that travels with the task names the molecule only, and a molecule can bind through several atoms."""
+    from .chem.ligands import LigandError, ligand_key
+
+    try:
+        return ligand_key(smiles)
+    except LigandError:
+        return ""
+
+
 def _ligand_row(smiles: str, canonical: str, task_id: str) -> dict:
     """A /ligands row for a generated ligand (donor written first, as the decoder writes it)."""
     from rdkit import Chem
@@ -104,9 +115,9 @@ def _row_values(row, kd_gaps: np.ndarray | None, backend: str, scalar_backend: s
 def plan_merge(results: list[Path], into: Path) -> Plan:
     ligands = store.read_ligands(into)
     plan = Plan(n_before=len(ligands))
-    index: dict[str, int] = {}
-    for row, key in enumerate(ligands["canonical"]):
-        index.setdefault(key, row)
+    index: dict[str, int] = {}              # ligand key (molecule and donor) -> row
+    for row, smiles in enumerate(ligands["smiles"]):
+        index.setdefault(_key(smiles), row)
     done = set(read_table_or_empty(into, "merges").get("content_sha256", []))
     for path in results:
         path = Path(path)
@@ -135,7 +146,11 @@ def plan_merge(results: list[Path], into: Path) -> Plan:
             if not values:
                 file_counts["ok_without_values"] += 1
                 continue
-            ligand_row = index.get(canonical)
+            key = _key(row["smiles"])
+            if not key:
+                file_counts["ok_unreadable_smiles"] += 1
+                continue
+            ligand_row = index.get(key)
             if ligand_row is None:
                 ligand_row = plan.n_before + len(plan.appended)
                 try:
@@ -144,7 +159,7 @@ def plan_merge(results: list[Path], into: Path) -> Plan:
                     file_counts["ok_unreadable_smiles"] += 1
                     log.warning("%s: task %s: %s: not merged", path, row["task_id"], exc)
                     continue
-                index[canonical] = ligand_row
+                index[key] = ligand_row
                 plan.generated.append({"row": ligand_row, "smiles": row["smiles"],
                                        **{k: store.provenance_value(k, row.get(k)) for k in store.LIGAND_PROVENANCE},
                                        "results_file": str(path.resolve()), "campaign": campaign,

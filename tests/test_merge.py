@@ -118,3 +118,17 @@ def test_bad_inputs_say_what_is_wrong(tmp_path, capsys):
     assert "is a ligands file, expected results" in capsys.readouterr().err
     assert label.main(["merge", str(tmp_path / "nope.h5"), "--into", str(ligands)]) == 2
     assert "no such file" in capsys.readouterr().err
+
+
+def test_a_molecule_bound_through_another_donor_is_another_ligand(tmp_path):
+    """OCCN and NCCO are one molecule (one novelty key) but two ligands: the label goes to the donor computed."""
+    smiles = ["OCCN", "NCCO"]
+    table = pd.DataFrame({"smiles": smiles, "canonical": [kekulized_canonical(s) for s in smiles], "charge": [0, 0],
+                          "donor_element": ["O", "N"], "donor_z": [8, 7], "donor_index": [0, 3],
+                          "parent_id": ["a", "a"], "source": ["test"] * 2})
+    ligands = tmp_path / "ligands.h5"
+    store.write_ligands(ligands, table, test_mask=np.zeros(2, bool), train_subsets={})
+    merge.merge([campaign(tmp_path, "n", {"path": str(ligands), "rows": [1]})], ligands)
+    assert store.read_labels(ligands)["cf_kd_gaps"][1].tolist() == [False, True]
+    summary = merge.merge([campaign(tmp_path, "new", {"smiles": ["N(C)CO", "OCN(C)"]})], ligands)
+    assert summary["ligands_appended"] == 2                  # one molecule, two donors: two new ligands

@@ -78,6 +78,16 @@ def kekulized_canonical(mol_or_smiles: Chem.Mol | str) -> str:
     return Chem.MolToSmiles(mol, kekuleSmiles=True, isomericSmiles=False)
 
 
+def ligand_key(smiles: str) -> str:
+    """The identity of a ligand, donor included: its kekulized canonical SMILES written from the donor (atom 0 of a
+    donor-first SMILES). The novelty key alone names the molecule, which can bind through several atoms."""
+    mol = Chem.MolFromSmiles(smiles)
+    if mol is None:
+        raise LigandError("unparsable", f"RDKit cannot parse {smiles!r}")
+    Chem.Kekulize(mol, clearAromaticFlags=True)
+    return Chem.MolToSmiles(mol, kekuleSmiles=True, isomericSmiles=False, rootedAtAtom=0)
+
+
 def rooted_smiles(mol: Chem.Mol, atom_index: int) -> str:
     """Canonical SMILES written from `atom_index` (the donor goes first)."""
     return Chem.MolToSmiles(mol, rootedAtAtom=int(atom_index), isomericSmiles=False)
