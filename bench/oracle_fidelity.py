@@ -90,12 +90,12 @@ def load_reference(path: Path) -> tuple[list[Entry], list[dict]]:
     return entries, missing
 
 
-def compute_loprop(entries: list[Entry], out: Path) -> dict:
+def compute_loprop(ligands: list[str], out: Path) -> dict:
     """PBE/ANO-R1 LoProp charges of every distinct free ligand (and water) with OpenMolcas; written to `out`."""
     from gauss_hpc.abinitio import molcas
 
     table, started = {}, time.perf_counter()
-    for smiles in ["O"] + sorted({e.smiles for e in entries}):
+    for smiles in ["O"] + sorted(set(ligands) - {"O"}):
         res = molcas.label_ligand(smiles, cores=1)
         if not res.ok:
             print(f"LoProp {smiles}: {res.status}: {res.message}", file=sys.stderr)
@@ -227,11 +227,17 @@ def calibrated_kds(entries: list[Entry], geometry: str, charges: list, shielding
 
     out, fits = np.full((len(entries), 8), np.nan), []
     for fit_rows, test_rows in (folds, folds[::-1]):
-        opt = minimize(loss, np.ones(len(classes)), args=(fit_rows,), method="Nelder-Mead",
+        seen = [c for c in classes if any(entries[i].donor_class == c for i in fit_rows)]
+
+        def factors_of(log_factors):      # positive factors; a class the half lacks keeps 1
+            return [float(np.exp(log_factors[seen.index(c)])) if c in seen else 1.0 for c in classes]
+
+        opt = minimize(lambda x: loss(factors_of(x), fit_rows), np.zeros(len(seen)), method="Nelder-Mead",
                        options={"xatol": 1e-3, "fatol": 1e-6, "maxiter": 2000})
-        out[test_rows] = predict(test_rows, opt.x)
+        factors = factors_of(opt.x)
+        out[test_rows] = predict(test_rows, factors)
         fits.append({"fitted_on": sorted(entries[i].name for i in fit_rows),
-                     "factors": {c: round(float(f), 3) for c, f in zip(classes, opt.x)},
+                     "factors": {c: round(f, 3) for c, f in zip(classes, factors)},
                      "held_out": score(np.array([entries[i].casscf_kd for i in test_rows]), out[test_rows])})
     return out, fits
 
@@ -251,7 +257,7 @@ def main(argv=None) -> int:
         raise SystemExit(f"{args.reference}: only {len(entries)} complexes with CASSCF KDs; too few to rank")
     loprop = None
     if args.compute_loprop:
-        loprop = compute_loprop(entries, Path(args.loprop))
+        loprop = compute_loprop([e.smiles for e in entries], Path(args.loprop))
     elif Path(args.loprop).is_file():
         loprop = json.loads(Path(args.loprop).read_text())
     reference = np.array([e.casscf_kd for e in entries])
