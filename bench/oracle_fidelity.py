@@ -263,16 +263,28 @@ def main(argv=None) -> int:
     reference = np.array([e.casscf_kd for e in entries])
     sets = charge_sets(entries, loprop)
     rows = []
+    complexes = [{"name": e.name, "smiles": e.smiles, "class": e.donor_class,
+                  "kd1": {"casscf": round(float(e.casscf_kd[1]), 1)}} for e in entries]
+
+    def keep_kd1(variant, kd):
+        for item, value in zip(complexes, kd[:, 1]):
+            item["kd1"][variant] = None if not np.isfinite(value) else round(float(value), 1)
     for charges, by_geometry in sets.items():
         for shielding, factors in SHIELDINGS.items():
             for geometry in ("relaxed", "unrelaxed"):
                 kd = crystal_field_kds([getattr(e, geometry) for e in entries], by_geometry[geometry], factors)
+                keep_kd1(f"cf_{charges}_{shielding}_{geometry}", kd)
                 rows.append({"variant": f"cf_{charges}_{shielding}_{geometry}", "oracle": "crystal_field",
                              "charges": charges, "shielding": shielding, "geometry": geometry,
                              **score(reference, kd)})
     if args.model:
-        rows.append({"variant": "kd_head", "oracle": "kd_head", "model": args.model, "geometry": "unrelaxed",
-                     **score(reference, kd_head_kds(entries, args.model))})
+        row = {"variant": "kd_head", "oracle": "kd_head", "model": args.model, "geometry": "unrelaxed"}
+        try:
+            kd = kd_head_kds(entries, args.model)
+            rows.append({**row, **score(reference, kd)})
+            keep_kd1("kd_head", kd)
+        except ValueError as exc:          # e.g. the shipped QM9 model, trained without KD labels
+            rows.append({**row, "skipped": str(exc)})
     physical = [r for r in rows if r["oracle"] == "crystal_field"]
     best = max(physical, key=lambda r: (r["spearman_kd1"], -r["mae_kd1"]))
     calibration = None
@@ -283,6 +295,7 @@ def main(argv=None) -> int:
                      "charges": best["charges"], "shielding": best["shielding"], "geometry": best["geometry"],
                      "scored": "out of fold: each complex predicted by the fit on the other half", **score(reference, kd)})
         calibration = fits
+        keep_kd1(rows[-1]["variant"], kd)
     defaults = {"charges": "gasteiger", "shielding": "none", "geometry": "unrelaxed"}   # crystal_field defaults
     default = next(r for r in physical if all(r[k] == v for k, v in defaults.items()))
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
@@ -291,12 +304,13 @@ def main(argv=None) -> int:
               "mae_kd1": default["mae_kd1"], "mae_gaps": default["mae_gaps"], "best_variant": best["variant"],
               "target_spearman_kd1": TARGET_RHO, "variants": rows, "calibration_folds": calibration,
               "casscf_kd1_range": [round(float(reference[:, 1].min()), 1), round(float(reference[:, 1].max()), 1)],
-              "missing_reference": missing, "loprop": bool(loprop), "seconds": round(time.perf_counter() - started, 1),
+              "complexes": complexes, "missing_reference": missing, "loprop": bool(loprop), "seconds": round(time.perf_counter() - started, 1),
               "load_average": load}
     width = max(len(r["variant"]) for r in rows)
     for r in rows:
-        print(f"{r['variant']:<{width}}  n {r['n']:>3}  rho(KD1) {r['spearman_kd1']:+.3f}  MAE(KD1) {r['mae_kd1']:7.1f}"
-              f"  MAE(gaps) {r['mae_gaps']:7.1f}", file=sys.stderr)
+        print(f"{r['variant']:<{width}}  " + (f"skipped: {r['skipped']}" if "skipped" in r else
+              f"n {r['n']:>3}  rho(KD1) {r['spearman_kd1']:+.3f}  MAE(KD1) {r['mae_kd1']:7.1f}  "
+              f"MAE(gaps) {r['mae_gaps']:7.1f}"), file=sys.stderr)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(report, indent=1) + "\n")
     print(json.dumps(report))
