@@ -78,18 +78,18 @@ def main(argv=None) -> int:
         assembled = task_dir / "1_assemble" / "complex.xyz"
         if assembled.is_file():
             shutil.copyfile(assembled, out / "geometries" / f"{name}.assembled.xyz")
-        for k, step in enumerate(("assemble", "xtb_relax", "casscf"), 1):
-            record = task_dir / f"{k}_{step}" / "step.json"
-            item[f"wall_s_{step}"] = (round(float(json.loads(record.read_text())["wall_seconds"]), 1)
-                                      if record.is_file() else np.nan)
-        symbols, coords = store.read_geometry(results, row)
-        if symbols:
+        shard_path = campaign / "shards" / f"{rec['task_id']}.json"
+        steps = {r["step"]: r for r in json.loads(shard_path.read_text())["steps"]} if shard_path.is_file() else {}
+        for step in ("assemble", "xtb_relax", "casscf"):
+            item[f"wall_s_{step}"] = round(float(steps[step]["wall_seconds"]), 1) if step in steps else np.nan
+        relaxed = steps.get("xtb_relax", {})
+        if relaxed.get("status") == "ok":
+            symbols, coords = store.read_geometry(results, row)
             (out / "geometries" / f"{name}.relaxed.xyz").write_text(
                 xyz(symbols, coords, f"{name} {rec['smiles']}: GFN2-xTB relaxed (Y analogue), Dy put back"))
-            relaxed = json.loads((task_dir / "2_xtb_relax" / "step.json").read_text())["values"]["complex"]
+            cx = relaxed["values"]["complex"]
             item["axial_donor_distances"] = " ".join(
-                f"{np.linalg.norm(np.subtract(coords[i], coords[relaxed['metal_index']])):.3f}"
-                for i in relaxed["axial_donors"])
+                f"{np.linalg.norm(np.subtract(coords[i], coords[cx['metal_index']])):.3f}" for i in cx["axial_donors"])
         log = task_dir / "3_casscf" / f"{molcas.safe_name(name)}.log"
         if rec["status"] == "ok" and log.is_file():
             full = molcas.parse_casscf(log, name=name, n_doublets=8)
