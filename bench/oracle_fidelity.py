@@ -45,12 +45,12 @@ sys.path.insert(0, str(ROOT))
 
 from gauss_hpc import store  # noqa: E402
 from gauss_hpc.abinitio import crystal_field as cf  # noqa: E402
-from gauss_hpc.abinitio import xtb  # noqa: E402
 from gauss_hpc.chem.complexes import Complex, assemble, ligand_blocks  # noqa: E402
 
 REFERENCE = ROOT / "data" / "casscf_reference"
 TARGET_RHO = 0.8
 SHIELDINGS = {"none": (0.0, 0.0, 0.0), "sternheimer": cf.STERNHEIMER_DY3}
+GEOMETRIES = ("relaxed", "unrelaxed")
 
 
 @dataclasses.dataclass
@@ -126,30 +126,22 @@ class TableCharges:
 
 def charge_sets(entries: list[Entry], loprop: dict | None) -> dict[str, dict[str, list]]:
     """{charges: {geometry: per-complex charge arrays}}; a complex whose charges cannot be made gets None."""
-    def per_ligand(fn):
+    def each(make):
         out = []
         for e in entries:
             try:
-                out.append(cf.ligand_charges(e.relaxed, fn))
-            except ValueError as exc:
-                print(f"{e.name}: {exc}", file=sys.stderr)
-                out.append(None)
-        return {"relaxed": out, "unrelaxed": out}
-
-    def of_complex(geometry):
-        out = []
-        for e in entries:
-            try:
-                out.append(xtb.complex_charges(getattr(e, geometry)))
+                out.append(make(e))
             except ValueError as exc:
                 print(f"{e.name}: {exc}", file=sys.stderr)
                 out.append(None)
         return out
 
-    sets = {"gasteiger": per_ligand(cf.gasteiger_charges), "xtb": per_ligand(cf.xtb_charges),
-            "xtb_complex": {g: of_complex(g) for g in ("relaxed", "unrelaxed")}}
+    sets = {}
+    for model in cf.CHARGE_MODELS:
+        sets[model] = {g: each(lambda e, g=g: cf.default_charges(getattr(e, g), model)) for g in GEOMETRIES}
     if loprop:
-        sets["loprop"] = per_ligand(TableCharges(loprop["ligands"]))
+        table = TableCharges(loprop["ligands"])
+        sets["loprop"] = {g: each(lambda e, g=g: cf.ligand_charges(getattr(e, g), table)) for g in GEOMETRIES}
     return sets
 
 
@@ -271,7 +263,7 @@ def main(argv=None) -> int:
             item["kd1"][variant] = None if not np.isfinite(value) else round(float(value), 1)
     for charges, by_geometry in sets.items():
         for shielding, factors in SHIELDINGS.items():
-            for geometry in ("relaxed", "unrelaxed"):
+            for geometry in GEOMETRIES:
                 kd = crystal_field_kds([getattr(e, geometry) for e in entries], by_geometry[geometry], factors)
                 keep_kd1(f"cf_{charges}_{shielding}_{geometry}", kd)
                 rows.append({"variant": f"cf_{charges}_{shielding}_{geometry}", "oracle": "crystal_field",

@@ -21,6 +21,8 @@ ignored). Without it, each free ligand's charges are placed on its atoms (axial 
 `Complex.ligand_smiles`; equatorial ligands must be water, recognised by their O, H, H atoms), by
 `charge_model`: "gasteiger" (Gasteiger-Marsili charges by RDKit from the SMILES) or "xtb" (GFN2-xTB charges of
 the free ligand at its RDKit/MMFF geometry, xtb.label_ligand); each ligand's charges sum to its formal charge.
+"xtb_complex" instead takes the GFN2-xTB charges of the whole complex (Y analogue) at its geometry
+(xtb.complex_charges, about a second per complex): charge transfer to the metal included.
 bench/oracle_fidelity.py measures these choices against the CASSCF reference set (data/casscf_reference).
 
 Library calls: `kd_energies(cx)` for one complex, `kd_energies_many(complexes)` (vectorised, one Result per
@@ -215,14 +217,19 @@ def xtb_charges(smiles: str) -> tuple[tuple[str, ...], tuple[float, ...]]:
     return tuple(res.values["symbols"]), tuple(float(q) for q in res.values["atomic_charges"])
 
 
-CHARGE_MODELS = {"gasteiger": gasteiger_charges, "xtb": xtb_charges}
+LIGAND_CHARGE_MODELS = {"gasteiger": gasteiger_charges, "xtb": xtb_charges}
+CHARGE_MODELS = (*LIGAND_CHARGE_MODELS, "xtb_complex")
 
 
 def default_charges(cx: Complex, charge_model: str = "gasteiger") -> np.ndarray:
-    """Per-atom charges of the free-ligand rule (see module docstring); ValueError naming what is missing."""
-    if charge_model not in CHARGE_MODELS:
+    """Per-atom charges of `charge_model` (see module docstring); ValueError naming what is missing."""
+    if charge_model == "xtb_complex":
+        from . import xtb
+
+        return xtb.complex_charges(cx)
+    if charge_model not in LIGAND_CHARGE_MODELS:
         raise ValueError(f"charge_model {charge_model!r}: use one of {', '.join(CHARGE_MODELS)}")
-    return ligand_charges(cx, CHARGE_MODELS[charge_model])
+    return ligand_charges(cx, LIGAND_CHARGE_MODELS[charge_model])
 
 
 def ligand_charges(cx: Complex, charges_of) -> np.ndarray:
