@@ -26,6 +26,7 @@ sys.path.insert(0, str(ROOT))
 
 from gauss_hpc import store  # noqa: E402
 from gauss_hpc.abinitio import molcas  # noqa: E402
+from gauss_hpc.chem.complexes import Complex, ligand_blocks  # noqa: E402
 from gauss_hpc.jobs.gather import gather  # noqa: E402
 
 _G_LINE = re.compile(r"^\s*g[XYZ]\s*=\s*-?\d+\.\d+\s*\|")
@@ -90,6 +91,12 @@ def main(argv=None) -> int:
             cx = relaxed["values"]["complex"]
             item["axial_donor_distances"] = " ".join(
                 f"{np.linalg.norm(np.subtract(coords[i], coords[cx['metal_index']])):.3f}" for i in cx["axial_donors"])
+            # the relaxation may change the binding mode (a carboxylate closing to a chelate): per axial ligand,
+            # its N/O atoms within 2.6 A of the metal
+            dist = np.linalg.norm(np.subtract(coords, coords[cx["metal_index"]]), axis=1)
+            blocks = ligand_blocks(Complex.from_dict(cx))[len(cx["equatorial_donors"]):]
+            item["axial_denticity"] = " ".join(
+                str(sum(dist[i] < 2.6 and symbols[i] in ("N", "O") for i in range(b.start, b.stop))) for b in blocks)
         log = task_dir / "3_casscf" / f"{molcas.safe_name(name)}.log"
         if rec["status"] == "ok" and log.is_file():
             full = molcas.parse_casscf(log, name=name, n_doublets=8)
