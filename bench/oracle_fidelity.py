@@ -224,8 +224,10 @@ def calibrated_kds(entries: list[Entry], geometry: str, charges: list, shielding
         def factors_of(log_factors):      # positive factors; a class the half lacks keeps 1
             return [float(np.exp(log_factors[seen.index(c)])) if c in seen else 1.0 for c in classes]
 
-        opt = minimize(lambda x: loss(factors_of(x), fit_rows), np.zeros(len(seen)), method="Nelder-Mead",
-                       options={"xatol": 1e-3, "fatol": 1e-6, "maxiter": 2000})
+        # simplex over factors 1 and e: scipy's default steps away from 0 are 0.00025, too small to leave it
+        start = np.vstack([np.zeros(len(seen)), np.eye(len(seen))])
+        opt = minimize(lambda x: loss(factors_of(x), fit_rows), start[0], method="Nelder-Mead",
+                       options={"initial_simplex": start, "xatol": 1e-3, "fatol": 1e-6, "maxiter": 4000})
         factors = factors_of(opt.x)
         out[test_rows] = predict(test_rows, factors)
         fits.append({"fitted_on": sorted(entries[i].name for i in fit_rows),
