@@ -84,8 +84,8 @@ def main(argv=None) -> int:
         for step in ("assemble", "xtb_relax", "casscf"):
             item[f"wall_s_{step}"] = round(float(steps[step]["wall_seconds"]), 1) if step in steps else np.nan
         relaxed = steps.get("xtb_relax", {})
-        if relaxed.get("status") == "ok":
-            symbols, coords = store.read_geometry(results, row)
+        symbols, coords = store.read_geometry(results, row)
+        if relaxed.get("status") == "ok" and symbols:
             (out / "geometries" / f"{name}.relaxed.xyz").write_text(
                 xyz(symbols, coords, f"{name} {rec['smiles']}: GFN2-xTB relaxed (Y analogue), Dy put back"))
             cx = relaxed["values"]["complex"]
