@@ -287,7 +287,8 @@ def main(argv=None) -> int:
                                   SHIELDINGS[best["shielding"]])
         rows.append({"variant": f"calibrated_{best['variant']}", "oracle": "calibrated", "base": best["variant"],
                      "charges": best["charges"], "shielding": best["shielding"], "geometry": best["geometry"],
-                     "scored": "out of fold: each complex predicted by the fit on the other half", **score(reference, kd)})
+                     "scored": "out of fold: each complex predicted by the fit on the other half",
+                     **score(reference, kd)})
         calibration = fits
         keep_kd1(rows[-1]["variant"], kd)
     defaults = {"charges": "gasteiger", "shielding": "none", "geometry": "unrelaxed"}   # crystal_field defaults
@@ -298,8 +299,8 @@ def main(argv=None) -> int:
               "mae_kd1": default["mae_kd1"], "mae_gaps": default["mae_gaps"], "best_variant": best["variant"],
               "target_spearman_kd1": TARGET_RHO, "variants": rows, "calibration_folds": calibration,
               "casscf_kd1_range": [round(float(reference[:, 1].min()), 1), round(float(reference[:, 1].max()), 1)],
-              "complexes": complexes, "missing_reference": missing, "loprop": bool(loprop), "seconds": round(time.perf_counter() - started, 1),
-              "load_average": load}
+              "complexes": complexes, "missing_reference": missing, "loprop": bool(loprop),
+              "seconds": round(time.perf_counter() - started, 1), "load_average": load}
     width = max(len(r["variant"]) for r in rows)
     for r in rows:
         print(f"{r['variant']:<{width}}  " + (f"skipped: {r['skipped']}" if "skipped" in r else

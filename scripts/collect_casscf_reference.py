@@ -41,7 +41,8 @@ def trim(lines: list[str]) -> list[str]:
     for line in lines:
         in_aniso = in_aniso or "Start Module: single_aniso" in line
         in_table = in_table or "Iter CI   SX   CI       RASSCF" in line
-        keep = (line.startswith(("--- Start Module", "--- Stop Module", "::")) or any(k in line for k in _KEEP) or in_table
+        keep = (line.startswith(("--- Start Module", "--- Stop Module", "::")) or any(k in line for k in _KEEP)
+                or in_table
                 or (in_aniso and (line.startswith("MLTP :") or after_mltp or _G_LINE.match(line))))
         after_mltp = in_aniso and line.startswith("MLTP :")
         if keep:
