@@ -175,6 +175,15 @@ def test_failing_step_keeps_the_backend_message(tmp_path):
     assert results["status"] == "program_missing" and results["kd_step"] == "crystal_field"
 
 
+def test_a_step_timeout_does_not_end_the_array_element(tmp_path):
+    # a program's own timeout fails its task; the next task of the same array element still runs
+    steps = [{"name": "program", "params": {"command": ["sleep", "5"], "timeout_s": 0.3}}]
+    campaign = jobs.submit(spec(["C", "CC"], steps=steps), tmp_path / "c", quiet=True)
+    table = jobs.status(campaign.dir)
+    assert list(table["reason"]) == ["timeout", "timeout"]
+    assert all("ran past" in m for m in table["message"]), list(table["message"])
+
+
 def test_cli_status_and_gather(tmp_path, capsys):
     path = tmp_path / "spec.toml"
     path.write_text('[campaign]\nname = "cli"\nexecutor = "debug"\n[input]\nsmiles = ["[O-]C", "xx"]\n'

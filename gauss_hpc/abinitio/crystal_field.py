@@ -14,12 +14,16 @@ B_k^0 = B^k_0 theta_k / a_k are reported too (one -1 charge on +z: B_2^0 < 0 and
 
 Constants for Dy(III): J = 15/2, g_J = 4/3, Stevens factors (Hutchings 1964) alpha = -2/315, beta = -8/135135,
 gamma = 4/3864861, <r^2> = 0.849, <r^4> = 1.977, <r^6> = 10.44 a0^k (Edvardsson & Klintenberg 1998). No
-Sternheimer shielding by default (sigma_k = 0); pass `shielding=(s2, s4, s6)` to apply it.
+Sternheimer shielding by default (sigma_k = 0); pass `shielding=(s2, s4, s6)` to apply it, e.g. `STERNHEIMER_DY3`.
 
 Charges. `charges=` gives one charge per atom of the complex (e.g. xTB or LoProp charges; the metal's entry is
-ignored). Without it, the default rule is Gasteiger-Marsili charges of each free ligand computed by RDKit from
-its SMILES (axial ligands from `Complex.ligand_smiles`; equatorial ligands must be water, recognised by their
-O, H, H atoms), placed on every ligand atom; each ligand's charges sum to its formal charge.
+ignored). Without it, each free ligand's charges are placed on its atoms (axial ligands from
+`Complex.ligand_smiles`; equatorial ligands must be water, recognised by their O, H, H atoms), by
+`charge_model`: "gasteiger" (Gasteiger-Marsili charges by RDKit from the SMILES) or "xtb" (GFN2-xTB charges of
+the free ligand at its RDKit/MMFF geometry, xtb.label_ligand); each ligand's charges sum to its formal charge.
+"xtb_complex" instead takes the GFN2-xTB charges of the whole complex (Y analogue) at its geometry
+(xtb.complex_charges, about a second per complex): charge transfer to the metal included.
+bench/oracle_fidelity.py measures these choices against the CASSCF reference set (data/casscf_reference).
 
 Library calls: `kd_energies(cx)` for one complex, `kd_energies_many(complexes)` (vectorised, one Result per
 complex, failures isolated) and `crystal_field_levels(positions, charges)` on plain arrays.
@@ -58,6 +62,8 @@ class Ion:
 
 
 DY3 = Ion("Dy(III) 6H15/2", 7.5, 4.0 / 3.0, (-2.0 / 315.0, -8.0 / 135135.0, 4.0 / 3864861.0), (0.849, 1.977, 10.44))
+# Sternheimer shielding sigma_2, sigma_4, sigma_6 of Dy(III) as rhOver uses them (M. Boehme, util_cf.f90, MIT)
+STERNHEIMER_DY3 = (0.5270, -0.0199, -0.0316)
 
 
 def angular_momentum(J: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -200,17 +206,44 @@ def gasteiger_charges(smiles: str) -> tuple[tuple[str, ...], tuple[float, ...]]:
     return tuple(a.GetSymbol() for a in mol.GetAtoms()), charges
 
 
-def default_charges(cx: Complex) -> np.ndarray:
-    """Per-atom charges of the default rule (see module docstring); ValueError naming what is missing."""
+@functools.lru_cache(maxsize=65536)
+def xtb_charges(smiles: str) -> tuple[tuple[str, ...], tuple[float, ...]]:
+    """(symbols, GFN2-xTB charges) of a free ligand at its RDKit/MMFF geometry, RDKit atom order (donor first)."""
+    from . import xtb
+
+    res = xtb.label_ligand(smiles)
+    if not res.ok:
+        raise ValueError(f"ligand {smiles!r}: no GFN2-xTB charges ({res.message})")
+    return tuple(res.values["symbols"]), tuple(float(q) for q in res.values["atomic_charges"])
+
+
+LIGAND_CHARGE_MODELS = {"gasteiger": gasteiger_charges, "xtb": xtb_charges}
+CHARGE_MODELS = (*LIGAND_CHARGE_MODELS, "xtb_complex")
+
+
+def default_charges(cx: Complex, charge_model: str = "gasteiger") -> np.ndarray:
+    """Per-atom charges of `charge_model` (see module docstring); ValueError naming what is missing."""
+    if charge_model == "xtb_complex":
+        from . import xtb
+
+        return xtb.complex_charges(cx)
+    if charge_model not in LIGAND_CHARGE_MODELS:
+        raise ValueError(f"charge_model {charge_model!r}: use one of {', '.join(CHARGE_MODELS)}")
+    return ligand_charges(cx, LIGAND_CHARGE_MODELS[charge_model])
+
+
+def ligand_charges(cx: Complex, charges_of) -> np.ndarray:
+    """Per-atom charges of a complex from `charges_of(smiles) -> (symbols, charges)` of each free ligand (water
+    for the equatorial ligands); ValueError naming the complex and what does not match."""
     try:
-        return np.array(_default_charges(tuple(cx.symbols), tuple(cx.equatorial_donors), tuple(cx.axial_donors),
-                                         tuple(cx.ligand_smiles)))
+        return np.array(_ligand_charges(tuple(cx.symbols), tuple(cx.equatorial_donors), tuple(cx.axial_donors),
+                                        tuple(cx.ligand_smiles), charges_of))
     except ValueError as exc:
         raise ValueError(f"complex {cx.name}: {exc}") from None
 
 
 @functools.lru_cache(maxsize=65536)
-def _default_charges(symbols, equatorial_donors, axial_donors, ligand_smiles) -> tuple[float, ...]:
+def _ligand_charges(symbols, equatorial_donors, axial_donors, ligand_smiles, charges_of) -> tuple[float, ...]:
     """Cached on the atoms and ligands alone: a screen meets the same complex topology many times."""
     cx = Complex(name="", symbols=list(symbols), coords=np.zeros((len(symbols), 3)), charge=0, multiplicity=1,
                  metal_index=0, equatorial_donors=list(equatorial_donors), axial_donors=list(axial_donors),
@@ -228,7 +261,7 @@ def _default_charges(symbols, equatorial_donors, axial_donors, ligand_smiles) ->
                 raise ValueError(f"equatorial ligand at atom {start} "
                                  f"({''.join(symbols[start:stop])}) is not water; pass charges= explicitly")
             smiles = "O"
-        lig_symbols, q = gasteiger_charges(smiles)
+        lig_symbols, q = charges_of(smiles)
         if list(lig_symbols) != list(symbols[start:stop]):
             raise ValueError(f"atoms {start}-{stop - 1} do not match ligand {smiles!r}; "
                              "pass charges= explicitly")
@@ -236,10 +269,10 @@ def _default_charges(symbols, equatorial_donors, axial_donors, ligand_smiles) ->
     return tuple(charges)
 
 
-def _prepare(cx: Complex, charges) -> tuple[np.ndarray, np.ndarray]:
+def _prepare(cx: Complex, charges, charge_model: str) -> tuple[np.ndarray, np.ndarray]:
     if cx.metal != "Dy":
         raise ValueError(f"complex {cx.name}: metal {cx.metal}; the crystal-field constants are Dy(III)'s")
-    q = default_charges(cx) if charges is None else np.asarray(charges, dtype=float).reshape(-1)
+    q = default_charges(cx, charge_model) if charges is None else np.asarray(charges, dtype=float).reshape(-1)
     if len(q) != len(cx.symbols):
         raise ValueError(f"complex {cx.name}: {len(q)} charges for {len(cx.symbols)} atoms")
     if not np.isfinite(q).all():
@@ -268,10 +301,10 @@ def _result(name: str, levels: dict, i: int, seconds: float, charges: np.ndarray
 
 
 def kd_energies_many(complexes: Sequence[Complex], *, charges: Sequence | None = None,
-                     shielding=(0.0, 0.0, 0.0), **_ignored) -> list[Result]:
+                     charge_model: str = "gasteiger", shielding=(0.0, 0.0, 0.0), **_ignored) -> list[Result]:
     """One Result per complex, all valid complexes diagonalised in one vectorised call. `charges` is None (the
-    default rule for all) or one per-atom charge array (or None) per complex. A complex that cannot be set up
-    gets an INVALID_INPUT Result; the others are unaffected."""
+    free-ligand rule `charge_model` for all) or one per-atom charge array (or None) per complex. A complex that
+    cannot be set up gets an INVALID_INPUT Result; the others are unaffected."""
     start = time.perf_counter()
     charges = [None] * len(complexes) if charges is None else list(charges)
     if len(charges) != len(complexes):
@@ -280,7 +313,7 @@ def kd_energies_many(complexes: Sequence[Complex], *, charges: Sequence | None =
     prepared = []
     for i, (cx, q) in enumerate(zip(complexes, charges)):
         try:
-            prepared.append((i, *_prepare(cx, q)))
+            prepared.append((i, *_prepare(cx, q, charge_model)))
         except ValueError as exc:
             results[i] = Result.failure(cx.name, BACKEND, Status.INVALID_INPUT, str(exc))
     if prepared:
@@ -297,12 +330,12 @@ def kd_energies_many(complexes: Sequence[Complex], *, charges: Sequence | None =
 
 
 def kd_energies(cx: Complex, *, name: str | None = None, workdir=None, charges=None,
-                shielding=(0.0, 0.0, 0.0), **options) -> Result:
+                charge_model: str = "gasteiger", shielding=(0.0, 0.0, 0.0), **options) -> Result:
     """The oracle interface: Kramers-doublet energies (8, cm-1, ground 0), kd_gaps (7), ground_mj_composition
     ({'±15/2': weight, ...}), ground_mj, g_tensors (8 x 3), stevens_bk0, atomic_charges. Never raises for bad
     input: the Result says why (workdir and other backend options are accepted and unused)."""
     try:
-        result = kd_energies_many([cx], charges=[charges], shielding=shielding)[0]
+        result = kd_energies_many([cx], charges=[charges], charge_model=charge_model, shielding=shielding)[0]
     except Exception as exc:      # a batch must survive anything one complex does to the model
         return Result.failure(name or getattr(cx, "name", "?"), BACKEND, Status.FAILED,
                               f"{type(exc).__name__}: {exc}")

@@ -319,6 +319,7 @@ def run_task(campaign: Path, task_id: str, attempt: int, job_id: str) -> dict:
                       {"attempt": attempt, "job_id": job_id, "host": socket.gethostname(), "pid": os.getpid(),
                        "started": started})
     item, records, status, message, last = task["smiles"], [], Status.OK, "", task["steps"][-1]
+    limit_reached = False
     try:
         for k, step in enumerate(task["steps"]):
             last = step
@@ -332,7 +333,7 @@ def run_task(campaign: Path, task_id: str, attempt: int, job_id: str) -> dict:
         shards.marker_path(campaign, task_id).unlink(missing_ok=True)
         raise
     except TimeLimitReached:
-        status = Status.TIMEOUT
+        status, limit_reached = Status.TIMEOUT, True
         message = f"step {last['name']} stopped: the job reached its time limit (resubmit with more time)"
     shard = _shard(task, attempt, job_id, records, status, message, last["name"], last["backend"],
                    _descriptors(item) if status == Status.OK else {}, started)
@@ -341,7 +342,7 @@ def run_task(campaign: Path, task_id: str, attempt: int, job_id: str) -> dict:
     shards.write_json(shards.marker_path(campaign, task_id),
                       {"attempt": attempt, "job_id": job_id, "host": socket.gethostname(), "pid": os.getpid(),
                        "started": started, "finished": time.time()})
-    if status == Status.TIMEOUT:
+    if limit_reached:           # the job's limit ends the element; a step's own program timeout does not
         raise TimeLimitReached()
     return shard
 
