@@ -129,8 +129,8 @@ class Round:
     def screen_results(self) -> Path:
         chosen = generated_for_screen(self.samples, int(self.cfg["screen"]))
         if chosen.empty:
-            raise RuntimeError(f"{self.samples}: no novel unique ligand to screen; sample more (batches, sigmas) "
-                               f"or from other seeds")
+            raise ValueError(f"{self.samples}: no novel unique ligand to screen; delete it and sample more "
+                             f"([loop] batches, sigmas) or from other seeds, then rerun")
         spec = campaign_spec(f"round{self.number:02d}-screen", sample_rows_input(self.samples, chosen.index),
                              CF_SCREEN, self.cfg["executor"], int(self.cfg["workers"]), int(self.cfg["tasks_per_job"]))
         return run_campaign(spec, self.screen, self.cfg["executor"])
