@@ -23,6 +23,7 @@ import pandas as pd
 
 from . import config, store
 from .launch import REPO, mpi_launcher, run
+from .loop import generated_for_screen, run_campaign, sample_rows_input
 from .report.kd import KD_GAPS_LABEL
 
 log = logging.getLogger("gauss_hpc.demo")
@@ -93,14 +94,6 @@ def screen_spec(name: str, source: dict, cfg: dict, casscf: bool = False) -> dic
             "resources": {"local_parallelism": 1 if casscf else int(cfg["workers"]),
                           "tasks_per_job": 1 if casscf else int(cfg["tasks_per_job"])},
             "steps": steps}
-
-
-def run_campaign(spec: dict, campaign: Path) -> Path:
-    """Submit through the local executor, wait, gather; the results file."""
-    from . import jobs
-
-    jobs.submit(spec, campaign, executor="local").wait()
-    return jobs.gather(campaign)
 
 
 def train(cfg: dict, ligands: Path, run_dir: Path) -> None:
@@ -183,24 +176,13 @@ def sample(cfg: dict, ligands: Path, run_dir: Path, samples: Path) -> None:
     run(cmd)
 
 
-def generated_for_screen(samples: Path, n: int) -> pd.DataFrame:
-    """`n` novel unique generated ligands spread evenly over the seeds: from each seed in turn its next one in
-    generation order (smallest σ first), so that every KD1 bin of the seeds is screened. The index is the row
-    of /samples."""
-    with store.open_checked(samples, "samples") as h5:
-        table = store.read_table(h5["samples"])
-    table = table[table["novel"].astype(bool) & table["unique"].astype(bool)].sort_values(["sigma", "key"])
-    table = table.assign(turn=table.groupby("seed_id").cumcount())
-    return table.sort_values(["turn", "seed_id"]).head(n).drop(columns="turn")
-
-
 def screen(cfg: dict, samples: Path, ligands: Path, out: Path) -> dict:
     chosen = generated_for_screen(samples, int(cfg["screen_top"]))
     if chosen.empty:
         print(f"WARNING: {samples} holds no novel unique ligand: nothing to screen. Train longer "
               f"(--train-minutes) or sample more (sigmas, batches).", flush=True)
         return {"screened": 0}
-    spec = screen_spec("screen", {"path": str(samples), "rows": [int(r) for r in chosen.index], "select": []}, cfg)
+    spec = screen_spec("screen", sample_rows_input(samples, chosen.index), cfg)
     results = store.read_results(run_campaign(spec, out / "campaigns" / "screen"))
     return {"screened": len(results), "ok": int((results["status"] == "ok").sum())}
 
@@ -252,8 +234,7 @@ def casscf(cfg: dict, out: Path) -> dict:
     if chosen.empty:
         return {"skipped": "no generated complex passed the crystal-field screen"}
     samples = Path(store.read_results(screened, ["source_file"])["source_file"].iloc[0])
-    spec = screen_spec("casscf", {"path": str(samples), "rows": [int(r) for r in chosen["sample_row"]],
-                                  "select": []}, cfg, casscf=True)
+    spec = screen_spec("casscf", sample_rows_input(samples, chosen["sample_row"]), cfg, casscf=True)
     path = run_campaign(spec, out / "campaigns" / "casscf")
     results, arrays = store.read_results(path), store.read_result_arrays(path)
     ok = (results["status"] == "ok").to_numpy()
