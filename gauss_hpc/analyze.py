@@ -361,13 +361,16 @@ def _results(paths: list[Path]) -> pd.DataFrame:
     frames = []
     for path in paths:
         table = store.read_results(path)
-        arrays = store.read_result_arrays(path, ("kd_gaps", "g_tensors"))
+        arrays = store.read_result_arrays(path, ("kd_gaps", "g_tensors", "g_axes"))
         if "kd_gaps" in arrays:
             table["kd1_gap"] = arrays["kd_gaps"][:, 0]
             table["kd7_gap"] = arrays["kd_gaps"][:, 6]
         if "g_tensors" in arrays:       # principal g values of the ground Kramers doublet
             for k in range(3):
                 table[f"ground_g{k + 1}"] = arrays["g_tensors"][:, 0, k]
+        if "g_axes" in arrays:          # the ground doublet's main magnetic axis (Zm, the gZ direction)
+            for k, axis in enumerate("xyz"):
+                table[f"ground_axis_{axis}"] = arrays["g_axes"][:, 0, 2, k]
         table["campaign"] = path.parent.name
         table["results_file"], table["results_row"] = str(path), np.arange(len(table))
         frames.append(table)
@@ -536,14 +539,17 @@ def complex_views(report: Report, results: pd.DataFrame) -> None:
         if symbols:
             kd1 = f", KD1 {row['kd1_gap']:.0f} cm⁻¹ ({kd.METHODS.get(row['kd_step'], row['kd_step'])})" \
                 if pd.notna(row.get("kd1_gap")) else ""
-            views.append(interactive.complex_3d(symbols, coords, f"{row['name']}: {row['smiles']}{kd1}"))
+            axis = np.array([row.get(f"ground_axis_{a}", np.nan) for a in "xyz"], float)
+            views.append(interactive.complex_3d(
+                symbols, coords, f"{row['name']}: {row['smiles']}{kd1}",
+                main_axis=axis if np.isfinite(axis).all() else None, main_g=row.get("ground_g3", np.nan)))
         if len(views) == VIEWS_3D:
             break
     if not views:
         return report.skip(title, "the finished tasks carry no geometry")
     report.add(title, "".join(views), "final geometries, the CASSCF-computed first, then by KD1; drag to rotate. "
-               "The ground doublet's main magnetic axis is not drawn: results.h5 keeps SINGLE_ANISO's principal g "
-               "values (g_tensors) but not their directions", plotly=True)
+               "Orange: the ground Kramers doublet's main magnetic axis (the gZ direction) through Dy, from "
+               "SINGLE_ANISO (CASSCF) or the crystal-field g-tensor, whichever gave the KDs", plotly=True)
 
 
 # --- report ---------------------------------------------------------------------------------------------------------

@@ -58,6 +58,15 @@ def test_single_negative_axial_charge_stabilises_mj_15_2():
     assert list(np.abs(cf.angular_momentum(7.5)[0][order])) == [7.5, 6.5, 5.5, 4.5, 3.5, 2.5, 1.5, 0.5]
 
 
+@pytest.mark.parametrize("axis", range(3))
+def test_ground_main_magnetic_axis_follows_two_axial_charges(axis):
+    positions = np.zeros((1, 2, 3))
+    positions[0, :, axis] = [2.3, -2.3]
+    levels = cf.crystal_field_levels(positions, np.array([[-1.0, -1.0]]))
+    assert levels["g_tensors"][0, 0] == pytest.approx([0, 0, 20], abs=1e-6)
+    assert abs(levels["g_axes"][0, 0, 2, axis]) == pytest.approx(1.0, abs=1e-9)
+
+
 def test_rotating_the_complex_leaves_energies_and_g_values_unchanged():
     cx = assemble("[O-]c1ccccc1")
     cx.coords[-5:] += RNG.normal(scale=0.05, size=(5, 3))      # break the symmetry a little
@@ -65,10 +74,14 @@ def test_rotating_the_complex_leaves_energies_and_g_values_unchanged():
     assert ref.ok, ref.message
     for _ in range(3):
         turned = Complex.from_dict(cx.to_dict())
-        turned.coords = cx.coords @ random_rotation().T + RNG.normal(size=3)
+        rotation = random_rotation()
+        turned.coords = cx.coords @ rotation.T + RNG.normal(size=3)
         res = cf.kd_energies(turned)
         assert np.allclose(res.values["kd_energies"], ref.values["kd_energies"], atol=1e-6)
         assert np.allclose(res.values["g_tensors"], ref.values["g_tensors"], atol=1e-6)
+        # ... and the ground doublet's main axis turns with the molecule (a direction: either sign)
+        expected = rotation @ np.asarray(ref.values["g_axes"][0][2])
+        assert abs(expected @ np.asarray(res.values["g_axes"][0][2])) == pytest.approx(1.0, abs=1e-6)
 
 
 def test_more_negative_axial_donors_increase_the_kd1_gap():

@@ -123,6 +123,18 @@ def test_debug_run_status_gather_and_shell_metacharacters(tmp_path, monkeypatch)
     assert results["donor_z_axial_1"].tolist()[:2] == [8.0, 7.0]
     symbols, coords = store.read_geometry(out, 0)
     assert symbols[0] == "Dy" and coords.shape == (26, 3)
+    # main magnetic axes: orthonormal rows; the ground doublet of trans-[Dy(H2O)5(OMe)2]+ (two methoxides, the
+    # strongest donors) has its gZ axis along the O-Dy-O line, as a chemist expects of an axial complex
+    axes = arrays["g_axes"]
+    assert axes.shape == (5, 8, 3, 3) and np.isnan(axes[2:]).all()
+    assert np.allclose(axes[:2] @ np.swapaxes(axes[:2], -1, -2), np.eye(3), atol=1e-8)
+    oxygens = [k for k, s in enumerate(symbols) if s == "O"]
+    methoxide = [k for k in oxygens if any(symbols[j] == "C" and np.linalg.norm(coords[j] - coords[k]) < 1.6
+                                           for j in range(len(symbols)))]
+    assert len(methoxide) == 2
+    o_dy_o = coords[methoxide[0]] - coords[methoxide[1]]
+    cosine = abs(axes[0, 0, 2] @ o_dy_o) / np.linalg.norm(o_dy_o)
+    assert cosine > np.cos(np.radians(15)), f"ground gZ axis {np.degrees(np.arccos(cosine)):.0f} deg off O-Dy-O"
     with h5py.File(out) as h5:
         assert h5.attrs["kind"] == "results" and h5.attrs["n_ok"] == 2 and h5.attrs["n_failed"] == 3
         assert json.loads(h5.attrs["config"])["input"]["smiles"][2] == NASTY[0]

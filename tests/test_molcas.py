@@ -155,6 +155,9 @@ def test_casscf_log_gives_eight_kramers_doublets(filename):
     gx, gy, gz = g[0]
     assert gz == pytest.approx(CASSCF_LOGS[filename]["gz"], abs=1e-3)
     assert gz > 19 and gx < 0.01 and gy < 0.01                  # axial alkoxides: Ising-like +-15/2 ground doublet
+    axes = np.asarray(v["g_axes"])                              # Xm, Ym, Zm of every doublet, input frame
+    assert axes.shape == (8, 3, 3) and np.allclose(axes @ np.swapaxes(axes, 1, 2), np.eye(3), atol=1e-4)
+    assert abs(axes[0, 2, 2]) > 0.99                            # the alkoxides sit on z: so does the ground gZ axis
     assert len(v["casscf_energies"]) in (11, 21)
 
 

@@ -73,6 +73,10 @@ def test_real_orca6_dy_qdpt_with_single_aniso():
     assert v["kd_energies"] == pytest.approx(DY_ACAC_KD, abs=1e-9)          # 8 doublets: SINGLE_ANISO's groups
     assert v["kd_gaps"] == pytest.approx(np.diff(DY_ACAC_KD), abs=1e-9)
     assert v["g_source"] == "single_aniso" and np.allclose(v["g_tensors"], DY_ACAC_G, atol=1e-9, rtol=0)
+    axes = np.asarray(v["g_axes"])                              # main magnetic axes, as printed for doublet 1
+    assert axes[0].tolist() == [[-0.896627, 0.390170, -0.209349], [0.097549, -0.287122, -0.952914],
+                                [-0.431907, -0.874831, 0.219381]]
+    assert np.allclose(axes @ np.swapaxes(axes, 1, 2), np.eye(3), atol=1e-5)     # all 8 doublets, orthonormal
     assert v["symbols"][0] == "Dy" and len(v["symbols"]) == 49 and v["coordinates"][0] == [0.0, 0.0, 0.0]
 
 

@@ -76,7 +76,8 @@ def test_report_draws_ligands_seeds_and_complexes(stage_files, report):
     assert seeds.count("<svg class='mol'") == len(SEED_ROWS) and "(label)" in seeds
     complexes = figures["Computed complexes"].html
     assert complexes.count("<svg class='mol'") == 3 and "crystal field" in complexes and "ground doublet g" in complexes
-    assert "Plotly.newPlot" in figures["3-D view of computed complexes"].html
+    view = figures["3-D view of computed complexes"].html
+    assert "Plotly.newPlot" in view and "main magnetic axis, gZ = 20.00" in view      # crystal-field g-tensor axis
     # the existing PNG figures and numbers are still there
     for png in ("learning_curves.png", "latent_maps.png", "parity.png", "sigma_sweep.png", "campaign_status.png"):
         assert png in page and (report.out / png).is_file()

@@ -1,6 +1,7 @@
 """What the OpenMolcas and ORCA parsers share: Kramers doublets from spin-orbit energies, and the SINGLE_ANISO
 section (the program of Ungur and Chibotaru, run inside OpenMolcas and, as ORCA's `%casscf ANISO` block, inside
-ORCA 6) with its spin-orbit spectrum and per-multiplet pseudospin g-tensors.
+ORCA 6) with its spin-orbit spectrum and per-multiplet pseudospin g-tensors: main values and main magnetic axes
+(Xm, Ym, Zm as unit vectors in the Cartesian frame of the geometry the program printed).
 
 Checked against real outputs only (tests/fixtures/molcas, tests/fixtures/orca): OpenMolcas 22.10 logs with
 `MLTP` 8 x 2, 1 x 16 and SINGLE_ANISO's defaults, and ORCA 6.1.1 outputs of a Dy(III) and a CO+ calculation.
@@ -54,6 +55,9 @@ _NUMBER = r"-?\d+\.\d+"
 _G_MULTIPLET = re.compile(r"PSEUDOSPIN HAMILTONIAN TENSORS FOR THE MULTIPLET\s+(\d+)\s*\(\s*effective S\s*=\s*"
                           r"(\d+)(?:/(\d+))?\s*\)")
 _G_LINE = re.compile(rf"^\s*g([XYZ])\s*=\s*({_NUMBER})\s*\|", flags=re.M)
+# ' gZ =  19.52763174 | Zm | -0.431907 -0.874831  0.219381 |': the main value and its axis
+_G_AXIS_LINE = re.compile(rf"^\s*g([XYZ])\s*=\s*{_NUMBER}\s*\|\s*\1m\s*\|"
+                          rf"\s*({_NUMBER})\s+({_NUMBER})\s+({_NUMBER})\s*\|", flags=re.M)
 _MLTP_ORCA = re.compile(r"Multiplicity of each group -+ :\s*([\d ]+)")
 _MLTP_MOLCAS = re.compile(r"^MLTP :\s*=\s*(\d+)\s*\n\s*=\s*([\d ]+)$", flags=re.M)
 _RUN_MARKERS = ("Start Module: single_aniso", "Calling the SINGLE_ANISO program")
@@ -63,23 +67,31 @@ _SO_MOLCAS = re.compile(rf"ENERGY OF THE SPIN-ORBIT STATE\s*\(\s*(\d+)\)\s*=\s*(
 @dataclass
 class AnisoSection:
     """What one SINGLE_ANISO run printed: spin-orbit energies (cm-1, as printed, ground 0), the dimension of each
-    group of states asked for (MLTP), and g main values (gX, gY, gZ; Z the main magnetic axis) per group whose
-    pseudospin is 1/2, keyed by the group's number (1-based)."""
+    group of states asked for (MLTP), and g main values (gX, gY, gZ; Z the main magnetic axis) and main magnetic
+    axes (rows Xm, Ym, Zm) per group whose pseudospin is 1/2, keyed by the group's number (1-based)."""
 
     so_energies: list[float]
     groups: list[int] = field(default_factory=list)
     g_by_group: dict[int, list[float]] = field(default_factory=dict)
     effective_spin: dict[int, str] = field(default_factory=dict)
+    axes_by_group: dict[int, list[list[float]]] = field(default_factory=dict)
 
     def g_by_doublet(self) -> dict[int, list[float]]:
         """{doublet index (0-based, energy order): [gX, gY, gZ]} for groups that are single Kramers doublets."""
+        return self._by_doublet(self.g_by_group)
+
+    def axes_by_doublet(self) -> dict[int, list[list[float]]]:
+        """{doublet index: [Xm, Ym, Zm]} (unit vectors) for groups that are single Kramers doublets."""
+        return self._by_doublet(self.axes_by_group)
+
+    def _by_doublet(self, by_group: dict) -> dict:
         out, start = {}, 0
         for number, size in enumerate(self.groups, start=1):
-            if size == 2 and start % 2 == 0 and number in self.g_by_group:
-                out[start // 2] = self.g_by_group[number]
+            if size == 2 and start % 2 == 0 and number in by_group:
+                out[start // 2] = by_group[number]
             start += size
         if not self.groups:       # no group list printed: a pseudospin-1/2 group k is doublet k
-            out = {k - 1: g for k, g in self.g_by_group.items() if self.effective_spin.get(k) == "1/2"}
+            out = {k - 1: v for k, v in by_group.items() if self.effective_spin.get(k) == "1/2"}
         return out
 
 
@@ -121,21 +133,26 @@ def parse_single_aniso(text: str) -> AnisoSection | None:
     if match is not None:
         groups = [int(x) for x in match.groups()[-1].split()]
     heads = list(_G_MULTIPLET.finditer(section))
-    g_by_group, spin = {}, {}
+    g_by_group, axes_by_group, spin = {}, {}, {}
     for k, head in enumerate(heads):
         number = int(head.group(1))
         spin[number] = head.group(2) + (f"/{head.group(3)}" if head.group(3) else "")
-        block = section[head.end(): heads[k + 1].start() if k + 1 < len(heads) else len(section)]
-        values = dict(_G_LINE.findall(block[:4000]))
+        block = section[head.end(): heads[k + 1].start() if k + 1 < len(heads) else len(section)][:4000]
+        values = dict(_G_LINE.findall(block))
         if spin[number] == "1/2" and set(values) == {"X", "Y", "Z"}:
             g_by_group[number] = [float(values[a]) for a in "XYZ"]
-    return AnisoSection(so_energies=so, groups=groups, g_by_group=g_by_group, effective_spin=spin)
+            axes = {a: [float(x) for x in xyz] for a, *xyz in _G_AXIS_LINE.findall(block)}
+            if set(axes) == {"X", "Y", "Z"}:
+                axes_by_group[number] = [axes[a] for a in "XYZ"]
+    return AnisoSection(so_energies=so, groups=groups, g_by_group=g_by_group, effective_spin=spin,
+                        axes_by_group=axes_by_group)
 
 
 def spectrum_values(so_energies, g_by_doublet: dict[int, list[float]], n_doublets: int | None,
-                    *, require_kramers: bool = True) -> tuple[dict, str]:
+                    *, require_kramers: bool = True, axes_by_doublet: dict | None = None) -> tuple[dict, str]:
     """Values of a spin-orbit spectrum: kd_energies, kd_gaps, g_tensors (NaN rows where no g-tensor was
-    printed) and so_energies (cm-1 relative to the lowest state), plus a note saying what is missing. Raises
+    printed), g_axes (main magnetic axes per doublet, NaN where none were printed) and so_energies (cm-1
+    relative to the lowest state), plus a note saying what is missing. Raises
     NotKramers when the states do not pair and `require_kramers`; otherwise the note says so and only
     so_energies is returned."""
     so = np.sort(np.asarray(so_energies, dtype=float))
@@ -148,7 +165,8 @@ def spectrum_values(so_energies, g_by_doublet: dict[int, list[float]], n_doublet
             raise
         return values, f"no Kramers doublets ({exc})"
     g = [list(g_by_doublet.get(k, [math.nan] * 3)) for k in range(len(kd))]
-    values.update(kd_energies=kd, kd_gaps=gaps, g_tensors=g)
+    axes = [[list(v) for v in (axes_by_doublet or {}).get(k, [[math.nan] * 3] * 3)] for k in range(len(kd))]
+    values.update(kd_energies=kd, kd_gaps=gaps, g_tensors=g, g_axes=axes)
     missing = [k + 1 for k in range(len(kd)) if k not in g_by_doublet]
     if not missing:
         return values, ""

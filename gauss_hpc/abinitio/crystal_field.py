@@ -151,7 +151,8 @@ def crystal_field_levels(positions, charges, *, ion: Ion = DY3, shielding=(0.0, 
 
     Returns arrays: kd_energies (B, 8) cm-1 (ground 0), kd_gaps (B, 7), kramers_splitting (B,) largest
     splitting within a doublet (0 up to round-off), mj_weights (B, 8) ground-doublet weight of |mJ| = J..1/2,
-    g_tensors (B, 8, 3) main g values of each doublet (ascending), stevens_bk0 (B, 3) B_2^0, B_4^0, B_6^0 in
+    g_tensors (B, 8, 3) main g values of each doublet (ascending), g_axes (B, 8, 3, 3) their axes (rows, unit
+    vectors in the frame of `positions`), stevens_bk0 (B, 3) B_2^0, B_4^0, B_6^0 in
     cm-1, wybourne (B, 27) complex B^k_q in cm-1, eigenvectors (B, 16, 16).
     """
     keys, _ = operator_equivalents(ion)
@@ -173,7 +174,8 @@ def crystal_field_levels(positions, charges, *, ion: Ion = DY3, shielding=(0.0, 
         moments.append(ion.g_J * blocks[:, np.arange(n_kd), :, np.arange(n_kd), :].swapaxes(0, 1))
     moments = np.stack(moments, axis=2)                                           # (B, KD, 3, 2, 2)
     gmat = 2 * np.real(np.einsum("bkaij,bkcji->bkac", moments, moments))
-    g = np.sqrt(np.clip(np.linalg.eigvalsh(gmat), 0, None))
+    g2, axes = np.linalg.eigh(gmat)
+    g = np.sqrt(np.clip(g2, 0, None))
 
     weights = np.sum(np.abs(doublets[:, :, 0, :]) ** 2, axis=-1) / 2              # (B, 16) over M = J..-J
     mj_weights = weights[:, : n_kd] + weights[:, ::-1][:, : n_kd]                 # |M| = J, J-1, ..., 1/2
@@ -181,7 +183,7 @@ def crystal_field_levels(positions, charges, *, ion: Ion = DY3, shielding=(0.0, 
     q0 = [keys.index((k, 0)) for k in (2, 4, 6)]
     return {"kd_energies": kd, "kd_gaps": np.diff(kd, axis=1),
             "kramers_splitting": np.abs(pairs[..., 1] - pairs[..., 0]).max(axis=1),
-            "mj_weights": mj_weights, "g_tensors": g,
+            "mj_weights": mj_weights, "g_tensors": g, "g_axes": np.swapaxes(axes, -1, -2),
             "stevens_bk0": np.real(bkq[:, q0]) * theta * HARTREE_TO_CM,
             "wybourne": bkq * HARTREE_TO_CM, "eigenvectors": evecs}
 
@@ -294,7 +296,7 @@ def _result(name: str, levels: dict, i: int, seconds: float, charges: np.ndarray
         "kd_energies": levels["kd_energies"][i], "kd_gaps": levels["kd_gaps"][i],
         "ground_mj_composition": {lab: float(w) for lab, w in zip(labels, weights)},
         "ground_mj": labels[int(np.argmax(weights))],
-        "g_tensors": levels["g_tensors"][i], "stevens_bk0": levels["stevens_bk0"][i],
+        "g_tensors": levels["g_tensors"][i], "g_axes": levels["g_axes"][i], "stevens_bk0": levels["stevens_bk0"][i],
         "kramers_splitting": float(levels["kramers_splitting"][i]), "atomic_charges": charges,
     }
     return Result(name=name, backend=BACKEND, values=values, wall_seconds=seconds)

@@ -472,7 +472,7 @@ def parse_casscf(log: str | Path, *, name: str, n_doublets: int | None = None,
     states / 2, else the ground J multiplet of the lanthanide in the &GATEWAY geometry, else every pair.
 
     values: kd_energies (cm-1, ground 0), kd_gaps, g_tensors (per doublet [gX, gY, gZ], Z the main magnetic
-    axis), so_energies (cm-1, ground 0), so_source ("single_aniso" | "rassi"), spin_free_energies (cm-1),
+    axis), g_axes (per doublet the unit vectors Xm, Ym, Zm in the &GATEWAY frame), so_energies (cm-1, ground 0), so_source ("single_aniso" | "rassi"), spin_free_energies (cm-1),
     casscf_energies (Eh, per root), symbols and coordinates (Angstrom, from &GATEWAY; empty if not in the log),
     program_version. require_kramers False turns unpaired spin-orbit states
     (an integer-spin ion) into an OK result with so_energies only, instead of PARSE_ERROR.
@@ -486,7 +486,7 @@ def parse_casscf(log: str | Path, *, name: str, n_doublets: int | None = None,
     if aniso is not None and aniso.so_energies:
         so, source = aniso.so_energies, "single_aniso"
         wanted = n_doublets if n_doublets is not None else (sum(aniso.groups) // 2 or None)
-        g = aniso.g_by_doublet()
+        g, axes = aniso.g_by_doublet(), aniso.axes_by_doublet()
     else:
         rassi = np.array([float(x) for x in _SO_RASSI.findall(text)])
         if not len(rassi):
@@ -494,10 +494,11 @@ def parse_casscf(log: str | Path, *, name: str, n_doublets: int | None = None,
                                   f"{name}: no spin-orbit energies in {log} (neither a SINGLE_ANISO section nor "
                                   f"RASSI 'SO-RASSI State' energies; was Spin(Orbit) set in &RASSI?)")
         wanted = n_doublets if n_doublets is not None else aniso_mod.doublet_count(geometry(text)[0])
-        so, source, g = ((rassi - rassi.min()) * HARTREE_TO_CM).tolist(), "rassi", {}
+        so, source, g, axes = ((rassi - rassi.min()) * HARTREE_TO_CM).tolist(), "rassi", {}, {}
         notes.append("no SINGLE_ANISO section: KD energies from the RASSI spin-orbit states, no g-tensors")
     try:
-        values, note = aniso_mod.spectrum_values(so, g, wanted, require_kramers=require_kramers)
+        values, note = aniso_mod.spectrum_values(so, g, wanted, require_kramers=require_kramers,
+                                                 axes_by_doublet=axes)
     except aniso_mod.NotKramers as exc:
         return Result.failure(name, BACKEND, Status.PARSE_ERROR, f"{name}: {exc}")
     if note and source == "single_aniso":

@@ -179,7 +179,8 @@ def parse_qdpt(output: str | Path, *, name: str, n_doublets: int | None = None, 
     J multiplet of the lanthanide in the geometry, else every pair. An integer-spin ion has no Kramers pairs:
     PARSE_ERROR, or with require_kramers False an OK result with so_energies only.
 
-    values: kd_energies, kd_gaps, g_tensors, so_energies (cm-1, ground 0), g_source, qdpt_energies, symbols,
+    values: kd_energies, kd_gaps, g_tensors, g_axes (main magnetic axes from SINGLE_ANISO, NaN otherwise),
+    so_energies (cm-1, ground 0), g_source, qdpt_energies, symbols,
     coordinates (the input geometry, Angstrom), program_version.
     """
     status, message = check_output(output, name)
@@ -200,14 +201,17 @@ def parse_qdpt(output: str | Path, *, name: str, n_doublets: int | None = None, 
     symbols, coordinates = final_geometry(text)
     aniso = aniso_mod.parse_single_aniso(text)
     g_source = "kramers_pair" if g else ""
+    axes = {}                       # ORCA's KRAMERS PAIR g-factors come without directions
     if aniso is not None and aniso.g_by_group and _aniso_matches(text, energies):
         g = {**g, **aniso.g_by_doublet()}
+        axes = aniso.axes_by_doublet()
         g_source = "single_aniso"
     if n_doublets is None:
         n_doublets = (sum(aniso.groups) // 2 if aniso is not None and aniso.groups else None) or \
             aniso_mod.doublet_count(symbols)
     try:
-        values, note = aniso_mod.spectrum_values(so, g, n_doublets, require_kramers=require_kramers)
+        values, note = aniso_mod.spectrum_values(so, g, n_doublets, require_kramers=require_kramers,
+                                                 axes_by_doublet=axes)
     except aniso_mod.NotKramers as exc:
         said = " ORCA itself says: integer-spin system" if INTEGER_SPIN in text else ""
         return Result.failure(name, BACKEND, Status.PARSE_ERROR, f"{name}: {exc}.{said}")

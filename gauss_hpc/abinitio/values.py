@@ -38,6 +38,10 @@ QUANTITIES: dict[str, Quantity] = {q.name: q for q in (
     Quantity("g_tensors", (N_DOUBLETS, 3), "1", ("crystal_field", "molcas", "orca"),
              "main values gX, gY, gZ of each doublet's pseudospin-1/2 g-tensor (Z the main magnetic axis); NaN "
              "where the program printed none"),
+    Quantity("g_axes", (N_DOUBLETS, 3, 3), "1", ("crystal_field", "molcas", "orca"),
+             "main magnetic axes Xm, Ym, Zm (rows, unit vectors, sign arbitrary) of each doublet's g-tensor in the "
+             "Cartesian frame of the complex's geometry, in the order of g_tensors; NaN where the program printed "
+             "none"),
     Quantity("energy", (), "Eh", ("orca", "xtb"), "total energy of the final geometry"),
     Quantity("donor_charge", (), "e", ("xtb", "molcas"), "partial charge of the donor atom of the free ligand",
              ligand_label=True),

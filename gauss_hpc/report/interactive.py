@@ -178,8 +178,13 @@ COLOURS = {"H": "#dddddd", "C": "#404040", "N": "#3050f8", "O": "#ff0d0d", "Dy":
            "S": "#d8c030", "Cl": "#1ff01f", "P": "#ff8000"}
 
 
-def complex_3d(symbols: list[str], coords: np.ndarray, title: str) -> str:
-    """Ball-and-stick 3-D view of a complex's final geometry (rotate, zoom; hover names the atom)."""
+AXIS_HALF_LENGTH = 3.5     # Angstrom each side of the metal: past the first coordination shell
+
+
+def complex_3d(symbols: list[str], coords: np.ndarray, title: str, main_axis: np.ndarray | None = None,
+               main_g: float = float("nan")) -> str:
+    """Ball-and-stick 3-D view of a complex's final geometry (rotate, zoom; hover names the atom), with the
+    ground doublet's main magnetic axis drawn through the metal when it is known (a direction: both senses)."""
     coords = np.asarray(coords, float)
     edges = _bonds(symbols, coords)
     xyz = [[], [], []]
@@ -194,6 +199,14 @@ def complex_3d(symbols: list[str], coords: np.ndarray, title: str) -> str:
         hovertext=[f"{s} {k}<br>({x:.2f}, {y:.2f}, {z:.2f}) Å" for k, (s, (x, y, z)) in
                    enumerate(zip(symbols, coords))],
         marker=dict(size=sizes, color=[COLOURS.get(s, "#ff1493") for s in symbols], line=dict(width=0))))
+    metal = [k for k, s in enumerate(symbols) if s == "Dy"]
+    if main_axis is not None and metal:
+        direction = np.asarray(main_axis, float) / np.linalg.norm(main_axis)
+        ends = coords[metal[0]] + np.outer([-AXIS_HALF_LENGTH, AXIS_HALF_LENGTH], direction)
+        g = f", gZ = {main_g:.2f}" if np.isfinite(main_g) else ""
+        fig.add_trace(go.Scatter3d(x=ends[:, 0], y=ends[:, 1], z=ends[:, 2], mode="lines", hoverinfo="text",
+                                   hovertext=f"ground doublet's main magnetic axis{g}",
+                                   line=dict(color="#ff8c00", width=9)))
     fig.update_layout(title=title, showlegend=False,
                       scene=dict(aspectmode="data", xaxis_visible=False, yaxis_visible=False, zaxis_visible=False))
     return to_div(fig, 480)
