@@ -8,8 +8,9 @@ seconds, peak memory and scheduler calls per phase; local-executor overhead per 
   cancelled right after submission: only render + submit is timed), else with the local executor (cancelled too).
 - gather: the N task ids get shards copied from a real 20-task assemble + crystal-field campaign (debug executor),
   10 % of them rewritten as failures (scf_not_converged) and 1 % truncated (corrupt), then `gather` into
-  results.h5 (a gather of an unchanged campaign reads every shard too, so it costs about the same; not timed
-  again); `status` of the whole campaign is timed too.
+  results.h5 with the default worker processes (gather_workers), and again into a second file with one process
+  (a gather of an unchanged campaign reads every shard too, so it costs about the same); `status` of the whole
+  campaign is timed too.
 - Each phase runs in its own process; its peak memory is that process's maximum resident set size; wall and CPU
   seconds are both given (on a shared machine they differ by the load).
 - local overhead (skipped with --local-tasks 0): N tasks of the program step `true` through the local executor
@@ -34,6 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from gauss_hpc import jobs  # noqa: E402
 from gauss_hpc.jobs import executor, shards  # noqa: E402
+from gauss_hpc.jobs.gather import gather_workers  # noqa: E402
 
 LIGANDS = ["[O-]C", "[O-]c1ccccc1", "[O-]C(C)=O", "[O-]C(C)(C)C", "[NH-]C", "[n-]1cccc1", "OC", "O=C(C)C",
            "O1CCCC1", "n1ccccc1", "N#CC", "N1CCCC1", "[O-]CC", "[O-]CCC", "OCC", "NC", "NCC", "[O-]C(=O)CC",
@@ -45,7 +47,15 @@ def names(n: int) -> list[str]:
 
 
 def peak_mb() -> float:
-    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    """Peak resident memory of this process or, larger, of one of its finished children (gather's workers)."""
+    rss = max(resource.getrusage(who).ru_maxrss for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
+    return round(rss / 1024, 1)
+
+
+def _cpu_seconds() -> float:
+    """CPU seconds of this process and its finished children (gather's worker processes)."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 def phase_render_submit(root: Path, n: int, tasks_per_job: int) -> dict:
@@ -96,17 +106,22 @@ def phase_gather(root: Path) -> dict:
     campaign = root / "campaign"
     n = len(shards.read_tasks(campaign))
     calls = dict(executor.SCHEDULER_CALLS)
-    start, cpu = time.perf_counter(), time.process_time()
-    out = jobs.gather(campaign, quiet=True)
-    cold, cpu = time.perf_counter() - start, time.process_time() - cpu
+    workers = gather_workers()
+    start, cpu = time.perf_counter(), _cpu_seconds()
+    out = jobs.gather(campaign, quiet=True, workers=workers)
+    cold, cpu = time.perf_counter() - start, _cpu_seconds() - cpu
     gather_calls = sum(executor.SCHEDULER_CALLS.values()) - sum(calls.values())
     gather_peak = peak_mb()
+    start = time.perf_counter()           # the same shards read by one process, into a file of its own
+    jobs.gather(campaign, root / "results_1worker.h5", quiet=True, workers=1)
+    one_worker = time.perf_counter() - start
     start = time.perf_counter()
     table = jobs.status(campaign)
     status_s = time.perf_counter() - start
     counts = table["reason"].where(table["state"] == "failed").value_counts().to_dict()
-    return {"gather_shards": n, "gather_seconds": round(cold, 2), "gather_shards_per_s": round(n / cold, 1),
-            "gather_cpu_s": round(cpu, 2),
+    return {"gather_shards": n, "gather_workers": workers, "gather_seconds": round(cold, 2),
+            "gather_shards_per_s": round(n / cold, 1), "gather_cpu_s": round(cpu, 2),
+            "gather_1worker_seconds": round(one_worker, 2), "gather_1worker_shards_per_s": round(n / one_worker, 1),
             "gather_peak_mb": gather_peak,
             "status_seconds": round(status_s, 2), "results_h5_bytes": out.stat().st_size,
             "gather_scheduler_calls": gather_calls, "failed_by_reason": counts,

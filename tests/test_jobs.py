@@ -6,6 +6,7 @@ from pathlib import Path
 
 import h5py
 import numpy as np
+import pandas as pd
 import pytest
 
 from gauss_hpc import jobs, store
@@ -144,6 +145,32 @@ def test_debug_run_status_gather_and_shell_metacharacters(tmp_path, monkeypatch)
     assert len(shards.read_submissions(campaign.dir)) == before
 
 
+def test_gather_with_worker_processes_writes_the_same_results(tmp_path, monkeypatch):
+    """Shards read by 2 forked workers, chunk by chunk, give the file a single process gives: rows in task order,
+    failures, a corrupt shard, arrays, geometry and the content hash."""
+    import importlib
+
+    gather_module = importlib.import_module("gauss_hpc.jobs.gather")     # the package exports the function
+
+    campaign = jobs.submit(spec(["[O-]C", "N#CC", "OC", "[NH2-]", "[OH-]", NASTY[0]]), tmp_path / "c", quiet=True)
+    corrupt = shards.shard_path(campaign.dir, campaign.tasks()[2]["task_id"])
+    corrupt.write_text(corrupt.read_text()[:100])
+    monkeypatch.setattr(gather_module, "CHUNK_ROWS", 2)          # 3 chunks: the parallel path runs
+    serial = jobs.gather(campaign.dir, tmp_path / "serial.h5", quiet=True, workers=1)
+    parallel = jobs.gather(campaign.dir, tmp_path / "parallel.h5", quiet=True, workers=2)
+    pd.testing.assert_frame_equal(store.read_results(serial), store.read_results(parallel))
+    assert store.read_results(parallel)["status"].tolist()[1:3] == ["ok", "corrupt_shard"]
+    for name, values in store.read_result_arrays(serial).items():
+        np.testing.assert_array_equal(values, store.read_result_arrays(parallel)[name])
+    for row in range(6):
+        a, b = store.read_geometry(serial, row), store.read_geometry(parallel, row)
+        assert a[0] == b[0] and np.array_equal(a[1], b[1])
+    with h5py.File(serial) as one, h5py.File(parallel) as two:
+        assert one.attrs["content_sha256"] == two.attrs["content_sha256"]
+    with pytest.raises(ValueError, match="gather workers"):
+        jobs.gather(campaign.dir, tmp_path / "x.h5", quiet=True, workers=-1)
+
+
 def test_corrupt_shard_is_reported_resubmitted_and_gathered_once(tmp_path):
     campaign = jobs.submit(spec(["[O-]C", "N#CC", "OC"]), tmp_path / "c", quiet=True)
     out = jobs.gather(campaign.dir, quiet=True)
@@ -262,3 +289,15 @@ def test_unknown_step_params_are_errors_naming_spec_and_key(tmp_path):
     with pytest.raises(SpecError, match="metall"):
         parse_spec(spec(["[O-]C"], steps=[{"name": "assemble", "params": {"metall": "Tb"}}]))
     parse_spec(spec(["[O-]C"], steps=[{"name": "assemble", "params": {"metal": "Tb", "seed": 3}}]))
+    # steps that forward their params through a chain of functions are checked to its end
+    for step, typo in [({"name": "crystal_field"}, "charge_modle"), ({"name": "xtb_relax"}, "max_step"),
+                       ({"name": "xtb_label", "backend": "xtb"}, "relax"),
+                       ({"name": "casscf", "backend": "orca"}, "nroot"), ({"name": "opt", "backend": "orca"}, "metod"),
+                       ({"name": "loprop", "backend": "molcas"}, "functinal")]:
+        with pytest.raises(SpecError, match=rf"unknown params \['{typo}'\]"):
+            parse_spec(spec(["[O-]C"], steps=[{"name": "assemble"}, {**step, "params": {typo: 1}}]))
+    parse_spec(spec(["[O-]C"], steps=[{"name": "assemble"}, {"name": "casscf", "backend": "orca",
+                                                             "params": {"nroots": 5, "n_doublets": 8}}]))
+    with pytest.raises(SpecError, match=r"unknown params \['geometry'\]"):     # the backend sets it
+        parse_spec(spec(["[O-]C"], steps=[{"name": "assemble"}, {"name": "casscf", "backend": "orca",
+                                                                 "params": {"geometry": "x"}}]))

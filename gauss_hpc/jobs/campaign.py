@@ -21,7 +21,7 @@ from .executor import (ACTIVE, SCHEDULER_CALLS, JobStates, cancel_jobs, choose, 
 from .spec import Spec, load_spec, parse_spec, resources_for_job
 from .status import status as _status
 from .status import summary
-from .tasks import make_tasks, render_task, run_chunk
+from .tasks import make_tasks, render_tasks, run_chunk
 
 
 class Campaign:
@@ -106,8 +106,7 @@ def _write_campaign(campaign: Path, spec: Spec, tasks: list[dict]) -> None:
     shards.write_json(meta_path, {"spec": spec.to_dict(), "spec_sha256": spec.digest(), "source": spec.source,
                                   "created": created or now, "updated": now})
     shards.write_json(campaign / "tasks.json", tasks)
-    for task in tasks:
-        render_task(campaign, task, spec)
+    render_tasks(campaign, tasks, spec)
 
 
 def _submit_tasks(campaign: Path, spec: Spec, task_ids: list[str], executor: str, *, time_factor: float = 1.0,

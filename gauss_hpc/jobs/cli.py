@@ -36,6 +36,7 @@ def _parser() -> argparse.ArgumentParser:
     g = sub.add_parser("gather", help="merge the shards into results.h5")
     g.add_argument("campaign")
     g.add_argument("--out", help="output file (default <campaign>/results.h5)")
+    g.add_argument("--workers", type=int, help="processes reading the shards (default [jobs] gather_workers)")
     w = sub.add_parser("wait", help="wait until no task is pending or running")
     w.add_argument("campaign")
     w.add_argument("--timeout", type=float)
@@ -87,7 +88,7 @@ def main(argv=None) -> int:
                 c.wait()
             return _print_status(c.dir, False)
         if args.command == "gather":
-            print(gather(args.campaign, args.out))
+            print(gather(args.campaign, args.out, workers=args.workers))
             return 0
         if args.command == "wait":
             cp.Campaign(args.campaign).wait(timeout=args.timeout)

@@ -202,6 +202,14 @@ class JobStates:
         self._asked = False
         self._cancelled: dict[str, str] | None = None
 
+    def resolve(self) -> None:
+        """Ask the scheduler and read the cancellation records now, so that processes forked afterwards (the
+        workers of a parallel gather) share this one answer instead of each asking again."""
+        if self._arrays:
+            self._slurm_jobs()
+        if self._cancelled is None:
+            self._cancelled = cancelled_jobs(self.campaign)
+
     def _slurm_jobs(self) -> dict | None:
         if not self._asked:
             self._slurm, self._asked = _squeue(self._arrays), True

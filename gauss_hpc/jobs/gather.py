@@ -1,20 +1,26 @@
 """Merge a campaign's shards into results.h5: every task exactly once (in task order, unfinished and lost
 tasks with their state), atomic replace, idempotent (an unchanged campaign leaves the file untouched). Shards
-are read and written in chunks of rows, so memory does not grow with the campaign."""
+are read and written in chunks of rows, so memory does not grow with the campaign; reading and parsing them can
+run in several processes (`workers`)."""
 
 from __future__ import annotations
 
+import collections
 import hashlib
+import itertools
 import json
 import math
+import multiprocessing
+import os
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import h5py
 import numpy as np
 import pandas as pd
 
-from .. import store
+from .. import config, store
 from ..abinitio import values as value_schema
 from ..chem.descriptors import DESCRIPTOR_NAMES
 from . import shards
@@ -110,12 +116,51 @@ def _reduce(campaign: Path, task: dict, latest, jobs: JobStates) -> dict:
               "status": r.get("status", ""), "message": r.get("message", ""),
               "wall_seconds": float(r.get("wall_seconds", math.nan)), "cached": bool(r.get("cached", False))}
              for r in (shard or {}).get("steps", [])]
-    return {"row": row, "digest": (key + text).encode(),
+    return {"row": row, "digest": hashlib.sha256((key + text).encode()).digest(),
             "scalars": {k: float(v) for k, v in values.items() if _scalar(v) and k not in _RESERVED},
             "arrays": arrays, "symbols": symbols, "coords": coords, "steps": steps}
 
 
 CHUNK_ROWS = 2000        # tasks reduced and written at a time
+_SHARED: tuple | None = None     # (campaign, tasks, latest, jobs) for the forked workers of a parallel gather
+
+
+def _reduce_chunk(first: int) -> list[dict]:
+    campaign, tasks, latest, jobs = _SHARED
+    return [_reduce(campaign, t, latest.get(t["task_id"]), jobs) for t in tasks[first:first + CHUNK_ROWS]]
+
+
+def _reduced_chunks(campaign: Path, tasks: list[dict], latest: dict, jobs: JobStates, workers: int):
+    """The reduced tasks chunk by chunk, in task order. With workers > 1 the shards are read and parsed (what
+    gather's time goes to) in that many forked processes, a few chunks ahead of the writer, so memory stays
+    bounded; the scheduler is asked once, here, before the fork."""
+    global _SHARED
+    starts = iter(range(0, max(1, len(tasks)), CHUNK_ROWS))
+    _SHARED = (campaign, tasks, latest, jobs)
+    try:
+        if workers <= 1 or len(tasks) <= CHUNK_ROWS:
+            yield from (_reduce_chunk(first) for first in starts)
+            return
+        jobs.resolve()
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
+            ahead = collections.deque(pool.submit(_reduce_chunk, first)
+                                      for first in itertools.islice(starts, 2 * workers))
+            while ahead:
+                chunk = ahead.popleft().result()
+                for first in itertools.islice(starts, 1):
+                    ahead.append(pool.submit(_reduce_chunk, first))
+                yield chunk
+    finally:
+        _SHARED = None
+
+
+def gather_workers(requested: int | None = None) -> int:
+    """Processes that read shards: `requested`, else [jobs] gather_workers; 0 means the CPUs this process may
+    use, at most 8 (beyond that the file system, not the parsing, sets the pace)."""
+    n = int(config.load("jobs")["gather_workers"] if requested is None else requested)
+    if n < 0:
+        raise ValueError(f"gather workers must be >= 0 (0 = the CPU count, at most 8); got {n}")
+    return n or min(8, len(os.sched_getaffinity(0)))
 
 
 def _write_chunk(writer, reduced: list[dict]) -> None:
@@ -132,8 +177,10 @@ def _write_chunk(writer, reduced: list[dict]) -> None:
     writer.append(results, arrays, [(r["symbols"], r["coords"]) for r in reduced], steps)
 
 
-def gather(campaign: str | Path, out: str | Path | None = None, *, quiet: bool = False) -> Path:
-    """Write (or leave, when nothing changed) `out` (default <campaign>/results.h5); returns its path."""
+def gather(campaign: str | Path, out: str | Path | None = None, *, quiet: bool = False,
+           workers: int | None = None) -> Path:
+    """Write (or leave, when nothing changed) `out` (default <campaign>/results.h5); returns its path. `workers`
+    processes read the shards (default: gather_workers()); the file is the same whatever their number."""
     campaign = Path(campaign)
     out = Path(out) if out is not None else campaign / "results.h5"
     start = time.perf_counter()
@@ -155,9 +202,7 @@ def gather(campaign: str | Path, out: str | Path | None = None, *, quiet: bool =
         source = meta["spec"]["input"].get("path")
         # written next to `out` while the shards are read; kept only when the content changed
         with store.results_writer(out, config=meta["spec"], sources=[source] if source else []) as writer:
-            for first in range(0, max(1, len(tasks)), CHUNK_ROWS):
-                reduced = [_reduce(campaign, t, latest.get(t["task_id"]), jobs)
-                           for t in tasks[first:first + CHUNK_ROWS]]
+            for reduced in _reduced_chunks(campaign, tasks, latest, jobs, gather_workers(workers)):
                 for item in reduced:
                     digest.update(item["digest"])
                     status_word = item["row"]["status"]

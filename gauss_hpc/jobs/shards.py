@@ -56,6 +56,15 @@ def write_json(path: Path, data) -> None:
     atomic_write_text(path, json.dumps(data, sort_keys=True, allow_nan=True))
 
 
+def write_text_in_own_dir(path: Path, text: str) -> None:
+    """Atomic write into a directory no other process writes at the same time (a task's folder while submit
+    holds the campaign lock): a fixed temporary name instead of mkstemp's, half the file-system calls, which
+    is what rendering 100k tasks spends its time on."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
 try:        # parsing floats dominates gather; orjson does it ~5x faster than json (same results)
     from orjson import loads as _loads
 except ImportError:

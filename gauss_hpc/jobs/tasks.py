@@ -172,8 +172,15 @@ def template_digest(step: StepSpec) -> str:
 
 def task_id(smiles: str, steps: list[StepSpec], templates: list[str]) -> str:
     """sha256 of (ligand SMILES as written, each step's name/backend/parameters, template contents)."""
-    key = {"smiles": smiles, "steps": [dict(s.identity(), template=t) for s, t in zip(steps, templates)]}
-    return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:20]
+    return task_ids([smiles], steps, templates)[0]
+
+
+def task_ids(smiles: list[str], steps: list[StepSpec], templates: list[str]) -> list[str]:
+    """task_id of each SMILES; the steps' part of the key is serialised once (it is the same for all)."""
+    # == json.dumps({"smiles": s, "steps": [...]}, sort_keys=True): "smiles" sorts before "steps"
+    tail = ', "steps": ' + json.dumps([dict(s.identity(), template=t) for s, t in zip(steps, templates)],
+                                      sort_keys=True) + "}"
+    return [hashlib.sha256(('{"smiles": ' + json.dumps(x) + tail).encode()).hexdigest()[:20] for x in smiles]
 
 
 def make_tasks(spec: Spec) -> tuple[list[dict], int]:
@@ -181,9 +188,8 @@ def make_tasks(spec: Spec) -> tuple[list[dict], int]:
     table = read_inputs(spec.input)
     templates = [template_digest(s) for s in spec.steps]
     tasks, seen = [], set()
-    for row in table.itertuples(index=False):
-        row = row._asdict()
-        tid = task_id(row["smiles"], spec.steps, templates)
+    ids = task_ids(table["smiles"].tolist(), spec.steps, templates)
+    for tid, row in zip(ids, table.to_dict("records")):
         if tid in seen:
             continue
         seen.add(tid)
@@ -195,13 +201,19 @@ def make_tasks(spec: Spec) -> tuple[list[dict], int]:
     return tasks, len(table) - len(tasks)
 
 
-def render_task(campaign: Path, task: dict, spec: Spec) -> None:
-    """The task's work directory with task.json: everything the runner needs, independent of later spec edits."""
-    folder = shards.task_dir(campaign, task["task_id"])
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / "task.json"
-    if not path.exists():
-        shards.write_json(path, {**task, "steps": [s.identity() for s in spec.steps]})
+def render_tasks(campaign: Path, tasks: list[dict], spec: Spec) -> None:
+    """Each task's work directory with task.json: everything the runner needs, independent of later spec edits.
+    An existing task.json is kept (its task id already fixes its content)."""
+    steps = json.dumps([s.identity() for s in spec.steps], sort_keys=True)
+    for task in tasks:
+        folder = shards.task_dir(campaign, task["task_id"])
+        try:
+            folder.mkdir(parents=True)
+        except FileExistsError:
+            if (folder / "task.json").is_file():
+                continue
+        text = json.dumps(task, sort_keys=True)
+        shards.write_text_in_own_dir(folder / "task.json", f'{text[:-1]}, "steps": {steps}}}')
 
 
 # --- running ------------------------------------------------------------------------------------------------
