@@ -79,7 +79,7 @@ def test_orca_casscf_soc_follows_the_protocol(dy_ome):
     ctx = t.OrcaCasscfContext(name=dy_ome.name, geometry=t.Geometry.from_complex(dy_ome), metal_index=0)
     text = t.render("orca/casscf_soc.inp.j2", ctx)
     for line in ("nel 9", "norb 7", "mult 6", "nroots 21", "dosoc true", 'NewGTO Dy "SARC2-DKH-QZVP"', "DKH2",
-                 "* xyz 1 6"):
+                 "* xyz 1 6", "doaniso true", "MLTP 2,2,2,2,2,2,2,2\n"):     # the ANISO block of ORCA 6's inputs
         assert line in text, line
 
 

@@ -332,7 +332,7 @@ def kd_energies_many(complexes: Sequence[Complex], *, charges: Sequence | None =
 
 
 def kd_energies(cx: Complex, *, name: str | None = None, workdir=None, charges=None,
-                charge_model: str = "gasteiger", shielding=(0.0, 0.0, 0.0), **options) -> Result:
+                charge_model: str = "gasteiger", shielding=(0.0, 0.0, 0.0), **_options) -> Result:
     """The oracle interface: Kramers-doublet energies (8, cm-1, ground 0), kd_gaps (7), ground_mj_composition
     ({'±15/2': weight, ...}), ground_mj, g_tensors (8 x 3), stevens_bk0, atomic_charges. Never raises for bad
     input: the Result says why (workdir and other backend options are accepted and unused)."""

@@ -426,6 +426,8 @@ def casscf_task(cx, workdir, **params) -> Result:
 loprop_task.params_of = label_ligand          # the params a job spec may give (jobs.steps.accepted_params)
 casscf_task.params_of = kd_energies
 STEPS = {"loprop": loprop_task, "casscf": casscf_task}
+# what each step forwards its params to, so that a spec's unknown params are errors (jobs.steps.accepted_params)
+loprop_task.params_of, casscf_task.params_of = label_ligand, kd_energies
 
 
 _SO_RASSI = re.compile(r"::\s+SO-RASSI State\s+\d+\s+Total energy:\s+(-?\d+\.\d+)")

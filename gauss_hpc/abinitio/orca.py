@@ -290,7 +290,8 @@ def optimise(cx, *, constrained: bool, workdir: str | Path, timeout: float = 48 
 
 def kd_energies(cx, *, name: str | None = None, workdir: str | Path, timeout: float = 48 * 3600.0,
                 template_dir=None, **params) -> Result:
-    """SA-CASSCF(9,7)/QDPT-SOC Kramers doublets of a Dy complex with ORCA; values: kd_energies, kd_gaps."""
+    """SA-CASSCF(9,7)/QDPT-SOC Kramers doublets of a Dy complex with ORCA; values: kd_energies, kd_gaps, and from
+    the ANISO block (SINGLE_ANISO) g_tensors and g_axes per doublet."""
     return _step(render_casscf, casscf_context, parse_qdpt, cx, workdir, timeout, template_dir, name=name, **params)
 
 
@@ -318,3 +319,7 @@ def casscf_task(cx, workdir, **params) -> Result:
 
 
 STEPS = {"opt_constrained": opt_constrained_task, "opt": opt_task, "casscf": casscf_task}
+# what each step forwards its params to, so that a spec's unknown params are errors (jobs.steps.accepted_params)
+opt_constrained_task.params_of = opt_task.params_of = optimise
+optimise.params_of, opt_context.params_of = opt_context, OrcaOptContext
+casscf_task.params_of, kd_energies.params_of, casscf_context.params_of = kd_energies, casscf_context, OrcaCasscfContext

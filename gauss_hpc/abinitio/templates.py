@@ -228,10 +228,13 @@ class OrcaCasscfContext(_MetalContext):
     norb: int = 7
     mult: int = 6
     nroots: int = 21
+    n_doublets: int = 8                 # Kramers doublets of the ground J multiplet given to SINGLE_ANISO
     resources: Resources = field(default_factory=Resources)
 
     def validate(self) -> None:
         super().validate()
+        if self.n_doublets < 1:
+            raise TemplateError(f"{self.name}: n_doublets {self.n_doublets}: SINGLE_ANISO needs at least one")
         if self.mult != self.geometry.multiplicity:
             raise TemplateError(f"{self.name}: CASSCF multiplicity {self.mult} differs from the complex's "
                                 f"{self.geometry.multiplicity}")

@@ -157,8 +157,9 @@ def resolve(name: str, backend: str, function: str = "") -> StepFunction:
                      f"give function = \"module:callable\"")
 
 
-
-_GIVEN_BY_THE_RUNNER = {"name", "workdir"}
+# set by the runner (name, workdir) or by the backend's own input builders from the complex (an input
+# template's geometry, metal index, resources, the constrained optimisation's constraints): never a spec's params
+_NOT_FROM_THE_SPEC = {"name", "workdir", "geometry", "metal_index", "resources", "constraints", "constrained"}
 
 
 def accepted_params(fn: StepFunction) -> set[str] | None:
@@ -172,13 +173,15 @@ def accepted_params(fn: StepFunction) -> set[str] | None:
         forwards_to = getattr(target, "params_of", None)
         for p in list(inspect.signature(target).parameters.values())[1:]:
             if p.kind is inspect.Parameter.VAR_KEYWORD and forwards_to is None:
+                if p.name.startswith("_"):      # **_options: swallowed (shared oracle options), not forwarded
+                    continue
                 return None
             if p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY):
                 names.add(p.name)
         if forwards_to is None:
             break
         target = forwards_to
-    return names - _GIVEN_BY_THE_RUNNER
+    return names - _NOT_FROM_THE_SPEC
 
 
 def check_params(name: str, backend: str, function: str, params: dict) -> None:
@@ -190,11 +193,17 @@ def check_params(name: str, backend: str, function: str, params: dict) -> None:
 
 
 def _declare_targets() -> None:
-    """Which function each built-in step forwards its **params to (read by accepted_params)."""
+    """Which function each built-in step forwards its **params to (read by accepted_params; the program
+    backends declare theirs next to their job-array steps)."""
+    from ..abinitio import crystal_field as cf
+    from ..abinitio import xtb
     from ..chem import complexes
 
     assemble.params_of = complexes.assemble
     swap_metal.params_of = complexes.swap_metal
+    crystal_field.params_of = cf.kd_energies
+    xtb_relax.params_of = xtb.relax_complex
+    xtb_label.params_of = xtb.label_ligand
 
 
 _declare_targets()
