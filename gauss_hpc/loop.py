@@ -67,11 +67,24 @@ def campaign_spec(name: str, source: dict, steps: list[dict], executor: str, par
             "resources": {"local_parallelism": parallelism, "tasks_per_job": tasks_per_job}, "steps": steps}
 
 
+# failure reasons that say the task was stopped from outside (the driver's session ended and took its local jobs,
+# a node went away, a cancel), not that the chemistry failed: a rerun of the driver runs such tasks again
+INTERRUPTED = ("killed", "lost", "cancelled")
+
+
 def run_campaign(spec, campaign: Path, executor: str | None = None) -> Path:
-    """Submit (idempotent: finished and active tasks are left alone), wait, gather; the results file."""
+    """Submit (idempotent: finished and active tasks are left alone) and resubmit the tasks an interruption
+    stopped, wait, gather; the results file."""
     from . import jobs
 
-    jobs.submit(spec, campaign, executor=executor).wait()
+    submitted = jobs.submit(spec, campaign, executor=executor)
+    table = submitted.status()
+    interrupted = (table["state"] == "failed") & table["reason"].isin(INTERRUPTED)
+    if interrupted.any():
+        log.info("%s: %d tasks were interrupted (%s): submitting them again", campaign, int(interrupted.sum()),
+                 ", ".join(f"{k} {v}" for k, v in table.loc[interrupted, "reason"].value_counts().items()))
+        submitted = jobs.resubmit(campaign, reasons=INTERRUPTED, executor=executor)
+    submitted.wait()
     return jobs.gather(campaign)
 
 

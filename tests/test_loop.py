@@ -133,3 +133,23 @@ def test_bad_configuration_is_refused_before_any_work(start, tmp_path, capsys):
     bad.write_text(start.read_text().replace("seeds = 4", "seeds = 4\nseed_rules = 3"))
     assert loop.main([str(tmp_path / "r"), "--config", str(bad)]) == 2
     assert "unknown keys in [loop]: seed_rules" in capsys.readouterr().err
+
+
+def test_tasks_an_interruption_stopped_run_again_chemistry_failures_do_not(tmp_path):
+    """A rerun of the driver: a task whose job ended without its shard (here: the shard removed, as when the
+    session that ran the local jobs ended) is run again; a ligand that cannot be assembled is not."""
+    from gauss_hpc import jobs, loop
+    from gauss_hpc.jobs import shards
+
+    # the third: a strained polycycle RDKit cannot embed in 3-D (one of the 1.9 % of QM9 ligands not assembled)
+    spec = {"campaign": {"name": "t", "executor": "debug"},
+            "input": {"smiles": ["[O-]C", "N#CC", "O1CC2N3CC12C1CC13"]},
+            "steps": [{"name": "assemble"}, {"name": "crystal_field"}]}
+    first = store.read_results(loop.run_campaign(spec, tmp_path / "c"))
+    assert first["status"].tolist() == ["ok", "ok", "invalid_input"]
+    lost = jobs.Campaign(tmp_path / "c").tasks()[1]["task_id"]
+    shards.shard_path(tmp_path / "c", lost).unlink()
+    assert jobs.status(tmp_path / "c")["reason"].tolist()[1] == "killed"
+    again = store.read_results(loop.run_campaign(spec, tmp_path / "c"))
+    assert again["status"].tolist() == ["ok", "ok", "invalid_input"]
+    assert again["attempt"].tolist() == [1, 2, 1]
