@@ -159,5 +159,5 @@ def test_label_backends_and_units_come_from_the_value_schema():
         assert callable(label.load_backend(backend).label_ligand)
     with pytest.raises(ValueError, match=r"crystal_field.*\['molcas', 'xtb'\]"):
         label.load_backend("crystal_field")
-    assert WIDTH == {"kd_energies": (8,), "kd_gaps": (7,), "g_tensors": (8, 3)}
+    assert WIDTH == {"kd_energies": (8,), "kd_gaps": (7,), "g_tensors": (8, 3), "g_axes": (8, 3, 3)}
     assert store.RESULT_ARRAYS == tuple(WIDTH)
