@@ -227,3 +227,11 @@ def test_assemble_many_keeps_order_and_isolates_failures():
     for a, b in zip(serial, parallel):
         if isinstance(a, Complex):
             assert a.symbols == b.symbols and np.allclose(a.coords, b.coords, atol=1e-6)
+
+
+def test_assembly_leaves_numpy_error_handling_as_it_was():
+    """molSimplify sets NumPy to raise on every floating-point warning; after an assembly the process must be as
+    before (a later crystal field on an axial complex failed with 'underflow encountered in matmul')."""
+    before = np.geterr()
+    assemble("[O-]C")
+    assert np.geterr() == before

@@ -129,8 +129,9 @@ def _ligand_info(smiles: str) -> tuple[tuple[str, ...], int]:
 
 @functools.lru_cache(maxsize=1)
 def _molsimplify_library() -> tuple[list[str], set[str]]:
-    from molSimplify.Scripts.io import getlicores
-    licores = getlicores()
+    with np.errstate():             # molSimplify's modules change NumPy's error state on import
+        from molSimplify.Scripts.io import getlicores
+        licores = getlicores()
     groups = {g for entry in licores.values() for g in entry[3]}
     return list(licores), groups
 
@@ -153,18 +154,20 @@ def _check_not_library_name(token: str) -> None:
 def _run_molsimplify(inputs: dict, seed: int = 0):
     """In-process molSimplify structure generation, its chatter silenced; returns the mol3D. molSimplify draws
     ligand orientations from Python's and NumPy's global generators: seed both for a reproducible structure
-    and give the caller's generator states back afterwards. It also replaces sys.argv: given back too."""
+    and give the caller's generator states back afterwards. It also replaces sys.argv and sets NumPy to raise on
+    every floating-point warning, underflow included, for the whole process (a later crystal field on an exactly
+    axial complex then failed with "underflow encountered in matmul"): both given back too."""
     import random
     import sys
 
-    from molSimplify.Scripts.generator import startgen_pythonic
-    from openbabel import openbabel
-    openbabel.obErrorLog.SetOutputLevel(0)     # kekulization warnings on aromatic rings are expected
     py_state, np_state, argv = random.getstate(), np.random.get_state(), list(sys.argv)
     random.seed(seed)
     np.random.seed(seed)
     try:
-        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        with np.errstate(), contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            from molSimplify.Scripts.generator import startgen_pythonic
+            from openbabel import openbabel
+            openbabel.obErrorLog.SetOutputLevel(0)     # kekulization warnings on aromatic rings are expected
             _, error, diag = startgen_pythonic(inputs, write=False)
     finally:
         random.setstate(py_state)
