@@ -170,13 +170,9 @@ def template_digest(step: StepSpec) -> str:
     return digest.hexdigest()
 
 
-def task_id(smiles: str, steps: list[StepSpec], templates: list[str]) -> str:
-    """sha256 of (ligand SMILES as written, each step's name/backend/parameters, template contents)."""
-    return task_ids([smiles], steps, templates)[0]
-
-
 def task_ids(smiles: list[str], steps: list[StepSpec], templates: list[str]) -> list[str]:
-    """task_id of each SMILES; the steps' part of the key is serialised once (it is the same for all)."""
+    """The task id of each SMILES: sha256 of (the ligand SMILES as written, each step's name/backend/parameters,
+    template contents); the steps' part of the key is serialised once (it is the same for all)."""
     # == json.dumps({"smiles": s, "steps": [...]}, sort_keys=True): "smiles" sorts before "steps"
     tail = ', "steps": ' + json.dumps([dict(s.identity(), template=t) for s, t in zip(steps, templates)],
                                       sort_keys=True) + "}"
