@@ -172,11 +172,10 @@ def template_digest(step: StepSpec) -> str:
 
 def task_ids(smiles: list[str], steps: list[StepSpec], templates: list[str]) -> list[str]:
     """The task id of each SMILES: sha256 of (the ligand SMILES as written, each step's name/backend/parameters,
-    template contents); the steps' part of the key is serialised once (it is the same for all)."""
-    # == json.dumps({"smiles": s, "steps": [...]}, sort_keys=True): "smiles" sorts before "steps"
-    tail = ', "steps": ' + json.dumps([dict(s.identity(), template=t) for s, t in zip(steps, templates)],
-                                      sort_keys=True) + "}"
-    return [hashlib.sha256(('{"smiles": ' + json.dumps(x) + tail).encode()).hexdigest()[:20] for x in smiles]
+    template contents); the steps' identities are built once (they are the same for all)."""
+    identities = [dict(s.identity(), template=t) for s, t in zip(steps, templates)]
+    return [hashlib.sha256(json.dumps({"smiles": x, "steps": identities}, sort_keys=True).encode()).hexdigest()[:20]
+            for x in smiles]
 
 
 def make_tasks(spec: Spec) -> tuple[list[dict], int]:
@@ -200,7 +199,7 @@ def make_tasks(spec: Spec) -> tuple[list[dict], int]:
 def render_tasks(campaign: Path, tasks: list[dict], spec: Spec) -> None:
     """Each task's work directory with task.json: everything the runner needs, independent of later spec edits.
     An existing task.json is kept (its task id already fixes its content)."""
-    steps = json.dumps([s.identity() for s in spec.steps], sort_keys=True)
+    steps = [s.identity() for s in spec.steps]
     for task in tasks:
         folder = shards.task_dir(campaign, task["task_id"])
         try:
@@ -208,8 +207,7 @@ def render_tasks(campaign: Path, tasks: list[dict], spec: Spec) -> None:
         except FileExistsError:
             if (folder / "task.json").is_file():
                 continue
-        text = json.dumps(task, sort_keys=True)
-        shards.write_text_in_own_dir(folder / "task.json", f'{text[:-1]}, "steps": {steps}}}')
+        shards.write_text_in_own_dir(folder / "task.json", json.dumps({**task, "steps": steps}, sort_keys=True))
 
 
 # --- running ------------------------------------------------------------------------------------------------
