@@ -36,11 +36,16 @@ class LatentDecoder:
     def __call__(self, z: np.ndarray, uniforms: np.ndarray | None = None) -> list[str]:
         import torch
 
+        z = np.ascontiguousarray(z, dtype=np.float32)
+        inverse = None
+        if not self.stochastic:
+            # Greedy decoding is a function of z: identical latents (every attempt at σ = 0) are decoded once.
+            z, inverse = np.unique(z, axis=0, return_inverse=True)
         with torch.inference_mode():
-            latent = torch.from_numpy(np.ascontiguousarray(z, dtype=np.float32))
             u = torch.from_numpy(uniforms) if self.stochastic else None
-            indices = self.model.generate(latent, u, self.temperature)
-        return self.vocab.decode(indices.numpy())
+            indices = self.model.generate(torch.from_numpy(z), u, self.temperature).numpy()
+        strings = self.vocab.decode(indices)
+        return strings if inverse is None else [strings[i] for i in inverse.ravel()]
 
 
 @dataclass
