@@ -19,7 +19,23 @@ import numpy as np
 from . import basis as basis_sets
 from .constants import BOHR_TO_ANGSTROM
 
-TEMPLATE_DIR = Path(__file__).resolve().parents[2] / "templates"
+
+
+def _bundled_templates() -> Path:
+    """The repository's `templates/` (a clone or an editable install), else the copy a wheel install
+    (`pip install .`) puts under <prefix>/share/gauss_hpc/templates by setup.cfg's data_files."""
+    import site
+    import sys
+
+    clone = Path(__file__).resolve().parents[2] / "templates"
+    for prefix in (sys.prefix, site.USER_BASE):
+        installed = Path(prefix) / "share" / "gauss_hpc" / "templates"
+        if not clone.is_dir() and installed.is_dir():
+            return installed
+    return clone
+
+
+TEMPLATE_DIR = _bundled_templates()
 BOHR_PER_ANGSTROM = 1.0 / BOHR_TO_ANGSTROM
 
 OPTIONAL = {"optional": True}      # field metadata: may be empty; the template then leaves the block out
@@ -245,6 +261,8 @@ def environment(template_dir: str | Path | None = None) -> jinja2.Environment:
     search = [str(Path(template_dir))] if template_dir else []
     if template_dir and not Path(template_dir).is_dir():
         raise TemplateError(f"template directory {template_dir} does not exist")
+    if not TEMPLATE_DIR.is_dir():
+        raise TemplateError(f"the bundled input templates are missing ({TEMPLATE_DIR}); reinstall gauss_hpc")
     search.append(str(TEMPLATE_DIR))
     return jinja2.Environment(loader=jinja2.FileSystemLoader(search), undefined=jinja2.StrictUndefined,
                               keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True)
