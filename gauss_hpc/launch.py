@@ -23,8 +23,18 @@ def mpi_launcher(ranks: int) -> list[str]:
     return []
 
 
+def bundled(path: str | Path) -> Path:
+    """A path as the user gave it when it exists there (or is absolute), else the repository's own file of that
+    name (the shipped model, the job specs), so a driver run from another directory still finds them."""
+    path = Path(path)
+    if path.is_absolute() or path.exists() or not (REPO / path).exists():
+        return path
+    return REPO / path
+
+
 def run(cmd: list[str]) -> None:
-    """Run a stage, streaming its output; CalledProcessError when it fails."""
+    """Run a stage in the caller's directory (relative paths mean the same to it), streaming its output;
+    CalledProcessError when it fails."""
     print("$ " + " ".join(cmd), flush=True)
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
-    subprocess.run(cmd, check=True, env=env, cwd=REPO)
+    path = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p)
+    subprocess.run(cmd, check=True, env={**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": path})

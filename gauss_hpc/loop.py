@@ -38,7 +38,7 @@ import pandas as pd
 
 from . import config, store
 from .abinitio import values as value_schema
-from .launch import REPO, mpi_launcher, run
+from .launch import bundled, mpi_launcher, run
 
 log = logging.getLogger("gauss_hpc.loop")
 CF_SCREEN = [{"name": "assemble"}, {"name": "crystal_field"}]
@@ -90,9 +90,7 @@ def run_campaign(spec, campaign: Path, executor: str | None = None) -> Path:
 
 def oracle_spec(path: str | Path, source: dict) -> dict:
     """A user's job spec (TOML) with the round's ligands as its input."""
-    path = Path(path)
-    if not path.is_absolute() and not path.is_file():
-        path = REPO / path
+    path = bundled(path)
     if not path.is_file():
         raise FileNotFoundError(f"[loop] oracle = {str(path)!r}: no such job spec (or use oracle = \"screen\")")
     with open(path, "rb") as fh:
@@ -363,6 +361,7 @@ def check(cfg: dict) -> None:
 
 
 def loop(root: str | Path, cfg: dict, rounds: int) -> list[dict]:
+    cfg = {**cfg, "model": str(bundled(cfg["model"])), "ligands": str(bundled(cfg["ligands"]))}
     check(cfg)
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
