@@ -450,18 +450,20 @@ class ResultsWriter:
                     ds[start:start + n] = np.nan
         return n
 
-    def append(self, results: pd.DataFrame, arrays: Mapping[str, np.ndarray], atoms: list[tuple[list, list]],
-               steps: pd.DataFrame) -> None:
-        """Rows of /results (1-D columns and N-D `arrays`), each row's (symbols, coords), their /steps rows."""
+    def append(self, results: pd.DataFrame, arrays: Mapping[str, np.ndarray], atom_counts: np.ndarray,
+               symbols: np.ndarray, coords: np.ndarray, steps: pd.DataFrame) -> None:
+        """Rows of /results (1-D columns and N-D `arrays`); the rows' geometries, concatenated (`atom_counts`
+        atoms each: their `symbols` and `coords`); their /steps rows."""
         group = self.h5.require_group("results")
         n = self._table(group, {**{c: results[c].to_numpy() for c in results}, **arrays}, self.n)
         geo = self.h5["geometry"]
-        counts = np.asarray([len(sym) for sym, _ in atoms], np.int64)
+        counts = np.asarray(atom_counts, np.int64)
+        if len(counts) != n or int(counts.sum()) != len(symbols) or len(symbols) != len(coords):
+            raise SchemaError(f"geometry of {len(counts)} rows with {int(counts.sum())} atoms does not match "
+                              f"{n} rows, {len(symbols)} symbols and {len(coords)} coordinates")
         self.offsets.resize(self.n + n + 1, axis=0)
         self.offsets[self.n + 1:] = self.atoms + np.cumsum(counts)
-        symbols = np.asarray([s for sym, _ in atoms for s in sym], dtype=object)
-        coords = np.asarray([c for _, xyz in atoms for c in xyz], float).reshape(-1, 3)
-        self._extend(geo, "symbols", symbols, self.atoms)
+        self._extend(geo, "symbols", np.asarray(symbols, dtype=object), self.atoms)
         self._extend(geo, "coords", coords, self.atoms)
         self.atoms += int(counts.sum())
         self.steps += self._table(self.h5.require_group("steps"), steps, self.steps)

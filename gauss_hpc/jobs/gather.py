@@ -14,6 +14,7 @@ import multiprocessing
 import os
 import time
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import h5py
@@ -125,15 +126,45 @@ CHUNK_ROWS = 2000        # tasks reduced and written at a time
 _SHARED: tuple | None = None     # (campaign, tasks, latest, jobs) for the forked workers of a parallel gather
 
 
-def _reduce_chunk(first: int) -> list[dict]:
+@dataclass
+class Chunk:
+    """Consecutive tasks as results.h5 stores them, column by column: what a worker hands the writer (numpy
+    blocks pass between processes far faster than one dict per task)."""
+    results: pd.DataFrame              # /results columns (task columns, descriptors, scalar values)
+    arrays: dict[str, np.ndarray]      # fixed-shape values (WIDTH), NaN where absent, and has_<name> masks
+    atom_counts: np.ndarray            # atoms of each task's final geometry
+    symbols: np.ndarray
+    coords: np.ndarray                 # (atoms, 3)
+    steps: pd.DataFrame                # /steps rows of these tasks
+    digests: list[bytes]               # one per task, in order: the content hash of the gather
+
+
+def _chunk(reduced: list[dict]) -> Chunk:
+    results = pd.DataFrame([r["row"] for r in reduced], columns=list(TASK_COLUMNS) + list(DESCRIPTOR_NAMES))
+    extra = pd.DataFrame([r["scalars"] for r in reduced], index=results.index)
+    arrays = {}
+    for name, shape in WIDTH.items():
+        arrays[name], present = _fixed_block([r["arrays"][name] for r in reduced], shape)
+        if name in ("kd_energies", "g_tensors"):
+            arrays[f"has_{name}"] = present
+    steps = pd.DataFrame([s for r in reduced for s in r["steps"]],
+                         columns=["task_id", "step", "backend", "status", "message", "wall_seconds", "cached"])
+    return Chunk(results=pd.concat([results, extra], axis=1), arrays=arrays,
+                 atom_counts=np.asarray([len(r["symbols"]) for r in reduced], np.int64),
+                 symbols=np.asarray([s for r in reduced for s in r["symbols"]], dtype=object),
+                 coords=np.asarray([c for r in reduced for c in r["coords"]], float).reshape(-1, 3),
+                 steps=steps, digests=[r["digest"] for r in reduced])
+
+
+def _reduce_chunk(first: int) -> Chunk:
     campaign, tasks, latest, jobs = _SHARED
-    return [_reduce(campaign, t, latest.get(t["task_id"]), jobs) for t in tasks[first:first + CHUNK_ROWS]]
+    return _chunk([_reduce(campaign, t, latest.get(t["task_id"]), jobs) for t in tasks[first:first + CHUNK_ROWS]])
 
 
 def _reduced_chunks(campaign: Path, tasks: list[dict], latest: dict, jobs: JobStates, workers: int):
-    """The reduced tasks chunk by chunk, in task order. With workers > 1 the shards are read and parsed (what
-    gather's time goes to) in that many forked processes, a few chunks ahead of the writer, so memory stays
-    bounded; the scheduler is asked once, here, before the fork."""
+    """The tasks as Chunks, in task order. With workers > 1 the shards are read, parsed and put in columns
+    (what gather's time goes to) in that many forked processes, a few chunks ahead of the writer, so memory
+    stays bounded; the scheduler is asked once, here, before the fork."""
     global _SHARED
     starts = iter(range(0, max(1, len(tasks)), CHUNK_ROWS))
     _SHARED = (campaign, tasks, latest, jobs)
@@ -163,20 +194,6 @@ def gather_workers(requested: int | None = None) -> int:
     return n or min(8, len(os.sched_getaffinity(0)))
 
 
-def _write_chunk(writer, reduced: list[dict]) -> None:
-    results = pd.DataFrame([r["row"] for r in reduced], columns=list(TASK_COLUMNS) + list(DESCRIPTOR_NAMES))
-    extra = pd.DataFrame([r["scalars"] for r in reduced], index=results.index)
-    results = pd.concat([results, extra], axis=1)
-    arrays = {}
-    for name, shape in WIDTH.items():
-        arrays[name], present = _fixed_block([r["arrays"][name] for r in reduced], shape)
-        if name in ("kd_energies", "g_tensors"):
-            arrays[f"has_{name}"] = present
-    steps = pd.DataFrame([s for r in reduced for s in r["steps"]],
-                         columns=["task_id", "step", "backend", "status", "message", "wall_seconds", "cached"])
-    writer.append(results, arrays, [(r["symbols"], r["coords"]) for r in reduced], steps)
-
-
 def gather(campaign: str | Path, out: str | Path | None = None, *, quiet: bool = False,
            workers: int | None = None) -> Path:
     """Write (or leave, when nothing changed) `out` (default <campaign>/results.h5); returns its path. `workers`
@@ -202,13 +219,14 @@ def gather(campaign: str | Path, out: str | Path | None = None, *, quiet: bool =
         source = meta["spec"]["input"].get("path")
         # written next to `out` while the shards are read; kept only when the content changed
         with store.results_writer(out, config=meta["spec"], sources=[source] if source else []) as writer:
-            for reduced in _reduced_chunks(campaign, tasks, latest, jobs, gather_workers(workers)):
-                for item in reduced:
-                    digest.update(item["digest"])
-                    status_word = item["row"]["status"]
-                    counts["n_ok"] += status_word == "ok"
-                    counts["n_unfinished"] += status_word in ("pending", "running", "not_submitted")
-                _write_chunk(writer, reduced)
+            for chunk in _reduced_chunks(campaign, tasks, latest, jobs, gather_workers(workers)):
+                for item in chunk.digests:
+                    digest.update(item)
+                status_words = chunk.results["status"]
+                counts["n_ok"] += int((status_words == "ok").sum())
+                counts["n_unfinished"] += int(status_words.isin(("pending", "running", "not_submitted")).sum())
+                writer.append(chunk.results, chunk.arrays, chunk.atom_counts, chunk.symbols, chunk.coords,
+                              chunk.steps)
             content = digest.hexdigest()
             counts["n_failed"] = counts["n_tasks"] - counts["n_ok"] - counts["n_unfinished"]
             if content == old:
