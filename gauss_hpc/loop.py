@@ -298,6 +298,10 @@ def merged_copy(source: Path, results: Path, out: Path) -> dict:
     return summary
 
 
+class StageFailed(RuntimeError):
+    """A stage ran but left nothing the next one can use; the message says what to do."""
+
+
 def labelled_start(root: Path, cfg: dict) -> Path:
     """Round 0's ligands: the configured file when it holds `kd_label` values; else a copy (root/labelled.h5)
     in which `initial_labels` random ligands got them from the oracle (the paper's ~1k labelled set)."""
@@ -315,7 +319,16 @@ def labelled_start(root: Path, cfg: dict) -> Path:
     source = {"path": str(ligands), "kind": "ligands", "rows": rows.tolist()}
     spec = (campaign_spec("initial-labels", source, CF_SCREEN, cfg["executor"], int(cfg["workers"]),
                           int(cfg["tasks_per_job"])) if cfg["oracle"] == "screen" else oracle_spec(cfg["oracle"], source))
-    log.info("%s", json.dumps(merged_copy(ligands, run_campaign(spec, root / "initial_labels", cfg["executor"]), out)))
+    campaign = root / "initial_labels"
+    results = run_campaign(spec, campaign, cfg["executor"])
+    status = store.read_results(results, ["status"])["status"]
+    if not (status == "ok").any():
+        failures = ", ".join(f"{reason} {count}" for reason, count in status.value_counts().items())
+        raise StageFailed(f"none of the {len(status)} initial ligands got a {cfg['kd_label']} label ({failures}): "
+                          f"see `python -m gauss_hpc.jobs status {campaign} --tasks` and the job logs in "
+                          f"{campaign / 'logs'}; fix the cause, `python -m gauss_hpc.jobs resubmit {campaign} "
+                          f"--failed --wait`, then rerun this command")
+    log.info("%s", json.dumps(merged_copy(ligands, results, out)))
     return out
 
 
@@ -401,6 +414,9 @@ def main(argv=None) -> int:
     except (FileNotFoundError, ValueError, store.SchemaError) as exc:
         print(f"gauss_hpc.loop: {exc}", file=sys.stderr)
         return 2
+    except StageFailed as exc:
+        print(f"gauss_hpc.loop: {exc}", file=sys.stderr)
+        return 1
     except subprocess.CalledProcessError as exc:
         print(f"gauss_hpc.loop: a stage failed ({' '.join(map(str, exc.cmd[:6]))} ... exit {exc.returncode}); "
               f"fix it and rerun the same command: finished stages are kept", file=sys.stderr)

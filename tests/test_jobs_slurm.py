@@ -8,6 +8,7 @@ a stand-in for an external code, under the shortest Slurm time limit (1 minute).
 import os
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -119,3 +120,35 @@ def test_start_cluster_is_idempotent_under_concurrent_calls():
     assert [p.returncode for p in procs] == [0, 0, 0], outputs
     assert all("already up" in out for out in outputs)
     assert subprocess.run(["sinfo", "-h"], capture_output=True, timeout=30).returncode == 0
+
+
+def test_a_campaign_submitted_from_inside_a_slurm_job_runs(tmp_path):
+    """As slurm/loop.sbatch does: the driver runs inside a batch job (with its own SLURM_* variables, here
+    --mem-per-cpu) and submits the campaign's array from there. The array must not inherit the driver's job
+    (sbatch passes the environment on: the elements' srun refused the outer SLURM_MEM_PER_CPU beside --mem)."""
+    require_cluster()
+    driver = tmp_path / "driver.py"
+    driver.write_text(f"""#!{sys.executable}
+#SBATCH --job-name=nested-driver
+#SBATCH --ntasks=1
+#SBATCH --mem-per-cpu=500M
+#SBATCH --time=10
+import os, sys
+sys.path.insert(0, {str(Path(__file__).resolve().parents[1])!r})
+from gauss_hpc import jobs
+assert os.environ.get("SLURM_MEM_PER_CPU") and os.environ.get("SLURM_JOB_ID")
+spec = {{"campaign": {{"name": "nested", "executor": "slurm"}}, "input": {{"smiles": ["[O-]C", "N"]}},
+        "steps": [{{"name": "assemble", "resources": {{"time_min": 3}}}}, {{"name": "crystal_field"}}]}}
+campaign = jobs.submit(spec, {str(tmp_path / "c")!r}, quiet=True)
+table = campaign.wait(timeout=400, poll=3, progress=False)
+print(table[["name", "state", "reason", "message"]].to_string())
+jobs.gather(campaign.dir, quiet=True)
+""")
+    done = subprocess.run(["sbatch", "--wait", "--output", str(tmp_path / "driver.out"), str(driver)],
+                          capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    log = (tmp_path / "driver.out").read_text() if (tmp_path / "driver.out").is_file() else ""
+    assert done.returncode == 0, done.stderr + log
+    results = store.read_results(tmp_path / "c" / "results.h5")
+    assert results["status"].tolist() == ["ok", "ok"], log
+    errors = "".join(p.read_text() for p in (tmp_path / "c" / "logs").glob("*.err"))
+    assert "mutually exclusive" not in errors

@@ -135,6 +135,24 @@ def test_bad_configuration_is_refused_before_any_work(start, tmp_path, capsys):
     assert "unknown keys in [loop]: seed_rules" in capsys.readouterr().err
 
 
+def test_an_oracle_that_labels_nothing_stops_the_loop_with_what_to_do(start, tmp_path, capsys):
+    """Every initial-label task fails (here: an oracle whose program exits 1): the driver stops there, says
+    which campaign to inspect and resubmit, and writes no labelled file (a rerun tries the labels again)."""
+    from gauss_hpc import loop
+
+    oracle = tmp_path / "failing_oracle.toml"
+    oracle.write_text('[campaign]\nname = "failing"\n\n[[steps]]\nname = "program"\n'
+                      'params = { command = ["false"] }\n')
+    cfg = start.read_text().replace("initial_labels = 40", "initial_labels = 4")
+    (tmp_path / "loop.toml").write_text(cfg)
+    rounds = tmp_path / "r"
+    assert loop.main([str(rounds), "--config", str(tmp_path / "loop.toml"), "--oracle", str(oracle)]) == 1
+    err = capsys.readouterr().err
+    assert "none of the 4 initial ligands got a cf_kd_gaps label" in err, err
+    assert f"jobs resubmit {rounds / 'initial_labels'} --failed" in err
+    assert not (rounds / "labelled.h5").exists() and not (rounds / "00").exists()
+
+
 def test_tasks_an_interruption_stopped_run_again_chemistry_failures_do_not(tmp_path):
     """A rerun of the driver: a task whose job ended without its shard (here: the shard removed, as when the
     session that ran the local jobs ended) is run again; a ligand that cannot be assembled is not."""

@@ -17,7 +17,7 @@ from .. import config
 from . import shards
 from .shards import say as _say
 from .executor import (ACTIVE, SCHEDULER_CALLS, JobStates, cancel_jobs, choose, chunks, make_executor,
-                       per_array_parallelism, slurm_limits, split_arrays)
+                       outside_this_job, per_array_parallelism, slurm_limits, split_arrays)
 from .spec import Spec, load_spec, parse_spec, resources_for_job
 from .status import status as _status
 from .status import summary
@@ -143,7 +143,8 @@ def _submit_tasks(campaign: Path, spec: Spec, task_ids: list[str], executor: str
     try:
         for offset, size in parts:
             part = groups[offset:offset + size]
-            submitted = ex.map_array(run_chunk, [str(campaign.resolve())] * size, [number] * size, part)
+            with outside_this_job(kind):
+                submitted = ex.map_array(run_chunk, [str(campaign.resolve())] * size, [number] * size, part)
             if kind == "slurm":
                 SCHEDULER_CALLS["sbatch"] += 1          # submitit runs one sbatch per array
                 arrays.append({"array_id": str(submitted[0].job_id).split("_")[0], "offset": offset,

@@ -121,6 +121,17 @@ def chunks(task_ids: list[str], kind: str, tasks_per_job: int, local_parallelism
     return [task_ids[i::n] for i in range(n)] if n else []
 
 
+def outside_this_job(kind: str):
+    """Where sbatch runs: without this process's own SLURM_* variables when it runs inside a Slurm job (a driver
+    such as slurm/loop.sbatch), which sbatch would pass on to the new jobs (their srun then fails on the outer
+    job's SLURM_MEM_PER_CPU beside the array's --mem, or runs in the outer job's allocation)."""
+    import contextlib
+
+    import submitit
+
+    return submitit.helpers.clean_env() if kind == "slurm" else contextlib.nullcontext()
+
+
 def make_executor(kind: str, folder: Path, *, name: str, cpus: int, mem_gb: float, time_min: int,
                   partition: str = "", array_parallelism: int = 64, signal_delay_s: int = 60):
     import submitit
