@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from . import config as config_mod
+from . import config
 from . import store
 from .chem.ligands import LigandError, elements_of, ligands_of, parse_molecule
 
@@ -260,7 +260,7 @@ def build(source: str, out: str | Path, *, limit: int | None = None, workers: in
           rejects_path: str | Path | None = None, overrides: dict | None = None,
           config_path: str | Path | None = None) -> dict:
     """Curate ligands from `source` into `out`; returns the counts (also written as attributes)."""
-    cfg = config_mod.load("data", config_path, overrides)
+    cfg = config.load("data", config_path, overrides)
     out = Path(out)
     name, molecules = read_source(source, limit)
     allowed = frozenset(cfg["allowed_elements"])

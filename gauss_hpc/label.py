@@ -19,7 +19,6 @@ Slurm time limit). A bad ligand gets a status and a message in the sidecar, neve
 from __future__ import annotations
 
 import argparse
-import concurrent.futures as cf
 import hashlib
 import importlib
 import json
@@ -30,6 +29,7 @@ import signal
 import sys
 import time
 from collections import Counter
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -197,7 +197,7 @@ def label_file(path: str | Path, *, backend: str = "xtb", rows: str | None = Non
     pool = None
     try:
         if workers > 1 and len(jobs) > 1:
-            pool = cf.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+            pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
                                           initializer=_init_worker)
         with tqdm(total=len(jobs), desc=f"label {backend}", unit="lig", disable=not progress) as bar:
             for first in range(0, len(jobs), max(1, chunk)):

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from gauss_hpc import config as configuration
+from gauss_hpc import config
 from gauss_hpc import dist, store
 from gauss_hpc.dist import InputError
 from gauss_hpc.sampling import dedup, metrics
@@ -95,7 +95,7 @@ def load_config(args: argparse.Namespace) -> dict:
         "run", "out", "ligands", "seed_ids", "seed_smiles", "seed_file", "seed_top", "seed_bins", "seed_random",
         "seed_by", "seed_order", "sigmas", "batches", "batch_size", "decoding", "temperature", "seed",
         "units_per_group", "keep", "knn_k", "metrics", "metrics_max_samples", "threads", "round")}
-    return configuration.load("sample", args.config, overrides)
+    return config.load("sample", args.config, overrides)
 
 
 def seed_spec(cfg: dict) -> SeedSpec:
@@ -436,7 +436,7 @@ def merge(parts: list[str | Path], out: str | Path) -> dict:
                          f"those (`sbatch --array={listing} slurm/sample_array.sbatch {elements} …` with the same "
                          f"options, or `python -m gauss_hpc.sample … --array {elements} --array-index I`), then "
                          f"merge again")
-    cfg = {**configuration.load("sample"), **json.loads(first["sample_config"]), "out": str(out)}
+    cfg = {**config.load("sample"), **json.loads(first["sample_config"]), "out": str(out)}
     setup = prepare(cfg)
     t_setup = time.perf_counter()
     units = {name: np.concatenate([t["units"][name] for _, _, t in read]) for name in read[0][2]["units"]}
