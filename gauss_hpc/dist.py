@@ -105,15 +105,20 @@ def detect(env: Mapping[str, str] | None = None) -> Launch:
     if env.get("TORCHELASTIC_RUN_ID") or (env.get("RANK") and env.get("WORLD_SIZE") and env.get("MASTER_ADDR")):
         return Launch("torchrun", int(env["RANK"]), int(env["WORLD_SIZE"]), _int(env, "LOCAL_RANK") or 0,
                       env.get("MASTER_ADDR"), _int(env, "MASTER_PORT"))
-    if env.get("SLURM_STEP_ID") is not None and env.get("SLURM_PROCID") is not None:
-        world = _int(env, "SLURM_STEP_NUM_TASKS", "SLURM_NTASKS") or 1
-        addr, port = _slurm_master(env)
-        return Launch("srun", int(env["SLURM_PROCID"]), world, _int(env, "SLURM_LOCALID") or 0, addr, port)
     rank = _int(env, "PMI_RANK", "OMPI_COMM_WORLD_RANK", "PMIX_RANK")
     size = _int(env, "PMI_SIZE", "OMPI_COMM_WORLD_SIZE")
-    if rank is not None and size is not None:
+    mpi = (rank, size) if rank is not None and size is not None else None
+    if env.get("SLURM_STEP_ID") is not None and env.get("SLURM_PROCID") is not None:
+        world = _int(env, "SLURM_STEP_NUM_TASKS", "SLURM_NTASKS") or 1
+        # srun started the ranks, unless an MPI launcher did inside one step: mpiexec (MPICH's Hydra, Open MPI)
+        # in a batch job starts one proxy per node with srun, so every rank sees SLURM_PROCID 0 of a 1-task
+        # step and only the MPI variables count the ranks.
+        if mpi is None or mpi == (int(env["SLURM_PROCID"]), world):
+            addr, port = _slurm_master(env)
+            return Launch("srun", int(env["SLURM_PROCID"]), world, _int(env, "SLURM_LOCALID") or 0, addr, port)
+    if mpi is not None:
         local = _int(env, "MPI_LOCALRANKID", "OMPI_COMM_WORLD_LOCAL_RANK") or 0
-        return Launch("mpiexec", rank, size, local)  # master chosen at init by rank 0, shared with mpi4py
+        return Launch("mpiexec", *mpi, local)  # master chosen at init by rank 0, shared with mpi4py
     return Launch("single", 0, 1, 0)
 
 

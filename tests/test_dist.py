@@ -40,6 +40,19 @@ def test_mpich_and_openmpi_environments():
                         "OMPI_COMM_WORLD_LOCAL_RANK": "1"}) == dist.Launch("mpiexec", 3, 4, 1)
 
 
+def test_mpiexec_inside_a_slurm_batch_job_counts_the_mpi_ranks():
+    """MPICH's mpiexec in an sbatch job starts its proxy with srun: each rank sees a 1-task step with
+    SLURM_PROCID 0 (environment of rank 1 of `mpiexec -n 2` in a 2-task batch job on the local Slurm)."""
+    env = {"MPI_LOCALNRANKS": "2", "MPI_LOCALRANKID": "1", "PMI_FD": "6", "PMI_HOSTNAME": "vm", "PMI_RANK": "1",
+           "PMI_SIZE": "2", "SLURM_LOCALID": "0", "SLURM_NTASKS": "1", "SLURM_PROCID": "0", "SLURM_STEPID": "0",
+           "SLURM_STEP_ID": "0", "SLURM_STEP_NODELIST": "vm", "SLURM_STEP_NUM_NODES": "1",
+           "SLURM_STEP_NUM_TASKS": "1", "SLURM_JOB_ID": "1703"}
+    assert dist.detect(env) == dist.Launch("mpiexec", 1, 2, 1)
+    # srun --mpi=pmi2 sets both, and they agree: still srun
+    srun = dict(env, PMI_RANK="1", SLURM_PROCID="1", SLURM_STEP_NUM_TASKS="2", SLURM_NTASKS="2", SLURM_LOCALID="1")
+    assert dist.detect(srun).launcher == "srun" and dist.detect(srun).rank == 1
+
+
 def test_torchrun_wins():
     env = {"RANK": "1", "WORLD_SIZE": "2", "LOCAL_RANK": "1", "MASTER_ADDR": "10.0.0.1", "MASTER_PORT": "29500",
            "TORCHELASTIC_RUN_ID": "x", "SLURM_STEP_ID": "0", "SLURM_PROCID": "0"}

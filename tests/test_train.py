@@ -126,6 +126,24 @@ def test_two_srun_ranks_equal_one_rank(ligands, one_rank_run, tmp_path):
     assert_same_run(one_rank_run, out)
 
 
+@pytest.mark.skipif(MPIEXEC is None, reason="LOUD SKIP: no mpiexec found (install mpich into the venv)")
+def test_mpiexec_inside_a_batch_job_equals_one_rank(ligands, one_rank_run, tmp_path):
+    """As slurm/loop.sbatch runs its stages: mpiexec -n 2 inside a 2-task batch job. MPICH starts its ranks
+    through srun there (a 1-task step, SLURM_PROCID 0 on both); each must still know it is one of two."""
+    require_cluster()
+    script = tmp_path / "job.sh"
+    script.write_text('#!/bin/bash\n#SBATCH --ntasks=2\n#SBATCH --time=10\nexec "$@"\n')
+    log = tmp_path / "job.out"
+    out = tmp_path / "batch"
+    done = subprocess.run(["sbatch", "--wait", "--output", str(log), f"--chdir={REPO}", str(script), MPIEXEC, "-n",
+                           "2", PY, "-m", "gauss_hpc.train", "--ligands", str(ligands), *EQUIVALENCE_FLAGS,
+                           "--out", str(out)], env=env(), capture_output=True, text=True, timeout=400)
+    text = log.read_text() if log.is_file() else done.stderr
+    assert done.returncode == 0, text[-3000:]
+    assert "mpiexec launch, 2 rank(s), backend gloo" in text
+    assert_same_run(one_rank_run, out)
+
+
 def test_sigterm_mid_epoch_then_resume_is_exact(ligands, tmp_path):
     flags = ["--ligands", str(ligands), "--max-epochs", "3", "--batch-size", "10", "--log-every", "1", *SMALL_FLAGS]
     reference = tmp_path / "reference"
