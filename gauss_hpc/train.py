@@ -409,6 +409,39 @@ class Evaluator:
         return metrics
 
 
+def new_model(cfg: dict, data: Dataset) -> SmilesVAE:
+    """The untrained VAE the [train] settings describe, sized for the dataset's vocabulary and labels (seeded by
+    cfg["seed"], so every rank starts from the same parameters)."""
+    torch.manual_seed(cfg["seed"])
+    return SmilesVAE(
+        vocab_size=data.vocab.size, max_length=data.vocab.max_length, latent_dim=cfg["latent_dim"],
+        encoder_hidden=tuple(cfg["encoder_hidden"]), decoder=cfg["decoder"],
+        decoder_hidden=cfg["decoder_hidden"], decoder_layers=cfg["decoder_layers"],
+        n_labels=len(data.label_names), proxy_hidden=cfg["proxy_hidden"], proxy_dropout=cfg["proxy_dropout"],
+        kd_head=bool(cfg["kd_head"]), kd_hidden=tuple(cfg["kd_hidden"]), kd_dropout=cfg["kd_dropout"])
+
+
+def epoch_row(epoch: int, sums: torch.Tensor, seconds: float, held_out: dict, lr: float) -> dict:
+    """One history row from an epoch's global sums (loss terms x rows for TERMS, rows seen, CPU seconds of all
+    ranks), its training wall time, the held-out scores and the learning rate it ran with."""
+    rows_seen = max(float(sums[len(TERMS)]), 1.0)
+    row = {"epoch": epoch, **{f"train_{t}": float(sums[i]) / rows_seen for i, t in enumerate(TERMS)}, **held_out}
+    row.update(lr=lr, wall_seconds=seconds, samples_per_s=rows_seen / max(seconds, 1e-9))
+    # CPU time of all ranks per ligand: parallel overhead independent of how loaded the machine is.
+    row["cpu_seconds"] = float(sums[len(TERMS) + 1])
+    row["samples_per_cpu_s"] = rows_seen / max(row["cpu_seconds"], 1e-9)
+    return row
+
+
+def epoch_summary(row: dict) -> str:
+    """The log line of a history row."""
+    held_out = ", ".join(f"{k[4:] if k.startswith('val_') else k} {v:.3f}" for k, v in row.items()
+                         if k.startswith(("val_string", "val_char", "val_loss", "val_active", "r2_")))
+    return (f"epoch {row['epoch']}: loss {row['train_loss']:.4f} (recon {row['train_reconstruction']:.4f}, "
+            f"kl {row['train_kl']:.4f}, property {row['train_property']:.4f}) | held-out {held_out or 'none'} | "
+            f"lr {row['lr']:.2e} | {row['samples_per_s']:.0f} ligands/s")
+
+
 class Trainer:
     """The training loop and its state (model, optimizer, LR schedule, position in the data, early stopping,
     history): the state is what checkpoint.pt holds, so that a resumed run continues exactly."""
@@ -417,14 +450,7 @@ class Trainer:
                  progress: bool = True):
         self.cfg, self.data, self.ctx, self.run_dir = cfg, data, ctx, run_dir
         self.log_every, self.progress = log_every, progress
-        torch.manual_seed(cfg["seed"])
-        self.model = SmilesVAE(
-            vocab_size=data.vocab.size, max_length=data.vocab.max_length, latent_dim=cfg["latent_dim"],
-            encoder_hidden=tuple(cfg["encoder_hidden"]), decoder=cfg["decoder"],
-            decoder_hidden=cfg["decoder_hidden"], decoder_layers=cfg["decoder_layers"],
-            n_labels=len(data.label_names), proxy_hidden=cfg["proxy_hidden"], proxy_dropout=cfg["proxy_dropout"],
-            kd_head=bool(cfg["kd_head"]), kd_hidden=tuple(cfg["kd_hidden"]), kd_dropout=cfg["kd_dropout"],
-        ).to(ctx.device)
+        self.model = new_model(cfg, data).to(ctx.device)
         self.net = self.model
         if ctx.distributed:
             self.net = torch.nn.parallel.DistributedDataParallel(
@@ -520,33 +546,17 @@ class Trainer:
     # -- the loop -------------------------------------------------------------------------------------------
     def _end_epoch(self) -> bool:
         """Metrics, history, LR schedule, best parameters, early stopping. Returns True to stop."""
-        sums = self.ctx.all_reduce_sum(self.epoch_sums)
-        rows_seen = max(float(sums[len(TERMS)]), 1.0)
-        row = {"epoch": self.epoch}
-        row.update({f"train_{t}": float(sums[i]) / rows_seen for i, t in enumerate(TERMS)})
-        if len(self.data.test_rows):
-            row.update(self.evaluate(self.model, self.data.test_rows))
-            monitored = row["val_loss"]
-        else:
-            monitored = row["train_loss"]
-        row["lr"] = self.optimizer.param_groups[0]["lr"]
-        row["wall_seconds"] = self.epoch_seconds
-        row["samples_per_s"] = rows_seen / max(self.epoch_seconds, 1e-9)
-        # CPU time of all ranks per ligand: parallel overhead independent of how loaded the machine is.
-        row["cpu_seconds"] = float(sums[len(TERMS) + 1])
-        row["samples_per_cpu_s"] = rows_seen / max(row["cpu_seconds"], 1e-9)
+        held_out = self.evaluate(self.model, self.data.test_rows) if len(self.data.test_rows) else {}
+        row = epoch_row(self.epoch, self.ctx.all_reduce_sum(self.epoch_sums), self.epoch_seconds, held_out,
+                        self.optimizer.param_groups[0]["lr"])
+        monitored = row["val_loss"] if held_out else row["train_loss"]
         self.history.append(row)
         self.scheduler.step(monitored)
         is_best, stop = self.stopping.update(self.epoch, monitored)
         if is_best:
             self.save_best(monitored)
         if self.ctx.is_main:
-            log.info("epoch %d: loss %.4f (recon %.4f, kl %.4f, property %.4f) | held-out %s | lr %.2e | "
-                     "%.0f ligands/s", self.epoch, row["train_loss"], row["train_reconstruction"], row["train_kl"],
-                     row["train_property"],
-                     ", ".join(f"{k[4:] if k.startswith('val_') else k} {v:.3f}" for k, v in row.items()
-                               if k.startswith(("val_string", "val_char", "val_loss", "val_active", "r2_")))
-                     or "none", row["lr"], row["samples_per_s"])
+            log.info("%s", epoch_summary(row))
             store.write_history(self.run_dir / ckpt.HISTORY, _history_columns(self.history), config=self.cfg,
                                 sources=[self.cfg["ligands"]])
         self.epoch += 1

@@ -294,3 +294,16 @@ def test_eval_size_scores_every_kd_labelled_held_out_ligand_and_a_fixed_sample_o
     data.kd_mask[scarce] = True
     rows = train.evaluation_rows(data, 8, seed=1)
     assert len(rows) == 8 and set(scarce) <= set(rows)
+
+
+def test_epoch_row_turns_global_sums_into_means_and_rates():
+    from gauss_hpc.model.objective import TERMS
+    from gauss_hpc.train import epoch_row, epoch_summary
+
+    sums = torch.tensor([2.0 * (i + 1) * 100 for i in range(len(TERMS))] + [100.0, 4.0], dtype=torch.float64)
+    row = epoch_row(3, sums, 2.0, {"val_loss": 1.5, "val_string_accuracy": 0.9}, 1e-3)
+    assert row["epoch"] == 3 and row["lr"] == 1e-3
+    assert [row[f"train_{t}"] for t in TERMS] == [2.0 * (i + 1) for i in range(len(TERMS))]
+    assert row["samples_per_s"] == 50.0 and row["cpu_seconds"] == 4.0 and row["samples_per_cpu_s"] == 25.0
+    assert row["val_loss"] == 1.5
+    assert "held-out loss 1.500, string_accuracy 0.900 | lr 1.00e-03 | 50 ligands/s" in epoch_summary(row)
