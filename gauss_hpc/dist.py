@@ -122,6 +122,14 @@ def detect(env: Mapping[str, str] | None = None) -> Launch:
     return Launch("single", 0, 1, 0)
 
 
+def share(n_rows: int, rank: int, size: int) -> tuple[int, int]:
+    """Rows [start, stop) of n_rows that `rank` of `size` takes: contiguous blocks whose lengths differ by at
+    most one (training batches, the blocks of a table each sampling rank reads)."""
+    base, extra = divmod(n_rows, size)
+    start = rank * base + min(rank, extra)
+    return start, start + base + (1 if rank < extra else 0)
+
+
 def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("", 0))

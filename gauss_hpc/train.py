@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from . import config as config_mod
+from . import config
 from . import dist, store
 from .abinitio import values as value_schema
 from .chem.vocab import Vocabulary
@@ -99,7 +99,7 @@ def _flag(key: str) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    defaults = config_mod.defaults().get("train", {})
+    defaults = config.defaults().get("train", {})
     parser = argparse.ArgumentParser(
         prog="python -m gauss_hpc.train",
         description="Train the semi-supervised GAUSS SMILES VAE (single process, mpiexec -n N, srun or "
@@ -287,13 +287,6 @@ def epoch_order(train_rows: np.ndarray, seed: int, epoch: int) -> np.ndarray:
     return np.random.default_rng([seed, epoch]).permutation(train_rows)
 
 
-def rank_bounds(n: int, world_size: int, rank: int) -> tuple[int, int]:
-    """Contiguous share [start, stop) of n rows for `rank` (sizes differ by at most one)."""
-    base, extra = divmod(n, world_size)
-    start = rank * base + min(rank, extra)
-    return start, start + base + (1 if rank < extra else 0)
-
-
 # --- training -----------------------------------------------------------------------------------------------
 
 class Interrupt:
@@ -357,7 +350,7 @@ class Evaluator:
         n_stats = base + 4 * (n_labels + n_kd * 7)
         sums = torch.zeros(n_stats + 2 * d, dtype=torch.float64)
         label_counts, kd_count = global_counts(self.data, rows, self.ctx.device)
-        start, stop = rank_bounds(len(rows), self.ctx.world_size, self.ctx.rank)
+        start, stop = dist.share(len(rows), self.ctx.rank, self.ctx.world_size)
         mine = rows[start:stop]
         for lo in range(0, len(mine), self.batch_rows):
             batch = batch_tensors(self.data, mine[lo:lo + self.batch_rows], self.ctx.device)
@@ -522,7 +515,7 @@ class Trainer:
     # -- one step -------------------------------------------------------------------------------------------
     def train_step(self, global_rows: np.ndarray) -> None:
         n_global = len(global_rows)
-        start, stop = rank_bounds(n_global, self.ctx.world_size, self.ctx.rank)
+        start, stop = dist.share(n_global, self.ctx.rank, self.ctx.world_size)
         # A rank without rows in a short last batch still joins the gradient all-reduce, with weight 0.
         weight = 1.0 if stop > start else 0.0
         local = global_rows[start:stop] if stop > start else global_rows[:1]
@@ -614,7 +607,7 @@ class Trainer:
         self.model.eval()
         n = len(self.data.tokens)
         full = torch.zeros(n, 2 * self.model.latent_dim, dtype=torch.float64)
-        start, stop = rank_bounds(n, self.ctx.world_size, self.ctx.rank)
+        start, stop = dist.share(n, self.ctx.rank, self.ctx.world_size)
         step = self.cfg["latents_batch"]
         for lo in range(start, stop, step):
             hi = min(lo + step, stop)
@@ -636,7 +629,7 @@ def _history_columns(history: list[dict]) -> dict:
 def _resolve_config(args: argparse.Namespace) -> dict:
     """Defaults < --config file < flags; with --resume the run's stored config.toml replaces the first two."""
     overrides = {key: getattr(args, key) for key, _, _ in OPTIONS}
-    cfg = config_mod.load("train", args.config, overrides)
+    cfg = config.load("train", args.config, overrides)
     if args.resume:
         if args.config:
             raise InputError("--resume continues with the run's stored config.toml; override single settings "
@@ -644,7 +637,7 @@ def _resolve_config(args: argparse.Namespace) -> dict:
         stored = Path(cfg["out"]) / ckpt.CONFIG
         if not stored.is_file():
             raise InputError(f"{stored} not found: --resume needs the --out directory of an earlier run")
-        cfg = config_mod.load("train", stored, overrides)
+        cfg = config.load("train", stored, overrides)
     return cfg
 
 
@@ -725,7 +718,7 @@ def train(cfg: dict, *, resume: bool = False, log_every: int = 50, progress: boo
                      ctx.device, len(data.tokens), len(data.train_rows), len(data.test_rows), data.vocab.size,
                      data.vocab.max_length)
             run_dir.mkdir(parents=True, exist_ok=True)
-            store.atomic_write_text(run_dir / ckpt.CONFIG, config_mod.dumps(cfg, "train"))
+            store.atomic_write_text(run_dir / ckpt.CONFIG, config.dumps(cfg, "train"))
             store.atomic_write_text(run_dir / ckpt.VOCAB, data.vocab.to_json())
             ckpt.write_training_ligands(run_dir, data.canonical)
         trainer = Trainer(cfg, data, ctx, run_dir, log_every=log_every, progress=progress)

@@ -14,6 +14,7 @@ from rdkit import Chem, DataStructs
 from rdkit.Chem import AllChem
 
 from gauss_hpc import store
+from gauss_hpc.dist import share
 from gauss_hpc.sampling import dedup
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -101,7 +102,7 @@ def test_owner_is_the_same_in_every_process():
 
 @pytest.mark.parametrize("n_rows, size", [(10, 3), (2, 4), (9492, 2), (0, 2)])
 def test_blocks_tile_the_table(n_rows, size):
-    blocks = [dedup.block_of(n_rows, r, size) for r in range(size)]
+    blocks = [share(n_rows, r, size) for r in range(size)]
     assert blocks[0][0] == 0 and blocks[-1][1] == n_rows
     assert all(a[1] == b[0] for a, b in zip(blocks, blocks[1:]))
     assert max(b - a for a, b in blocks) - min(b - a for a, b in blocks) <= 1

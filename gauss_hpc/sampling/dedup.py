@@ -17,6 +17,7 @@ from typing import Sequence
 import numpy as np
 
 from gauss_hpc import store
+from gauss_hpc.dist import share
 from gauss_hpc.sampling.plan import stable_hash64
 
 
@@ -24,18 +25,11 @@ def owner_of(canonical: str, size: int) -> int:
     return stable_hash64(canonical) % size
 
 
-def block_of(n_rows: int, rank: int, size: int) -> tuple[int, int]:
-    """Rows [start, stop) of a table that `rank` reads: contiguous blocks that differ in length by at most one."""
-    base, extra = divmod(n_rows, size)
-    start = rank * base + min(rank, extra)
-    return start, start + base + (1 if rank < extra else 0)
-
-
 def read_canonical_block(ligands_path: str | Path, rank: int, size: int) -> list[str]:
     """This rank's block of the ligands file's kekulized canonical SMILES column."""
     with store.open_checked(ligands_path, "ligands") as h5:
         column = h5["ligands/canonical"]
-        start, stop = block_of(column.shape[0], rank, size)
+        start, stop = share(column.shape[0], rank, size)
         return list(column.asstr()[start:stop])
 
 
@@ -46,7 +40,7 @@ def read_key_file_block(path: str | Path, rank: int, size: int) -> list[str]:
 
     with gzip.open(path, "rt", encoding="utf-8") as fh:
         keys = [line.rstrip("\n") for line in fh if line.strip()]
-    start, stop = block_of(len(keys), rank, size)
+    start, stop = share(len(keys), rank, size)
     return keys[start:stop]
 
 
