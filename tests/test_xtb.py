@@ -53,7 +53,7 @@ def _check_bundled(rows):
             assert np.isfinite(values).all(), (row, table.smiles[row], values)
             assert res.values["donor_element"] == table.donor_element[row]
         else:
-            assert res.status in Status.ALL and res.message, (row, res)
+            assert res.message, (row, res)       # a failure says why
             failures.append((row, res.status, res.message))
     assert len(failures) <= 0.01 * len(rows), failures
 

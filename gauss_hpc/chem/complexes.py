@@ -17,6 +17,7 @@ from typing import Mapping, Sequence
 import numpy as np
 from rdkit import Chem, rdBase
 
+from ..abinitio.constants import LANTHANIDES
 from .geometry import ligand_molblock
 
 
@@ -70,7 +71,6 @@ WATER = "O"
 CLASH_SCALE = 0.7
 _VDW = {"H": 1.20, "C": 1.70, "N": 1.55, "O": 1.52, "F": 1.47, "P": 1.80, "S": 1.80, "Cl": 1.75, "Br": 1.85,
         "I": 1.98, "B": 1.92, "Si": 2.10, "Se": 1.90}
-_LANTHANIDES = ("La", "Ce", "Pr", "Nd", "Pm", "Sm", "Eu", "Gd", "Tb", "Dy", "Ho", "Er", "Tm", "Yb", "Lu")
 
 
 # Why an assembly failed (AssemblyError.reason): bad arguments or ligand; molSimplify failed or returned other
@@ -109,8 +109,8 @@ def metal_multiplicity(metal: str, oxidation_state: int = 3) -> int:
     Y(III), Sc(III), La(III), Lu(III). Dy(III) 4f9 -> 6, Gd(III) 4f7 -> 8, Y(III) -> 1."""
     if metal in ("Y", "Sc") and oxidation_state == 3:
         return 1
-    if metal in _LANTHANIDES:
-        n_f = 57 + _LANTHANIDES.index(metal) - 54 - oxidation_state
+    if metal in LANTHANIDES:
+        n_f = 57 + LANTHANIDES.index(metal) - 54 - oxidation_state
         if 0 <= n_f <= 14:
             return min(n_f, 14 - n_f) + 1
     raise AssemblyError(f"metal {metal}({oxidation_state}): no spin rule; pass multiplicity= explicitly")
