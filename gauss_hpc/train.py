@@ -626,19 +626,23 @@ def _history_columns(history: list[dict]) -> dict:
 
 # --- entry point --------------------------------------------------------------------------------------------
 
-def _resolve_config(args: argparse.Namespace) -> dict:
-    """Defaults < --config file < flags; with --resume the run's stored config.toml replaces the first two."""
+def _resolve_config(args: argparse.Namespace) -> tuple[dict, float | None]:
+    """Defaults < --config file < flags; with --resume the run's stored config.toml replaces the first two.
+    Returns the config and, when resuming, a --lr that differs from the run's own (it replaces the optimizer's
+    possibly reduced rate; the same --lr again, as a driver that repeats its flags passes it, changes nothing)."""
     overrides = {key: getattr(args, key) for key, _, _ in OPTIONS}
     cfg = config.load("train", args.config, overrides)
-    if args.resume:
-        if args.config:
-            raise InputError("--resume continues with the run's stored config.toml; override single settings "
-                             "with flags instead of --config")
-        stored = Path(cfg["out"]) / ckpt.CONFIG
-        if not stored.is_file():
-            raise InputError(f"{stored} not found: --resume needs the --out directory of an earlier run")
-        cfg = config.load("train", stored, overrides)
-    return cfg
+    if not args.resume:
+        return cfg, None
+    if args.config:
+        raise InputError("--resume continues with the run's stored config.toml; override single settings "
+                         "with flags instead of --config")
+    stored = Path(cfg["out"]) / ckpt.CONFIG
+    if not stored.is_file():
+        raise InputError(f"{stored} not found: --resume needs the --out directory of an earlier run")
+    stored_lr = float(config.load("train", stored)["lr"])
+    cfg = config.load("train", stored, overrides)
+    return cfg, (float(args.lr) if args.lr is not None and float(args.lr) != stored_lr else None)
 
 
 def _check_config(cfg: dict) -> None:
@@ -767,12 +771,12 @@ def main(argv: list[str] | None = None) -> int:
 
     def body() -> int:
         try:
-            cfg = _resolve_config(args)
+            cfg, lr_override = _resolve_config(args)
         except (ValueError, FileNotFoundError) as exc:         # the config file or a flag
             raise InputError(str(exc)) from exc
         try:
             return train(cfg, resume=args.resume, log_every=args.log_every, progress=not args.no_progress,
-                         lr_override=args.lr if args.resume else None)
+                         lr_override=lr_override)
         except ckpt.CheckpointError as exc:     # every rank reads the same checkpoint file, with the same result
             raise InputError(str(exc)) from exc
 

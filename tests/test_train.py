@@ -191,6 +191,20 @@ def test_resume_with_more_epochs_and_a_new_learning_rate(ligands, tmp_path):
     assert list(history["epoch"]) == [0, 1] and history["lr"].iloc[1] == pytest.approx(1e-4)
 
 
+def test_resume_with_the_runs_own_lr_keeps_the_reduced_rate(ligands, tmp_path):
+    """A driver that repeats its flags on --resume (gauss_hpc.loop's fine-tuning after a requeue) passes the
+    run's own --lr again: the rate the plateau schedule has reduced stays reduced."""
+    out = tmp_path / "run"
+    flags = ["--ligands", str(ligands), *SMALL_FLAGS, "--batch-size", "50", "--out", str(out), "--lr", "2e-3",
+             "--lr-patience", "0", "--lr-threshold", "1e9"]         # every epoch after the first halves the rate
+    first = run_cli([*flags, "--max-epochs", "2"])
+    assert first.returncode == 0, first.stderr[-3000:]
+    again = run_cli([*flags, "--max-epochs", "3", "--resume"])
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "learning rate set to" not in again.stderr
+    assert list(store.read_history(out / "history.h5")["lr"]) == pytest.approx([2e-3, 2e-3, 1e-3])
+
+
 def test_unlabelled_rows_garbage_values_change_nothing(tmp_path):
     clean = make_ligands(tmp_path / "clean.h5", n=120)
     dirty = make_ligands(tmp_path / "dirty.h5", n=120, garbage=1e6)
