@@ -157,15 +157,18 @@ def crystal_field_kds(complexes: list[Complex], charges: list, shielding) -> np.
     return kd
 
 
-def score(reference: np.ndarray, predicted: np.ndarray) -> dict:
-    """Spearman rho and MAE of KD1 and of each of the 7 gaps over the rows both have."""
+def score(reference: np.ndarray, predicted: np.ndarray, anionic: np.ndarray) -> dict:
+    """Spearman rho and MAE of KD1 and of each of the 7 gaps over the rows both have; rho of KD1 also among the
+    anionic and among the neutral ligands alone (`anionic`: one flag per row)."""
     keep = np.isfinite(predicted).all(axis=1)
     ref, pred = reference[keep], predicted[keep]
+    by_charge = {f"spearman_kd1_{name}": round(float(spearmanr(ref[rows, 1], pred[rows, 1])[0]), 4)
+                 for name, rows in (("anions", anionic[keep]), ("neutrals", ~anionic[keep])) if rows.sum() > 2}
     gaps_ref, gaps_pred = np.diff(ref, axis=1), np.diff(pred, axis=1)
     rho_gaps = [float(spearmanr(gaps_ref[:, k], gaps_pred[:, k])[0]) for k in range(7)]
     mae_gaps = np.abs(gaps_ref - gaps_pred).mean(axis=0)
     return {"n": int(keep.sum()), "spearman_kd1": round(float(spearmanr(ref[:, 1], pred[:, 1])[0]), 4),
-            "mae_kd1": round(float(np.abs(ref[:, 1] - pred[:, 1]).mean()), 1),
+            **by_charge, "mae_kd1": round(float(np.abs(ref[:, 1] - pred[:, 1]).mean()), 1),
             "mae_gaps": round(float(mae_gaps.mean()), 1),
             "spearman_gaps": [round(r, 3) for r in rho_gaps], "mae_gap_each": [round(float(m), 1) for m in mae_gaps]}
 
@@ -232,7 +235,8 @@ def calibrated_kds(entries: list[Entry], geometry: str, charges: list, shielding
         out[test_rows] = predict(test_rows, factors)
         fits.append({"fitted_on": sorted(entries[i].name for i in fit_rows),
                      "factors": {c: round(f, 3) for c, f in zip(classes, factors)},
-                     "held_out": score(np.array([entries[i].casscf_kd for i in test_rows]), out[test_rows])})
+                     "held_out": score(np.array([entries[i].casscf_kd for i in test_rows]), out[test_rows],
+                                       np.array([entries[i].donor_class.startswith("anion") for i in test_rows]))})
     return out, fits
 
 
@@ -255,6 +259,7 @@ def main(argv=None) -> int:
     elif Path(args.loprop).is_file():
         loprop = json.loads(Path(args.loprop).read_text())
     reference = np.array([e.casscf_kd for e in entries])
+    anionic = np.array([e.donor_class.startswith("anion") for e in entries])
     sets = charge_sets(entries, loprop)
     rows = []
     complexes = [{"name": e.name, "smiles": e.smiles, "class": e.donor_class,
@@ -270,12 +275,12 @@ def main(argv=None) -> int:
                 keep_kd1(f"cf_{charges}_{shielding}_{geometry}", kd)
                 rows.append({"variant": f"cf_{charges}_{shielding}_{geometry}", "oracle": "crystal_field",
                              "charges": charges, "shielding": shielding, "geometry": geometry,
-                             **score(reference, kd)})
+                             **score(reference, kd, anionic)})
     if args.model:
         row = {"variant": "kd_head", "oracle": "kd_head", "model": args.model, "geometry": "unrelaxed"}
         try:
             kd = kd_head_kds(entries, args.model)
-            rows.append({**row, **score(reference, kd)})
+            rows.append({**row, **score(reference, kd, anionic)})
             keep_kd1("kd_head", kd)
         except ValueError as exc:          # e.g. the shipped QM9 model, trained without KD labels
             rows.append({**row, "skipped": str(exc)})
@@ -288,7 +293,7 @@ def main(argv=None) -> int:
         rows.append({"variant": f"calibrated_{best['variant']}", "oracle": "calibrated", "base": best["variant"],
                      "charges": best["charges"], "shielding": best["shielding"], "geometry": best["geometry"],
                      "scored": "out of fold: each complex predicted by the fit on the other half",
-                     **score(reference, kd)})
+                     **score(reference, kd, anionic)})
         calibration = fits
         keep_kd1(rows[-1]["variant"], kd)
     defaults = {"charges": "gasteiger", "shielding": "none", "geometry": "unrelaxed"}   # crystal_field defaults
@@ -304,7 +309,8 @@ def main(argv=None) -> int:
     width = max(len(r["variant"]) for r in rows)
     for r in rows:
         print(f"{r['variant']:<{width}}  " + (f"skipped: {r['skipped']}" if "skipped" in r else
-              f"n {r['n']:>3}  rho(KD1) {r['spearman_kd1']:+.3f}  MAE(KD1) {r['mae_kd1']:7.1f}  "
+              f"n {r['n']:>3}  rho(KD1) {r['spearman_kd1']:+.3f} (anions {r.get('spearman_kd1_anions', np.nan):+.3f}, "
+              f"neutrals {r.get('spearman_kd1_neutrals', np.nan):+.3f})  MAE(KD1) {r['mae_kd1']:7.1f}  "
               f"MAE(gaps) {r['mae_gaps']:7.1f}"), file=sys.stderr)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(report, indent=1) + "\n")

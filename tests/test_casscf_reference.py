@@ -17,7 +17,7 @@ OK = TABLE[TABLE["status"] == "ok"]
 
 
 def test_every_complex_with_kds_has_its_log_and_geometries():
-    assert len(OK) >= 10
+    assert len(OK) >= 24          # the reference set the fast oracle is scored on (issue 15)
     assert set(OK["program_version"]) == {"v22.10"}
     for name in OK["name"]:
         assert (REFERENCE / "logs" / f"{molcas.safe_name(name)}.log").is_file()
