@@ -155,6 +155,12 @@ def test_gather_with_worker_processes_writes_the_same_results(tmp_path, monkeypa
     campaign = jobs.submit(spec(["[O-]C", "N#CC", "OC", "[NH2-]", "[OH-]", NASTY[0]]), tmp_path / "c", quiet=True)
     corrupt = shards.shard_path(campaign.dir, campaign.tasks()[2]["task_id"])
     corrupt.write_text(corrupt.read_text()[:100])
+    odd = shards.shard_path(campaign.dir, campaign.tasks()[3]["task_id"])     # valid JSON, malformed geometry
+    shard = json.loads(odd.read_text())
+    for record in shard["steps"]:
+        if "complex" in (record.get("values") or {}):
+            record["values"]["complex"]["coords"] = [[0.0, 1.0]]
+    odd.write_text(json.dumps(shard))
     monkeypatch.setattr(gather_module, "CHUNK_ROWS", 2)          # 3 chunks: the parallel path runs
     serial = jobs.gather(campaign.dir, tmp_path / "serial.h5", quiet=True, workers=1)
     parallel = jobs.gather(campaign.dir, tmp_path / "parallel.h5", quiet=True, workers=2)
@@ -165,6 +171,7 @@ def test_gather_with_worker_processes_writes_the_same_results(tmp_path, monkeypa
     for row in range(6):
         a, b = store.read_geometry(serial, row), store.read_geometry(parallel, row)
         assert a[0] == b[0] and np.array_equal(a[1], b[1])
+    assert len(store.read_geometry(serial, 3)[0]) == 0 and len(store.read_geometry(serial, 4)[0]) > 0
     with h5py.File(serial) as one, h5py.File(parallel) as two:
         assert one.attrs["content_sha256"] == two.attrs["content_sha256"]
     with pytest.raises(ValueError, match="gather workers"):

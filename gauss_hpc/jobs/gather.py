@@ -82,10 +82,19 @@ def _kd_step(shard: dict) -> str:
 
 
 def _geometry(values: dict) -> tuple[list[str], list]:
+    """The task's final geometry, or none when the shard's is malformed (a hand-edited or foreign shard must not
+    stop the gather of every other task)."""
     cx = values.get("complex")
-    if isinstance(cx, dict) and "symbols" in cx:
-        return list(cx["symbols"]), list(cx["coords"])
-    return [], []
+    if not isinstance(cx, dict):
+        return [], []
+    try:
+        symbols = [str(s) for s in cx["symbols"]]
+        coords = np.asarray(cx["coords"], dtype=float)
+    except (KeyError, TypeError, ValueError):
+        return [], []
+    if coords.shape != (len(symbols), 3):
+        return [], []
+    return symbols, coords.tolist()
 
 
 def _row(task: dict, state: dict, shard: dict | None) -> tuple[dict, dict]:
