@@ -81,20 +81,19 @@ def _kd_step(shard: dict) -> str:
     return steps[-1] if steps else ""
 
 
-def _geometry(values: dict) -> tuple[list[str], list]:
+def _geometry(values: dict) -> tuple[list[str], np.ndarray]:
     """The task's final geometry, or none when the shard's is malformed (a hand-edited or foreign shard must not
     stop the gather of every other task)."""
     cx = values.get("complex")
+    none = ([], np.zeros((0, 3)))
     if not isinstance(cx, dict):
-        return [], []
+        return none
     try:
         symbols = [str(s) for s in cx["symbols"]]
         coords = np.asarray(cx["coords"], dtype=float)
     except (KeyError, TypeError, ValueError):
-        return [], []
-    if coords.shape != (len(symbols), 3):
-        return [], []
-    return symbols, coords.tolist()
+        return none
+    return (symbols, coords) if coords.shape == (len(symbols), 3) else none
 
 
 def _row(task: dict, state: dict, shard: dict | None) -> tuple[dict, dict]:
@@ -161,7 +160,7 @@ def _chunk(reduced: list[dict]) -> Chunk:
     return Chunk(results=pd.concat([results, extra], axis=1), arrays=arrays,
                  atom_counts=np.asarray([len(r["symbols"]) for r in reduced], np.int64),
                  symbols=np.asarray([s for r in reduced for s in r["symbols"]], dtype=object),
-                 coords=np.asarray([c for r in reduced for c in r["coords"]], float).reshape(-1, 3),
+                 coords=np.concatenate([r["coords"] for r in reduced]) if reduced else np.zeros((0, 3)),
                  steps=steps, digests=[r["digest"] for r in reduced])
 
 
