@@ -19,6 +19,7 @@ train_minutes = 3.0
 train_max_epochs = 25
 train_size = 300
 seed_bins = 2
+seeds_per_bin = 2
 sigmas = [0.0, 0.3]
 batches = 2
 batch_size = 50
@@ -51,7 +52,7 @@ def test_demo_runs_every_stage_and_writes_the_report(demo_dir):
                    "campaign_status.png", "kd1_distribution.png"):
         assert figure in page and (out / "report" / figure).is_file(), figure
     numbers = json.loads((out / "report" / "numbers.json").read_text())
-    assert numbers["sampling attempts"] == 2 * 2 * 2 * 50
+    assert numbers["sampling attempts"] == 2 * 2 * 2 * 2 * 50      # 2 seeds from each of 2 KD1 bins
     assert "report:" in stdout and "step timings" in stdout
     closed_loop = json.loads((out / "rounds" / "00" / "round.json").read_text())     # one design round
     assert closed_loop["labels_added"] > 0 and closed_loop["fig10"]["seeds"] == 2

@@ -149,3 +149,20 @@ def test_report_renders_in_a_real_browser(report):
         assert width > 0 and height > 0 and layers >= 1 and marks > 0
     assert panel.strip()
 
+
+
+def test_fidelity_interval_says_how_much_the_score_rests_on_the_seeds_picked():
+    import pandas as pd
+
+    seed_gaps = [20.0, 100.0, 200.0, 300.0]
+    rows = [(i, gap, gap + offset) for i, gap in enumerate(seed_gaps) for offset in (-10.0, 0.0, 10.0)]
+    joined = pd.DataFrame(rows, columns=["seed_id", "seed_kd1_gap", "kd1_gap"])
+    lo, hi = analyze.fidelity_interval(joined)
+    score = analyze.fidelity_score(joined["seed_kd1_gap"], joined["kd1_gap"])
+    assert 0.9 < lo <= score <= hi <= 1.0                      # every seed followed: a narrow interval near 1
+    # one seed whose generated ligands all landed far from it (a lost charge): the score falls and the
+    # interval spans the resamplings with and without that seed
+    joined.loc[joined["seed_id"] == 3, "kd1_gap"] = 20.0
+    lo, hi = analyze.fidelity_interval(joined)
+    score = analyze.fidelity_score(joined["seed_kd1_gap"], joined["kd1_gap"])
+    assert lo < score < hi and hi - lo > 0.5

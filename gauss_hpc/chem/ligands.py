@@ -69,13 +69,23 @@ def parse_molecule(smiles: str, max_length: int = 200) -> Chem.Mol:
     return mol
 
 
+def _kekulized(mol: Chem.Mol) -> Chem.Mol:
+    """A Kekulé copy of a sanitized molecule. RDKit parses some strings whose aromatic system, once perceived, has
+    no Kekulé form (a decoded `[n-]` ring, for one): that is an unusable ligand, not a crash."""
+    mol = Chem.Mol(mol)
+    try:
+        Chem.Kekulize(mol, clearAromaticFlags=True)
+    except Chem.KekulizeException as exc:
+        raise LigandError("unkekulizable", f"{Chem.MolToSmiles(mol)!r}: {exc}") from None
+    return mol
+
+
 def kekulized_canonical(mol_or_smiles: Chem.Mol | str) -> str:
     """The novelty key of the paper: canonical SMILES in Kekulé form, no stereo."""
-    mol = Chem.MolFromSmiles(mol_or_smiles) if isinstance(mol_or_smiles, str) else Chem.Mol(mol_or_smiles)
+    mol = Chem.MolFromSmiles(mol_or_smiles) if isinstance(mol_or_smiles, str) else mol_or_smiles
     if mol is None:
         raise LigandError("unparsable", f"RDKit cannot parse {mol_or_smiles!r}")
-    Chem.Kekulize(mol, clearAromaticFlags=True)
-    return Chem.MolToSmiles(mol, kekuleSmiles=True, isomericSmiles=False)
+    return Chem.MolToSmiles(_kekulized(mol), kekuleSmiles=True, isomericSmiles=False)
 
 
 def ligand_key(smiles: str) -> str:
@@ -84,8 +94,7 @@ def ligand_key(smiles: str) -> str:
     mol = Chem.MolFromSmiles(smiles)
     if mol is None:
         raise LigandError("unparsable", f"RDKit cannot parse {smiles!r}")
-    Chem.Kekulize(mol, clearAromaticFlags=True)
-    return Chem.MolToSmiles(mol, kekuleSmiles=True, isomericSmiles=False, rootedAtAtom=0)
+    return Chem.MolToSmiles(_kekulized(mol), kekuleSmiles=True, isomericSmiles=False, rootedAtAtom=0)
 
 
 def rooted_smiles(mol: Chem.Mol, atom_index: int) -> str:

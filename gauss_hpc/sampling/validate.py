@@ -23,8 +23,10 @@ from gauss_hpc.chem.ligands import (DONOR_ELEMENTS, LigandError, kekulized_canon
 #   net_charge: total formal charge not 0 or -1 (a monodentate ligand of [Dy(H2O)5L2]+ is neutral or anionic)
 #   anion_site_not_first: a mono-anion whose negative charge is not on the first atom (the donor is not first)
 #   aromatic_o, nitro_o, pyrrole_n, amide_n, cationic_n, cationic_o: the first atom has no lone pair to donate
+#   unkekulizable: RDKit parses it, but the aromatic system it perceives has no Kekulé form (no novelty key)
 REASONS = ("empty", "padding_inside", "unparsable", "fragments", "too_long", "radical", "first_atom_not_n_or_o", "net_charge",
-           "anion_site_not_first", "aromatic_o", "nitro_o", "pyrrole_n", "amide_n", "cationic_n", "cationic_o")
+           "anion_site_not_first", "aromatic_o", "nitro_o", "pyrrole_n", "amide_n", "cationic_n", "cationic_o",
+           "unkekulizable")
 ALLOWED_CHARGES = (0, -1)
 
 
@@ -61,7 +63,10 @@ def check_ligand(smiles: str, max_length: int = 200) -> Verdict:
     rejection = neutral_donor_rejection(donor)
     if rejection is not None:
         return Verdict(smiles, None, rejection if rejection in REASONS else "first_atom_not_n_or_o", charge)
-    return Verdict(smiles, kekulized_canonical(mol), None, charge)
+    try:
+        return Verdict(smiles, kekulized_canonical(mol), None, charge)
+    except LigandError as exc:
+        return Verdict(smiles, None, exc.reason, charge)
 
 
 class Validator:
