@@ -176,7 +176,7 @@ def sample(cfg: dict, ligands: Path, run_dir: Path, samples: Path) -> None:
         sys.executable, "-m", "gauss_hpc.sample", str(run_dir), "--ligands", str(ligands), "--out", str(samples),
         "--seed-ids", *map(str, seeds), "--sigmas", *map(str, cfg["sigmas"]), "--batches", str(cfg["batches"]),
         "--batch-size", str(cfg["batch_size"]), "--threads", "1", "--no-progress"]
-    run(cmd)
+    run(cmd + (["--keep-donor"] if cfg["keep_donor"] else []))
 
 
 def screen(cfg: dict, samples: Path, ligands: Path, out: Path) -> dict:

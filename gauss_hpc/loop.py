@@ -135,7 +135,8 @@ class Round:
             "--out", str(self.samples), rule, *rule_args, "--seed-by", cfg["seed_by"],
             "--sigmas", *map(str, cfg["sigmas"]), "--batches", str(cfg["batches"]),
             "--batch-size", str(cfg["batch_size"]), "--round", str(self.number),
-            "--rng-seed", str(int(cfg["seed"]) + self.number), "--threads", "1", "--no-progress"])
+            "--rng-seed", str(int(cfg["seed"]) + self.number), "--threads", "1", "--no-progress"]
+            + (["--keep-donor"] if cfg["keep_donor"] else []))
 
     def screen_results(self) -> Path:
         chosen = generated_for_screen(self.samples, int(self.cfg["screen"]))

@@ -33,7 +33,7 @@ from gauss_hpc import config
 from gauss_hpc import dist, store
 from gauss_hpc.dist import InputError
 from gauss_hpc.sampling import dedup, metrics
-from gauss_hpc.sampling.engine import DECODING_MODES, LatentDecoder, RankSamples, sample_groups
+from gauss_hpc.sampling.engine import DECODING_MODES, LatentDecoder, RankSamples, donor_prefix, sample_groups
 from gauss_hpc.sampling.plan import Plan
 from gauss_hpc.sampling.predict import KnnLabels, sample_properties
 from gauss_hpc.sampling.seeds import Latents, SeedSpec, resolve_seeds
@@ -70,6 +70,8 @@ def parse_args(argv) -> argparse.Namespace:
     s.add_argument("--batch-size", type=int, help="attempts per batch")
     s.add_argument("--decoding", choices=DECODING_MODES)
     s.add_argument("--temperature", type=float)
+    s.add_argument("--keep-donor", action="store_true", default=None,
+                   help="every sample starts with its seed's donor atom (autoregressive decoder)")
     s.add_argument("--rng-seed", type=int, dest="seed", help="base of every random stream")
     s.add_argument("--units-per-group", type=int, help="batches decoded in one forward pass")
     s.add_argument("--keep", choices=KEEP_MODES,
@@ -93,7 +95,7 @@ def parse_args(argv) -> argparse.Namespace:
 def load_config(args: argparse.Namespace) -> dict:
     overrides = {key: getattr(args, key) for key in (
         "run", "out", "ligands", "seed_ids", "seed_smiles", "seed_file", "seed_top", "seed_bins", "seed_random",
-        "seed_by", "seed_order", "sigmas", "batches", "batch_size", "decoding", "temperature", "seed",
+        "seed_by", "seed_order", "sigmas", "batches", "batch_size", "decoding", "temperature", "keep_donor", "seed",
         "units_per_group", "keep", "knn_k", "metrics", "metrics_max_samples", "threads", "round")}
     return config.load("sample", args.config, overrides)
 
@@ -198,6 +200,7 @@ class Setup:
     decoder: LatentDecoder
     knn: KnnLabels
     seed_mu: np.ndarray
+    seed_prefix: np.ndarray | None      # the seeds' donor atoms as tokens (keep_donor), else None
 
 
 def prepare(cfg: dict) -> Setup:
@@ -206,6 +209,7 @@ def prepare(cfg: dict) -> Setup:
     import torch
 
     from gauss_hpc.model.checkpoint import CheckpointError, load_run
+    from gauss_hpc.model.decoders import AutoregressiveDecoder
 
     if cfg["threads"]:
         torch.set_num_threads(int(cfg["threads"]))
@@ -218,9 +222,16 @@ def prepare(cfg: dict) -> Setup:
                     int(cfg["batches"]), int(cfg["batch_size"]), int(cfg["seed"]), int(cfg["units_per_group"]))
         decoder = LatentDecoder(loaded.model, loaded.vocab, cfg["decoding"], float(cfg["temperature"]))
         knn = KnnLabels.from_files(latents, cfg["knn_labels"], int(cfg["knn_k"]))
+        prefix = None
+        if cfg["keep_donor"]:
+            if not isinstance(loaded.model.decoder, AutoregressiveDecoder):
+                raise ValueError(f"keep_donor needs a model with the autoregressive decoder; {cfg['run']} has "
+                                 f"the {type(loaded.model.decoder).__name__}")
+            prefix = donor_prefix([s.smiles for s in seeds], loaded.vocab)
     except (ValueError, FileNotFoundError, PermissionError, CheckpointError, store.SchemaError) as exc:
         raise InputError(str(exc)) from exc
-    return Setup(loaded, latents, seeds, plan, decoder, knn, np.stack([s.mu for s in seeds]).astype(np.float32))
+    return Setup(loaded, latents, seeds, plan, decoder, knn, np.stack([s.mu for s in seeds]).astype(np.float32),
+                 prefix)
 
 
 def generate(setup: Setup, worker: int, workers: int, progress: bool) -> RankSamples:
@@ -232,7 +243,7 @@ def generate(setup: Setup, worker: int, workers: int, progress: bool) -> RankSam
         from tqdm import tqdm
         bar = tqdm(total=sum(len(plan.group_units(g)) for g in groups) * plan.batch_size, unit="attempt",
                    desc=f"sampling ({worker} of {workers})", file=sys.stderr)
-    local = sample_groups(plan, groups, setup.seed_mu, setup.decoder, Validator(), bar)
+    local = sample_groups(plan, groups, setup.seed_mu, setup.decoder, Validator(), bar, setup.seed_prefix)
     if bar is not None:
         bar.close()
     return local
@@ -359,7 +370,8 @@ def finish(comm, cfg: dict, setup: Setup, local: RankSamples, phase: dict, t_sta
 def _file_attrs(cfg, plan: Plan, latents: Latents, loaded, size: int, seconds: dict) -> dict:
     return {"run_dir": str(cfg["run"]), "ligands_file": str(latents.ligands_file),
             "sigmas": list(plan.sigmas), "batches": plan.batches, "batch_size": plan.batch_size,
-            "decoding": cfg["decoding"], "temperature": float(cfg["temperature"]), "rng_seed": plan.base_seed,
+            "decoding": cfg["decoding"], "temperature": float(cfg["temperature"]),
+            "keep_donor": bool(cfg["keep_donor"]), "rng_seed": plan.base_seed,
             "ranks": size, "reasons": list(REASONS), "label_names": list(loaded.label_names),
             "model_epoch": int(loaded.epoch), "seconds": seconds}
 

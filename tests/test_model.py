@@ -56,6 +56,29 @@ def test_autoregressive_generation_agrees_with_teacher_forcing():
         model.decoder.logits(z)
 
 
+def test_a_forced_prefix_is_written_and_the_rest_reads_it():
+    """keep_donor: the first tokens are the caller's, later ones are the decoder's own given that prefix (the
+    teacher-forced argmax of the whole string agrees after the prefix); the repeat decoder refuses a prefix."""
+    vocab = Vocabulary.build(SMILES)
+    model = small_model(vocab_size=vocab.size, max_length=vocab.max_length, decoder="autoregressive",
+                        decoder_hidden=24).eval()
+    z = torch.randn(30, 6)
+    prefix = torch.full((30, 3), -1, dtype=torch.long)
+    prefix[:, 0] = vocab.index["["]
+    prefix[:10, 1] = vocab.index["O"]           # rows 0-9 force two tokens, the others one
+    with torch.no_grad():
+        generated = model.generate(z, prefix=prefix)
+        forced = model.decode_logits(z, generated).argmax(-1)
+    assert (generated[:, 0] == vocab.index["["]).all() and (generated[:10, 1] == vocab.index["O"]).all()
+    for row, (g, f) in enumerate(zip(generated, forced)):
+        start = 2 if row < 10 else 1
+        end = int((g == 0).nonzero()[0]) if (g == 0).any() else len(g) - 1
+        assert torch.equal(g[start:end + 1], f[start:end + 1])
+    repeat = small_model(vocab_size=vocab.size, max_length=vocab.max_length, decoder="repeat").eval()
+    with pytest.raises(ValueError, match="needs the autoregressive decoder"):
+        repeat.generate(z, prefix=prefix)
+
+
 def test_temperature_draws_come_from_the_callers_uniforms():
     vocab = Vocabulary.build(SMILES)
     for kind in ("repeat", "autoregressive"):

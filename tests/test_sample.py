@@ -186,6 +186,22 @@ def test_decoding_batches_do_not_change_results_and_temperature_is_reproducible(
     assert not store.read_samples(greedy)[["key", "smiles"]].equals(store.read_samples(outs[0])[["key", "smiles"]])
 
 
+def test_keep_donor_samples_start_with_their_seeds_donor_atom(run_dir, tmp_path):
+    from gauss_hpc.chem.vocab import tokenize
+
+    out = tmp_path / "donor.h5"
+    assert sample.main(sample_cli(run_dir, out, "--seed-random", "6", "--sigmas", "0.5", "1.0", "--batches", "2",
+                                  "--batch-size", "40", "--no-metrics", "--keep-donor")) == 0
+    t = read(out)
+    run = load_run(run_dir)
+    donor = {row.seed_id: tokenize(encoder_form(row.smiles, run.vocab), "atom")[0] for row in t["seeds"].itertuples()}
+    written = [tokenize(s, "atom")[0] for s in t["samples"]["smiles"]]
+    assert len(written) > 0 and written == [donor[i] for i in t["samples"]["seed_id"]]
+    assert t["attempts"]["invalid_first_atom_not_n_or_o"].sum() == 0
+    with h5py.File(out, "r") as h5:
+        assert bool(h5.attrs["keep_donor"]) is True
+
+
 def test_predictions_and_kd_cross_mapping(run_dir, one_rank, tmp_path):
     out = tmp_path / "knn.h5"
     assert sample.main(sample_cli(run_dir, out, "--seed-ids", "2", "5", "6", "--sigmas", "0.2", "--batches", "2",

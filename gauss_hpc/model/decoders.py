@@ -6,8 +6,9 @@
   also giving its initial state; trained with teacher forcing, generated one token at a time.
 
 Both offer `logits(z, tokens)` (the training loss; the repeat decoder ignores the tokens) and
-`generate(z, uniforms, temperature)` (token indices: greedy argmax without uniforms, else one draw per position
-from the caller's uniforms, so the draws belong to the caller's random stream). Padding (index 0) ends a string:
+`generate(z, uniforms, temperature, prefix)` (token indices: greedy argmax without uniforms, else one draw per
+position from the caller's uniforms, so the draws belong to the caller's random stream; the autoregressive decoder
+can be given the first tokens, `prefix`, and writes the rest conditioned on them). Padding (index 0) ends a string:
 once an autoregressive string has written it, every later position is padding.
 """
 
@@ -42,8 +43,11 @@ class RepeatDecoder(nn.Module):
         x, _ = self.decoder2(x)
         return self.to_logits(x)
 
-    def generate(self, z: torch.Tensor, uniforms: torch.Tensor | None = None,
-                 temperature: float = 1.0) -> torch.Tensor:
+    def generate(self, z: torch.Tensor, uniforms: torch.Tensor | None = None, temperature: float = 1.0,
+                 prefix: torch.Tensor | None = None) -> torch.Tensor:
+        if prefix is not None:
+            raise ValueError("a forced prefix (keep_donor) needs the autoregressive decoder: the repeat decoder "
+                             "writes every position from z at once, so the rest could not be conditioned on it")
         return pick(self.logits(z), uniforms, temperature)
 
 
@@ -73,8 +77,10 @@ class AutoregressiveDecoder(nn.Module):
         out, _ = self.gru(x, self._initial_state(z))
         return self.to_logits(out)
 
-    def generate(self, z: torch.Tensor, uniforms: torch.Tensor | None = None,
-                 temperature: float = 1.0) -> torch.Tensor:
+    def generate(self, z: torch.Tensor, uniforms: torch.Tensor | None = None, temperature: float = 1.0,
+                 prefix: torch.Tensor | None = None) -> torch.Tensor:
+        """prefix (B, P): the token written at each of the first P positions instead of the decoder's choice
+        (-1: the decoder chooses); later positions read it as their previous token."""
         n = len(z)
         h = self._initial_state(z)
         out = torch.zeros(n, self.max_length, dtype=torch.long, device=z.device)
@@ -87,6 +93,9 @@ class AutoregressiveDecoder(nn.Module):
             x = torch.cat([self.embed(token).unsqueeze(1), zin], dim=-1)
             y, h = self.gru(x, h)
             token = pick(self.to_logits(y[:, 0]), None if uniforms is None else uniforms[active, t], temperature)
+            if prefix is not None and t < prefix.shape[1]:
+                forced = prefix[active, t]
+                token = torch.where(forced >= 0, forced, token)
             out[active, t] = token
             going = token != 0
             if not bool(going.all()):

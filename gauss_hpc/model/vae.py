@@ -93,11 +93,11 @@ class SmilesVAE(nn.Module):
         previous tokens): what the reconstruction loss scores."""
         return self.decoder.logits(z, tokens)
 
-    def generate(self, z: torch.Tensor, uniforms: torch.Tensor | None = None,
-                 temperature: float = 1.0) -> torch.Tensor:
+    def generate(self, z: torch.Tensor, uniforms: torch.Tensor | None = None, temperature: float = 1.0,
+                 prefix: torch.Tensor | None = None) -> torch.Tensor:
         """Token indices (B, L) decoded from latent points: greedy, or sampled at `temperature` from the
-        uniforms (B, L) the caller draws."""
-        return self.decoder.generate(z, uniforms, temperature)
+        uniforms (B, L) the caller draws; `prefix` (B, P) forces the first tokens (-1: free), autoregressive only."""
+        return self.decoder.generate(z, uniforms, temperature, prefix)
 
     def predict_proxy(self, mu: torch.Tensor, keep: torch.Tensor | None = None) -> torch.Tensor:
         """Standardized proxy-label predictions (B, n_labels) from the latent mean."""

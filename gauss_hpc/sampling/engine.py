@@ -33,17 +33,24 @@ class LatentDecoder:
     def stochastic(self) -> bool:
         return self.mode == "temperature"
 
-    def __call__(self, z: np.ndarray, uniforms: np.ndarray | None = None) -> list[str]:
+    def __call__(self, z: np.ndarray, uniforms: np.ndarray | None = None,
+                 prefix: np.ndarray | None = None) -> list[str]:
+        """prefix (n, P): tokens forced at the first positions of each string (-1: free)."""
         import torch
 
         z = np.ascontiguousarray(z, dtype=np.float32)
         inverse = None
         if not self.stochastic:
-            # Greedy decoding is a function of z: identical latents (every attempt at σ = 0) are decoded once.
-            z, inverse = np.unique(z, axis=0, return_inverse=True)
+            # Greedy decoding is a function of z (and the prefix): identical latents (every attempt at σ = 0)
+            # are decoded once.
+            rows = z if prefix is None else np.hstack([z, prefix.astype(np.float32)])
+            rows, first, inverse = np.unique(rows, axis=0, return_index=True, return_inverse=True)
+            z = z[first]
+            prefix = None if prefix is None else prefix[first]
         with torch.inference_mode():
             u = torch.from_numpy(uniforms) if self.stochastic else None
-            indices = self.model.generate(torch.from_numpy(z), u, self.temperature).numpy()
+            forced = None if prefix is None else torch.from_numpy(np.ascontiguousarray(prefix, dtype=np.int64))
+            indices = self.model.generate(torch.from_numpy(z), u, self.temperature, forced).numpy()
         strings = self.vocab.decode(indices)
         return strings if inverse is None else [strings[i] for i in inverse.ravel()]
 
@@ -71,6 +78,27 @@ class RankSamples:
         return np.concatenate(self.z) if self.z else np.zeros((0, latent_dim), np.float32)
 
 
+def donor_prefix(seed_smiles: list[str], vocab) -> np.ndarray:
+    """(n_seeds, P) token indices of each seed's donor atom (its first atom, in the form the model was trained
+    on), padded with -1: what keep_donor forces every sample of that seed to start with."""
+    from gauss_hpc.chem.vocab import tokenize
+    from gauss_hpc.sampling.predict import encoder_form
+
+    index = vocab.index
+    prefixes = []
+    for smiles in seed_smiles:
+        donor = tokenize(encoder_form(smiles, vocab), "atom")[0]
+        tokens = tokenize(donor, vocab.kind)
+        if any(t not in index for t in tokens):
+            raise ValueError(f"seed {smiles!r}: its donor atom {donor!r} cannot be written in the model's "
+                             f"vocabulary; sample around it without keep_donor")
+        prefixes.append([index[t] for t in tokens])
+    out = np.full((len(prefixes), max(map(len, prefixes), default=1)), -1, np.int64)
+    for row, tokens in enumerate(prefixes):
+        out[row, :len(tokens)] = tokens
+    return out
+
+
 def perturb(plan: Plan, unit: int, seed_mu: np.ndarray, decoder: LatentDecoder, max_length: int):
     """z' = z + σε for one unit, and the uniforms for temperature decoding, from the unit's own stream."""
     _, sigma_index, seed_index = plan.unit(unit)
@@ -82,8 +110,9 @@ def perturb(plan: Plan, unit: int, seed_mu: np.ndarray, decoder: LatentDecoder, 
 
 
 def sample_groups(plan: Plan, groups, seed_mu: np.ndarray, decoder: LatentDecoder, validator: Validator,
-                  progress=None) -> RankSamples:
-    """Decode and validate every unit of `groups` (this rank's share)."""
+                  progress=None, seed_prefix: np.ndarray | None = None) -> RankSamples:
+    """Decode and validate every unit of `groups` (this rank's share). seed_prefix (n_seeds, P): tokens every
+    string of a seed starts with (its donor atom, `donor_prefix`), or None."""
     units = np.asarray([u for g in groups for u in plan.group_units(g)], dtype=np.int64)
     out = RankSamples(units=units, attempts=np.full(len(units), plan.batch_size, np.int64),
                       invalid=np.zeros((len(units), len(REASONS)), np.int64))
@@ -96,7 +125,10 @@ def sample_groups(plan: Plan, groups, seed_mu: np.ndarray, decoder: LatentDecode
         draws = [perturb(plan, u, seed_mu, decoder, max_length) for u in members]
         z = np.concatenate([d[0] for d in draws])
         uniforms = np.concatenate([d[1] for d in draws]) if decoder.stochastic else None
-        strings = decoder(z, uniforms)
+        prefix = None
+        if seed_prefix is not None:
+            prefix = np.repeat(seed_prefix[[plan.unit(u)[2] for u in members]], plan.batch_size, axis=0)
+        strings = decoder(z, uniforms, prefix)
         t1 = time.perf_counter()
         for j, u in enumerate(members):
             keep = []
