@@ -91,11 +91,18 @@ def load_reference(path: Path) -> tuple[list[Entry], list[dict]]:
 
 
 def compute_loprop(ligands: list[str], out: Path) -> dict:
-    """PBE/ANO-R1 LoProp charges of every distinct free ligand (and water) with OpenMolcas; written to `out`."""
+    """PBE/ANO-R1 LoProp charges of every distinct free ligand (and water) with OpenMolcas, written to `out` after
+    each ligand; ligands `out` already holds are not computed again (an interrupted run resumes)."""
     from gauss_hpc.abinitio import molcas
 
-    table, started = {}, time.perf_counter()
+    payload = json.loads(out.read_text()) if out.is_file() else {"ligands": {}}
+    payload.update({"method": "OpenMolcas PBE/ANO-R1 SCF + LoProp of the free ligand at its RDKit/MMFF geometry "
+                              "(gauss_hpc.abinitio.molcas.label_ligand)",
+                    "made_by": "python bench/oracle_fidelity.py --compute-loprop"})
+    table = payload["ligands"]
     for smiles in ["O"] + sorted(set(ligands) - {"O"}):
+        if smiles in table:
+            continue
         res = molcas.label_ligand(smiles, cores=1)
         if not res.ok:
             print(f"LoProp {smiles}: {res.status}: {res.message}", file=sys.stderr)
@@ -103,11 +110,8 @@ def compute_loprop(ligands: list[str], out: Path) -> dict:
         symbols, _ = cf.gasteiger_charges(smiles)
         table[smiles] = {"symbols": list(symbols), "charges": [float(q) for q in res.values["atomic_charges"]],
                          "wall_seconds": round(res.wall_seconds, 1)}
-    payload = {"method": "OpenMolcas PBE/ANO-R1 SCF + LoProp of the free ligand at its RDKit/MMFF geometry "
-                         "(gauss_hpc.abinitio.molcas.label_ligand)",
-               "made_by": "python bench/oracle_fidelity.py --compute-loprop",
-               "wall_seconds": round(time.perf_counter() - started, 1), "ligands": table}
-    out.write_text(json.dumps(payload, indent=1) + "\n")
+        print(f"LoProp {smiles}: {res.wall_seconds:.0f} s ({len(table)} ligands in {out})", file=sys.stderr)
+        store.atomic_write_text(out, json.dumps(payload, indent=1) + "\n")
     return payload
 
 
