@@ -71,7 +71,7 @@ def parse_molecule(smiles: str, max_length: int = 200) -> Chem.Mol:
 
 def _kekulized(mol: Chem.Mol) -> Chem.Mol:
     """A Kekulé copy of a sanitized molecule. RDKit parses some strings whose aromatic system, once perceived, has
-    no Kekulé form (a decoded `[n-]` ring, for one): that is an unusable ligand, not a crash."""
+    no Kekulé form (the decoded furan `Oc1=c(=C=O)cc(C)o1`, for one): an unusable ligand, not a crash."""
     mol = Chem.Mol(mol)
     try:
         Chem.Kekulize(mol, clearAromaticFlags=True)

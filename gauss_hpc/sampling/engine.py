@@ -44,7 +44,7 @@ class LatentDecoder:
             # Greedy decoding is a function of z (and the prefix): identical latents (every attempt at σ = 0)
             # are decoded once.
             rows = z if prefix is None else np.hstack([z, prefix.astype(np.float32)])
-            rows, first, inverse = np.unique(rows, axis=0, return_index=True, return_inverse=True)
+            _, first, inverse = np.unique(rows, axis=0, return_index=True, return_inverse=True)
             z = z[first]
             prefix = None if prefix is None else prefix[first]
         with torch.inference_mode():
