@@ -1,5 +1,5 @@
 """`python -m gauss_hpc.jobs import`: a directory mixing real ORCA 5/6 outputs (cclib's optimisations, fBlockKit's
-CASSCF+SOC runs), real OpenMolcas 22.10 logs (converged, killed, crashed, not converged) and files that are no
+CASSCF+SOC and NEVPT2+SOC runs), real OpenMolcas 22.10 logs (converged, killed, crashed, not converged) and files that are no
 outputs becomes one results.h5 row per file with gather's schema; nothing crashes."""
 
 import shutil
@@ -77,6 +77,20 @@ def test_kd_energies_g_tensors_and_geometry(mixed):
     symbols, coords = store.read_geometry(out, dy)
     assert symbols[0] == "Dy" and len(symbols) == 49 and coords.shape == (49, 3)
     assert store.read_geometry(out, rows["orca5.0_dvb_gopt"])[0].count("C") == 10
+
+
+def test_nevpt2_energies_and_an_ion_with_more_doublets_than_the_columns(tmp_path):
+    """`--energies nevpt2` reads ORCA's NEVPT2 QDPT block; an output without one is a parse_error row naming the
+    block it has. CO+ (doublet + quartet) has 9 Kramers pairs: the row keeps the lowest 8 and says so."""
+    for name in ("orca6.1_coplus_nevpt2_soc.out", "orca6.1_dy_acac_casscf_soc_aniso.out"):
+        shutil.copy(FIXTURES / "orca" / name, tmp_path)
+    out = importer.import_outputs([tmp_path], tmp_path / "nevpt2.h5", energies="nevpt2", quiet=True)
+    table = store.read_results(out).set_index("name")
+    kd = store.read_result_arrays(out)["kd_energies"]
+    co, dy = table.loc["orca6.1_coplus_nevpt2_soc"], table.loc["orca6.1_dy_acac_casscf_soc_aniso"]
+    assert co["status"] == "ok" and "9 Kramers doublets, results.h5 keeps the lowest 8" in co["message"]
+    assert kd[list(table.index).index("orca6.1_coplus_nevpt2_soc")] == pytest.approx([0.0, 27141.98, 27255.01, 56032.08, 56032.09, 66242.75, 66250.16, 66259.08])
+    assert dy["status"] == "parse_error" and "QDPT WITH CASSCF DIAGONAL ENERGIES" in dy["message"]
 
 
 def test_cli_and_missing_path(tmp_path, capsys):

@@ -1,10 +1,12 @@
 """ORCA backend. ORCA cannot be installed here (licence), so: inputs are rendered and checked against the
 protocol (tests/test_templates.py), the optimisation parser runs on real ORCA 5.0 / 6.0 outputs from cclib's test
 data (tests/fixtures/orca, BSD-3), the QDPT parser on real ORCA 6.1.1 CASSCF+SOC outputs written by fBlockKit's
-author (Dy(acac)3(H2O)2 with SINGLE_ANISO, CO+ with KRAMERS PAIR g-matrices, the O2 triplet with no Kramers pairs;
+author (Dy(acac)3(H2O)2 with SINGLE_ANISO, CO+ with KRAMERS PAIR g-matrices, CO+ with NEVPT2 and both QDPT blocks,
+the O2 triplet with no Kramers pairs;
 Apache-2.0, trimmed, see tests/fixtures/orca/README.md), failure paths on the same outputs cut in half, and a
 missing ORCA must give PROGRAM_MISSING."""
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -56,6 +58,7 @@ def test_optimisation_output_has_no_qdpt_section():
 DY_ACAC = FIXTURES / "orca6.1_dy_acac_casscf_soc_aniso.out"
 CO_PLUS = FIXTURES / "orca6.1_coplus_casscf_soc_gtensor_aniso.out"
 O2 = FIXTURES / "orca6.1_o2_triplet_casscf_soc.out"
+CO_PLUS_NEVPT2 = FIXTURES / "orca6.1_coplus_nevpt2_soc.out"
 # as printed by ORCA 6.1.1 for Dy(acac)3(H2O)2: QDPT levels (cm-1) and SINGLE_ANISO g main values per doublet
 DY_ACAC_KD = [0.00, 139.34, 209.25, 259.46, 297.25, 381.34, 436.49, 496.66]
 DY_ACAC_G = [[0.00526983, 0.00698319, 19.52763174], [0.27026311, 0.48767657, 15.68224160],
@@ -104,6 +107,36 @@ def test_fewer_doublets_on_request_and_nevpt2_block_absent():
     assert result.status == Status.PARSE_ERROR and "NEVPT2" in result.message and "CASSCF" in result.message
     result = orca.parse_qdpt(DY_ACAC, name="Dy_acac", energies="caspt2")
     assert result.status == Status.INVALID_INPUT and "caspt2" in result.message
+
+
+def test_real_orca6_nevpt2_qdpt_block_is_chosen_by_the_energies_option():
+    """fBlockKit's CO+ run with `! NEVPT2` and DoSOC: ORCA printed two QDPT blocks (CASSCF, then NEVPT2 diagonal
+    energies); `energies` picks one, CASSCF by default. 18 states of a doublet and a quartet: 9 Kramers pairs."""
+    casscf = orca.parse_qdpt(CO_PLUS_NEVPT2, name="COplus")
+    nevpt2 = orca.parse_qdpt(CO_PLUS_NEVPT2, name="COplus", energies="nevpt2")
+    assert casscf.ok and nevpt2.ok, (casscf.message, nevpt2.message)
+    assert casscf.values["qdpt_energies"] == "casscf" and nevpt2.values["qdpt_energies"] == "nevpt2"
+    assert casscf.values["kd_energies"] == pytest.approx(
+        [0.0, 28536.65, 28649.67, 55748.43, 55748.44, 67653.45, 67661.23, 67669.01, 67676.81])
+    assert nevpt2.values["kd_energies"] == pytest.approx(
+        [0.0, 27141.98, 27255.01, 56032.08, 56032.09, 66242.75, 66250.16, 66259.08, 66266.51])
+    assert len(nevpt2.values["so_energies"]) == 18 and nevpt2.values["program_version"] == "6.1.1"
+    assert all(np.isnan(g).all() for g in nevpt2.values["g_tensors"])        # no DoGTensor, no ANISO: NaN, said
+    assert "no g-tensors" in nevpt2.message and nevpt2.values["symbols"] == ["C", "O"]
+
+
+def test_nevpt2_fixture_transcription_is_self_consistent():
+    """Each block's 'Eigenvalues:' rows (2 decimals) agree with its 'Energy levels' rows (3 decimals) and its eV
+    column: the trimmed file kept ORCA's numbers as printed."""
+    text = CO_PLUS_NEVPT2.read_text()
+    for heading in orca.QDPT_HEADINGS.values():
+        block = text[text.index(heading):]
+        levels = orca.qdpt_levels(block, "casscf" if "CASSCF" in heading else "nevpt2")[0]
+        part = block[block.index("Energy levels:"):]
+        rows = re.findall(r"^\s*\d+ :\s+(\d+\.\d{3})\s+(\d+\.\d{4})", part, flags=re.M)[:18]
+        assert len(levels) == len(rows) == 18
+        assert np.allclose(levels, [float(r[0]) for r in rows], atol=0.006)
+        assert np.allclose([float(r[0]) / 8065.544 for r in rows], [float(r[1]) for r in rows], atol=1e-4)
 
 
 def test_real_orca6_kramers_pair_g_matrix_and_single_aniso(tmp_path):

@@ -140,6 +140,10 @@ def import_outputs(paths, out: str | Path, *, energies: str = "casscf", quiet: b
     table, arrays, masks, symbols, coords, counts = [], {k: [] for k in WIDTH}, {k: [] for k in WIDTH}, [], [], []
     for index, row in enumerate(rows):
         values = row.pop("values")
+        doublets = len(values.get("kd_energies") or [])
+        if doublets > WIDTH["kd_energies"][0]:      # an ion with more doublets than Dy(III)'s 8: say what is kept
+            row["message"] = "; ".join(filter(None, [row["message"], f"{doublets} Kramers doublets, results.h5 "
+                                                     f"keeps the lowest {WIDTH['kd_energies'][0]}"]))
         digest = hashlib.sha256(row["path"].encode()).hexdigest()[:16]
         record = {"task_id": digest, "index": index, "name": row["name"], "smiles": "", **store.LIGAND_PROVENANCE,
                   "source_file": row["path"], "step": "import", "backend": row["program"],
