@@ -287,6 +287,40 @@ def test_programs_outlive_the_time_limit_warning_meant_for_the_task_runner():
         proc.wait()
 
 
+def test_a_script_killed_by_sigterm_takes_the_programs_children_down(tmp_path):
+    """`kill` of a plain script (bench/oracle_fidelity.py running OpenMolcas) must not leave the program's own
+    children running (OpenMolcas's loprop.exe was found orphaned): the whole process group goes with it."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    script = ("import sys; from gauss_hpc.abinitio.process import run_program; "
+              "run_program(['sh', '-c', 'sleep 120 & echo $! > grandchild.pid; wait'], sys.argv[1], "
+              "stdout=sys.argv[1] + '/out.txt')")
+    runner = subprocess.Popen([sys.executable, "-c", script, str(tmp_path)])
+    pid_file = tmp_path / "grandchild.pid"
+    deadline = time.monotonic() + 30
+    while not (pid_file.exists() and pid_file.read_text().strip()) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    grandchild = int(pid_file.read_text())
+    runner.send_signal(signal.SIGTERM)
+    assert runner.wait(timeout=30) == 128 + signal.SIGTERM
+    def running(pid):      # a killed child nobody has reaped yet (state Z) is not running
+        try:
+            return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+        except (FileNotFoundError, ProcessLookupError):
+            return False
+
+    deadline = time.monotonic() + 10
+    while running(grandchild) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if running(grandchild):
+        os.kill(grandchild, signal.SIGKILL)
+        pytest.fail(f"the program's child {grandchild} outlived the script killed by SIGTERM")
+
+
 def test_unknown_step_params_are_errors_naming_spec_and_key(tmp_path):
     path = tmp_path / "typo.toml"
     path.write_text('[input]\nsmiles = ["[O-]C"]\n[[steps]]\nname = "assemble"\n[[steps]]\nname = "casscf"\n'

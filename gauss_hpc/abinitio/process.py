@@ -7,7 +7,9 @@ import ctypes
 import os
 import signal
 import subprocess
+import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +27,28 @@ def child_setup() -> None:
       this the program could die of the warning first and be reported as crashed."""
     ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     signal.signal(signal.SIGUSR2, signal.SIG_IGN)
+
+
+@contextmanager
+def sigterm_unwinds():
+    """Inside: SIGTERM raises SystemExit(143) instead of ending the process on the spot, where nobody else chose
+    what SIGTERM does (a plain script killed by `kill` or `timeout`). Without it the process dies without
+    unwinding, and the program's own children (OpenMolcas starts one process per module, e.g. loprop.exe)
+    outlive it: PR_SET_PDEATHSIG reaches only the direct child. Handlers installed by the task runner or by
+    `label` are left alone: they already unwind."""
+    if threading.current_thread() is not threading.main_thread() or \
+            signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        yield
+        return
+
+    def unwind(signum, _frame):
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, unwind)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 @dataclass
@@ -59,12 +83,14 @@ def run_program(argv: list[str], workdir: str | Path, *, stdout: str | Path, std
                 stderr_skip: tuple[str, ...] = ()) -> ProgramRun:
     """Run `argv` (an argument list, never a shell string) in `workdir` in its own session (process group),
     stdout to the file `stdout`, stderr to `stderr` (None: into stdout), with SIGUSR2 ignored and SIGKILL on
-    the parent's death (child_setup). At `timeout` seconds, or when this process is interrupted, the whole
-    process group is killed. Never raises for a program that is missing or fails: see ProgramRun."""
+    the parent's death (child_setup). At `timeout` seconds, or when this process is interrupted (an exception
+    from a signal handler, or SIGTERM: sigterm_unwinds), the whole process group is killed. Never raises for a
+    program that is missing or fails: see ProgramRun."""
     if not argv or not all(isinstance(a, str) for a in argv):
         return ProgramRun(list(argv or []), None, 0.0, error=f"command {argv!r}: give a non-empty list of strings")
     start = time.monotonic()
-    with open(stdout, "wb") as out, (open(stderr, "wb") if stderr is not None else open(os.devnull, "wb")) as err:
+    with sigterm_unwinds(), open(stdout, "wb") as out, \
+            (open(stderr, "wb") if stderr is not None else open(os.devnull, "wb")) as err:
         try:
             proc = subprocess.Popen(argv, cwd=workdir, stdout=out,
                                     stderr=err if stderr is not None else subprocess.STDOUT, env=env,
@@ -79,7 +105,7 @@ def run_program(argv: list[str], workdir: str | Path, *, stdout: str | Path, std
             return ProgramRun(list(argv), None, time.monotonic() - start, timed_out=True,
                               stderr_tail=stderr_tail(stderr, skip=stderr_skip))
         finally:
-            if proc.poll() is None:                  # interrupted (time-limit signal): take the program down too
+            if proc.poll() is None:                  # interrupted (time limit, SIGTERM): take the program down too
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
     return ProgramRun(list(argv), code, time.monotonic() - start,
