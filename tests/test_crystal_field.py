@@ -109,7 +109,7 @@ def test_rank2_part_matches_an_independent_cartesian_quadrupole():
     j = [(jp + jm) / 2, (jp - jm) / 2j, jz]
     ref = np.zeros((16, 16), complex)
     for r_ang, q in zip(positions, charges):
-        r = r_ang / cf.BOHR_ANGSTROM
+        r = r_ang / cf.BOHR_TO_ANGSTROM
         big_r = np.linalg.norm(r)
         quad = 3 * np.outer(r, r) - big_r ** 2 * np.eye(3)
         for a in range(3):

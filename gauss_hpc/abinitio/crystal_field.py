@@ -46,7 +46,6 @@ from .constants import BOHR_TO_ANGSTROM, HARTREE_TO_CM
 from .result import Result, Status
 
 BACKEND = "crystal_field"
-BOHR_ANGSTROM = BOHR_TO_ANGSTROM        # older name, still read by tests/test_crystal_field.py
 _POLY_NORM = {2: 2.0, 4: 8.0, 6: 16.0}       # r^k P_k(cos theta) = f_k0 / a_k
 
 
