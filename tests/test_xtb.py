@@ -86,6 +86,16 @@ def test_relax_complex_swaps_dy_for_y_and_returns_a_sane_dy_geometry():
     assert failed.status == Status.INVALID_INPUT and "Xx" in failed.message
 
 
+@pytest.mark.parametrize("smiles", ["[N-]=C=O", "[N-](C)C"])
+def test_relaxation_restarts_each_scf_from_the_previous_step(smiles):
+    """Started from the atomic guess at every step, the SCF of these complexes failed a few steps in (they were
+    missing from the CASSCF reference set as scf_not_converged); from the previous step's wavefunction the
+    relaxation converges."""
+    res = xtb.relax_complex(assemble(smiles))
+    assert res.ok, res.message
+    assert res.values["steps"] > 5 and np.isfinite(res.values["energy"])
+
+
 def test_strained_cage_from_the_bundled_set_embeds():
     # the one bundled ligand that ETKDG alone cannot embed (row 7784): random coordinates + more iterations
     res = xtb.label_ligand("O=C1C2CC3C2N13")

@@ -97,15 +97,27 @@ def _singlepoint_features(numbers, positions_bohr, charge: int, uhf: int, *, acc
 def relax(numbers, positions_bohr, charge: int, uhf: int = 0, *, max_steps: int = 300, gradient_tol: float = 1e-3,
           accuracy: float = 1.0, max_iterations: int = 250) -> tuple[np.ndarray, float, bool, int]:
     """GFN2-xTB minimum near `positions_bohr`: (positions in bohr, energy in Eh, converged, steps). L-BFGS on
-    tblite energies and gradients; converged when the largest gradient component is below `gradient_tol`."""
+    tblite energies and gradients; converged when the largest gradient component is below `gradient_tol`.
+
+    Each step's SCF starts from the previous step's wavefunction, as geometry optimisers do: from the atomic
+    guess every time, the SCF of some anionic complexes fails to converge a few steps in, at geometries a tenth of
+    a bohr from a converged one ([Dy(H2O)5L2]+ with L = [O-]c1cc[nH]c1CN, generated in a design round). Where the
+    restart fails too, the step is tried once more from the atomic guess."""
     from scipy.optimize import minimize
 
     calc = _calculator(numbers, positions_bohr, charge, uhf, accuracy=accuracy, max_iterations=max_iterations)
     shape = np.shape(positions_bohr)
+    previous = []           # the last converged wavefunction (tblite Result), the restart of the next step
 
     def energy_and_gradient(flat):
         calc.update(positions=flat.reshape(shape))
-        res = calc.singlepoint()
+        try:
+            res = calc.singlepoint(previous[-1], copy=True) if previous else calc.singlepoint()
+        except Exception as exc:      # tblite's TBLiteRuntimeError
+            if not previous or _failure_status(exc) != Status.SCF_NOT_CONVERGED:
+                raise
+            res = calc.singlepoint()
+        previous[:] = [res]
         return float(res.get("energy")), np.asarray(res.get("gradient")).ravel()
 
     opt = minimize(energy_and_gradient, np.asarray(positions_bohr, float).ravel(), jac=True, method="L-BFGS-B",
