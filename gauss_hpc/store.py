@@ -29,7 +29,7 @@ import os
 import sys
 import tempfile
 from pathlib import Path
-from typing import Iterable, Iterator, Mapping
+from typing import Iterable, Iterator, Mapping, Sequence
 
 import h5py
 import numpy as np
@@ -485,6 +485,25 @@ def results_writer(path: str | Path, old_content: str | None = None, **prov) -> 
                 raise _Unchanged
     except _Unchanged:
         pass
+
+
+def concat_results(parts: Iterable[tuple[str | Path, Sequence[int]]], path: str | Path, **prov) -> None:
+    """One results file of chosen rows of several (`parts`: (results file, its row numbers), in order), with
+    their geometries and step records; a column one file lacks is NaN (or empty) for its rows. Atomic."""
+    with results_writer(path, **prov) as writer:
+        for source, rows in parts:
+            rows = np.asarray(rows, np.int64)
+            table = read_results(source).iloc[rows].reset_index(drop=True)
+            arrays = {name: values[rows] for name, values in read_result_arrays(source).items()}
+            with open_checked(source, "results") as h5:
+                offsets = h5["geometry/offsets"][()]
+                symbols = np.asarray(h5["geometry/symbols"].asstr()[()], dtype=object)
+                coords = h5["geometry/coords"][()].reshape(-1, 3)
+                steps = read_table(h5["steps"])
+            atoms = np.concatenate([np.arange(offsets[r], offsets[r + 1]) for r in rows] or [np.zeros(0, np.int64)])
+            steps = steps[steps["task_id"].isin(table["task_id"])] if "task_id" in steps else steps.iloc[:0]
+            writer.append(table, arrays, offsets[rows + 1] - offsets[rows], symbols[atoms], coords[atoms],
+                          steps.reset_index(drop=True))
 
 
 def read_results(path: str | Path, columns: Iterable[str] | None = None) -> pd.DataFrame:

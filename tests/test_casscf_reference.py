@@ -52,3 +52,20 @@ def test_results_h5_agrees_with_the_logs_and_the_geometries():
         lines = (REFERENCE / "geometries" / f"{rec['name']}.relaxed.xyz").read_text().splitlines()[2:]
         assert [ln.split()[0] for ln in lines] == list(symbols)
         np.testing.assert_allclose([[float(v) for v in ln.split()[1:]] for ln in lines], coords, atol=1e-6)
+
+
+def test_concat_results_keeps_chosen_rows_with_their_geometries_and_steps(tmp_path):
+    """How the set grows (scripts/collect_casscf_reference.py --add): rows of several results files, in order."""
+    source = REFERENCE / "results.h5"
+    out = tmp_path / "joined.h5"
+    store.concat_results([(source, [3, 0]), (source, [1])], out, command="test")
+    table, joined = store.read_results(source), store.read_results(out)
+    assert list(joined["name"]) == list(table["name"].iloc[[3, 0, 1]])
+    kd, kd_joined = (store.read_result_arrays(p, ["kd_energies"])["kd_energies"] for p in (source, out))
+    np.testing.assert_array_equal(kd_joined, kd[[3, 0, 1]])
+    for new_row, old_row in enumerate([3, 0, 1]):
+        symbols, coords = store.read_geometry(out, new_row)
+        assert symbols == store.read_geometry(source, old_row)[0]
+        np.testing.assert_array_equal(coords, store.read_geometry(source, old_row)[1])
+    with __import__("h5py").File(out) as h5:
+        assert set(h5["steps/task_id"].asstr()[()]) == set(joined["task_id"])
