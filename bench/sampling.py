@@ -6,6 +6,7 @@ reconstruct says nothing about the neighbourhood of a ligand); --seed-id picks o
     python bench/sampling.py                             # the shipped model on the bundled ligands
     python bench/sampling.py --run runs/train            # a run directory of gauss_hpc.train
     python bench/sampling.py --run runs/train --batches 10 --ranks 4
+    python bench/sampling.py --precision float32         # the decoder's products in float32 (default: auto)
 
 Reports the stage time (from the start barrier to the finished tables: load, decode, validate, exchange,
 predict, gather; metrics and the file write are listed apart), the wall time of the whole command (Python and
@@ -42,7 +43,7 @@ def run_stage(ranks: int, args: argparse.Namespace, out: Path, metrics: bool) ->
     command = [PY, "-m", "gauss_hpc.sample", str(args.run), "--out", str(out), "--seed-ids", str(args.seed_id),
                "--rng-seed", str(args.rng_seed), "--sigmas", *[f"{s:g}" for s in args.sigmas],
                "--batches", str(args.batches), "--batch-size", str(args.batch_size), "--no-progress",
-               "--threads", "1"]
+               "--threads", "1", "--precision", args.precision]
     if not metrics:
         command.append("--no-metrics")
     if ranks > 1:
@@ -101,6 +102,8 @@ def main(argv=None) -> int:
     p.add_argument("--batches", type=int, default=50)
     p.add_argument("--batch-size", type=int, default=100)
     p.add_argument("--ranks", type=int, default=2)
+    p.add_argument("--precision", default="auto", choices=("auto", "float32", "bfloat16"),
+                   help="the decoder's matrix products ([sample] precision)")
     p.add_argument("--rng-seed", type=int, default=20261125, help="picks the random seed ligand and the noise")
     p.add_argument("--seed-id", type=int, help="seed ligand row (default: random, see above)")
     args = p.parse_args(argv)
@@ -131,6 +134,7 @@ def bench(args: argparse.Namespace) -> int:
         result_sweep = sweep(Path(tmp) / "many.h5")
         with h5py.File(Path(tmp) / "many.h5") as h5:
             attempts = int(h5.attrs["batch_size"] * h5.attrs["batches"] * len(json.loads(h5.attrs["sigmas"])))
+            precision = str(h5.attrs["precision"])
 
     print(f"seed ligand: {seed['smiles']} (row {seed['ligand_row']}); {attempts} attempts")
     print(f"{'sigma':>6} {'valid':>7} {'novel':>7} {'unique':>7} {'nov+uni':>8} {'IntDiv1':>8} {'SNN':>6}")
@@ -158,6 +162,7 @@ def bench(args: argparse.Namespace) -> int:
         "seed_smiles": str(seed["smiles"]),
         "sigma_sweep": result_sweep,
         "ranks": args.ranks,
+        "precision": precision,
         "cpus": os.cpu_count(),
         "load_average_1min": round(os.getloadavg()[0], 2),
     }

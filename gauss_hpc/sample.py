@@ -33,7 +33,7 @@ from gauss_hpc import config
 from gauss_hpc import dist, store
 from gauss_hpc.dist import InputError
 from gauss_hpc.sampling import dedup, metrics
-from gauss_hpc.sampling.engine import DECODING_MODES, LatentDecoder, RankSamples, donor_prefix, sample_groups
+from gauss_hpc.sampling.engine import DECODING_MODES, PRECISIONS, LatentDecoder, RankSamples, donor_prefix, sample_groups
 from gauss_hpc.sampling.plan import Plan
 from gauss_hpc.sampling.predict import KnnLabels, sample_properties
 from gauss_hpc.sampling.seeds import Latents, SeedSpec, resolve_seeds
@@ -70,6 +70,8 @@ def parse_args(argv) -> argparse.Namespace:
     s.add_argument("--batch-size", type=int, help="attempts per batch")
     s.add_argument("--decoding", choices=DECODING_MODES)
     s.add_argument("--temperature", type=float)
+    s.add_argument("--precision", choices=PRECISIONS,
+                   help="the decoder's matrix products (auto: bfloat16 where the CPU has it natively)")
     s.add_argument("--keep-donor", action="store_true", default=None,
                    help="every sample starts with its seed's donor atom (autoregressive decoder)")
     s.add_argument("--rng-seed", type=int, dest="seed", help="base of every random stream")
@@ -95,8 +97,8 @@ def parse_args(argv) -> argparse.Namespace:
 def load_config(args: argparse.Namespace) -> dict:
     overrides = {key: getattr(args, key) for key in (
         "run", "out", "ligands", "seed_ids", "seed_smiles", "seed_file", "seed_top", "seed_bins", "seed_random",
-        "seed_by", "seed_order", "sigmas", "batches", "batch_size", "decoding", "temperature", "keep_donor", "seed",
-        "units_per_group", "keep", "knn_k", "metrics", "metrics_max_samples", "threads", "round")}
+        "seed_by", "seed_order", "sigmas", "batches", "batch_size", "decoding", "temperature", "precision", "keep_donor",
+        "seed", "units_per_group", "keep", "knn_k", "metrics", "metrics_max_samples", "threads", "round")}
     return config.load("sample", args.config, overrides)
 
 
@@ -220,7 +222,8 @@ def prepare(cfg: dict) -> Setup:
         seeds = resolve_seeds(loaded, latents, seed_spec(cfg))
         plan = Plan(tuple(s.canonical for s in seeds), tuple(float(x) for x in cfg["sigmas"]),
                     int(cfg["batches"]), int(cfg["batch_size"]), int(cfg["seed"]), int(cfg["units_per_group"]))
-        decoder = LatentDecoder(loaded.model, loaded.vocab, cfg["decoding"], float(cfg["temperature"]))
+        decoder = LatentDecoder(loaded.model, loaded.vocab, cfg["decoding"], float(cfg["temperature"]),
+                                cfg["precision"])
         knn = KnnLabels.from_files(latents, cfg["knn_labels"], int(cfg["knn_k"]))
         prefix = None
         if cfg["keep_donor"]:
@@ -354,7 +357,7 @@ def finish(comm, cfg: dict, setup: Setup, local: RankSamples, phase: dict, t_sta
     tables = {"seeds": seed_table, "samples": samples, "attempts": units, "sigma_stats": stats,
               "metrics": metric_rows if metric_rows is not None else pd.DataFrame({"sigma": []})}
     t_write = time.perf_counter()
-    store.write_samples(cfg["out"], tables, _file_attrs(cfg, plan, latents, loaded, workers or size, seconds),
+    store.write_samples(cfg["out"], tables, _file_attrs(cfg, setup, workers or size, seconds),
                         config=cfg, sources=[Path(cfg["run"]) / "best.pt", latents.ligands_file])
     seconds["write"] = time.perf_counter() - t_write
     unique = int(units["unique"].sum())
@@ -367,11 +370,12 @@ def finish(comm, cfg: dict, setup: Setup, local: RankSamples, phase: dict, t_sta
             "novel_unique": novel_unique, "ranks": workers or size, "seconds": seconds, "out": str(cfg["out"])}
 
 
-def _file_attrs(cfg, plan: Plan, latents: Latents, loaded, size: int, seconds: dict) -> dict:
+def _file_attrs(cfg, setup: Setup, size: int, seconds: dict) -> dict:
+    plan, latents, loaded = setup.plan, setup.latents, setup.loaded
     return {"run_dir": str(cfg["run"]), "ligands_file": str(latents.ligands_file),
             "sigmas": list(plan.sigmas), "batches": plan.batches, "batch_size": plan.batch_size,
             "decoding": cfg["decoding"], "temperature": float(cfg["temperature"]),
-            "keep_donor": bool(cfg["keep_donor"]), "rng_seed": plan.base_seed,
+            "precision": setup.decoder.precision, "keep_donor": bool(cfg["keep_donor"]), "rng_seed": plan.base_seed,
             "ranks": size, "reasons": list(REASONS), "label_names": list(loaded.label_names),
             "model_epoch": int(loaded.epoch), "seconds": seconds}
 
@@ -403,7 +407,9 @@ def run_array_element(cfg: dict, element: int, elements: int, progress: bool = T
              "z": local.z_matrix(setup.loaded.model.latent_dim)}
     store.write_sample_part(path, {"units": {"unit": local.units, "attempts": local.attempts,
                                              "invalid": local.invalid}, "valid": valid},
-                            {"element": element, "elements": elements, "sample_config": _result_config(cfg),
+                            {"element": element, "elements": elements,
+                             # "auto" resolved: parts decoded at different precisions are not one plan's
+                             "sample_config": _result_config({**cfg, "precision": setup.decoder.precision}),
                              "seconds": local.seconds},
                             config=cfg, sources=[Path(cfg["run"]) / "best.pt", setup.latents.ligands_file])
     print(f"wrote {path}: element {element} of {elements}, {int(local.valid.sum())} valid of "

@@ -14,6 +14,7 @@ import torch
 
 from gauss_hpc import config, sample, store
 from gauss_hpc.model.checkpoint import load_run
+from gauss_hpc.sampling.engine import matmul_dtype
 from gauss_hpc.sampling.predict import encoder_form
 from gauss_hpc.sampling.validate import REASONS, check_ligand
 from gauss_hpc.train import train
@@ -151,6 +152,8 @@ def test_one_rank_run_is_consistent(run_dir, one_rank):
     assert metrics["unique"].iloc[2] == t["samples"]["unique"].sum()
     with h5py.File(one_rank) as h5:
         assert h5.attrs["kind"] == "samples" and "best.pt" in h5.attrs["sources"]
+        # the default precision "auto", resolved for this CPU
+        assert h5.attrs["precision"] == str(matmul_dtype("auto")).removeprefix("torch.")
         assert h5["samples/mu"].shape == (len(t["samples"]), 32)
 
 
@@ -164,9 +167,12 @@ def test_sigma_zero_reproduces_the_seed_decoding(run_dir, tmp_path):
     bad = next(i for i, v in enumerate(verdicts) if not v.valid)
     out = tmp_path / "zero.h5"
     assert sample.main(sample_cli(run_dir, out, "--seed-ids", str(good), str(bad), "--sigmas", "0",
-                                  "--batches", "2", "--batch-size", "25", "--no-metrics")) == 0
+                                  "--batches", "2", "--batch-size", "25", "--no-metrics",
+                                  "--precision", "float32")) == 0
     t = read(out)
     assert (t["samples"]["smiles"] == decoded[good]).all() and len(t["samples"]) == 50
+    with h5py.File(out) as h5:
+        assert h5.attrs["precision"] == "float32"
     assert t["samples"]["unique"].sum() == 1
     bad_rows = t["attempts"][t["attempts"]["seed_id"] == 1]
     assert bad_rows[f"invalid_{verdicts[bad].reason}"].sum() == 50

@@ -94,10 +94,11 @@ class SmilesVAE(nn.Module):
         return self.decoder.logits(z, tokens)
 
     def generate(self, z: torch.Tensor, uniforms: torch.Tensor | None = None, temperature: float = 1.0,
-                 prefix: torch.Tensor | None = None) -> torch.Tensor:
+                 prefix: torch.Tensor | None = None, matmul_dtype: torch.dtype = torch.float32) -> torch.Tensor:
         """Token indices (B, L) decoded from latent points: greedy, or sampled at `temperature` from the
-        uniforms (B, L) the caller draws; `prefix` (B, P) forces the first tokens (-1: free), autoregressive only."""
-        return self.decoder.generate(z, uniforms, temperature, prefix)
+        uniforms (B, L) the caller draws; `prefix` (B, P) forces the first tokens (-1: free), autoregressive only;
+        `matmul_dtype` the type of the decoder's matrix products (float32 or bfloat16)."""
+        return self.decoder.generate(z, uniforms, temperature, prefix, matmul_dtype)
 
     def predict_proxy(self, mu: torch.Tensor, keep: torch.Tensor | None = None) -> torch.Tensor:
         """Standardized proxy-label predictions (B, n_labels) from the latent mean."""
