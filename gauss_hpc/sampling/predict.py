@@ -26,18 +26,19 @@ def encoder_form(smiles: str, vocab) -> str:
 
 
 def latent_means(run, smiles: Sequence[str], chunk: int = 2048) -> np.ndarray:
-    """Encoder means of decoded samples; each distinct string is encoded once."""
+    """Encoder means of decoded samples; each distinct encoder form is encoded once (spellings of one molecule
+    with one donor share it)."""
     import torch
 
-    distinct = sorted(set(smiles))
-    position = {s: i for i, s in enumerate(distinct)}
-    mu = np.zeros((len(distinct), run.model.latent_dim), np.float32)
-    forms = [encoder_form(s, run.vocab) for s in distinct]
+    form_of = {s: encoder_form(s, run.vocab) for s in set(smiles)}
+    forms = sorted(set(form_of.values()))
+    position = {f: i for i, f in enumerate(forms)}
+    mu = np.zeros((len(forms), run.model.latent_dim), np.float32)
     with torch.inference_mode():
         for start in range(0, len(forms), chunk):
             tokens = torch.from_numpy(run.vocab.encode(forms[start:start + chunk]))
             mu[start:start + chunk] = run.model.encode(tokens)[0].float().numpy()
-    return mu[[position[s] for s in smiles]] if smiles else mu
+    return mu[[position[form_of[s]] for s in smiles]] if smiles else mu
 
 
 @dataclass
