@@ -29,6 +29,7 @@ sys.path.insert(0, str(ROOT))
 
 from gauss_hpc import store  # noqa: E402
 from gauss_hpc.model.checkpoint import load_run  # noqa: E402
+from gauss_hpc.sampling.engine import native_bfloat16  # noqa: E402
 from gauss_hpc.sampling.validate import check_ligand  # noqa: E402
 
 PRECISIONS = {"float32": torch.float32, "bfloat16": torch.bfloat16}
@@ -73,7 +74,7 @@ def main(argv=None) -> int:
             written[name] = (rec, {s: out for s, (out, _) in per_sigma.items()})
 
     result = {"bench": "decode_precision", "run": str(args.run), "reconstructed": len(smiles),
-              "per_sigma_latents": args.n, "cpu_bf16_native": bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())}
+              "per_sigma_latents": args.n, "cpu_bf16_native": native_bfloat16()}
     for name in PRECISIONS:
         rec, per_sigma = written[name]
         row = {"whole_strings": round(float((rec == tokens).all(1).float().mean()), 4),

@@ -28,8 +28,19 @@ def matmul_dtype(precision: str):
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}, not {precision!r}")
     if precision == "auto":
-        precision = "bfloat16" if torch.ops.mkldnn._is_mkldnn_bf16_supported() else "float32"
+        precision = "bfloat16" if native_bfloat16() else "float32"
     return getattr(torch, precision)
+
+
+def native_bfloat16() -> bool:
+    """Whether oneDNN multiplies bfloat16 natively on this CPU (a private torch query: a torch without it
+    answers no, and "auto" stays float32)."""
+    import torch
+
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
 
 
 class LatentDecoder:
