@@ -22,6 +22,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import time
 import traceback
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, NoReturn
@@ -32,6 +33,7 @@ import torch.distributed as torch_dist
 log = logging.getLogger(__name__)
 
 DEFAULT_PORT_BASE = 15000
+ABORT_DRAIN_SECONDS = 1.0      # before MPI_Abort, for the launcher to forward the failing rank's last output
 
 
 class InputError(ValueError):
@@ -308,6 +310,10 @@ def abort(launch: Launch, code: int = 1) -> NoReturn:
     sys.stderr.flush()
     comm = _mpi_comm_if_initialized()
     if comm is not None and comm.Get_size() > 1:
+        # MPI_Abort makes the launcher kill every process and stop forwarding their output: what this rank
+        # wrote that the launcher had not read yet (the end of its traceback; seen in 1 of 8 test runs) would
+        # be lost. A moment lets it drain.
+        time.sleep(ABORT_DRAIN_SECONDS)
         comm.Abort(code)
     if launch.launcher == "srun" and shutil.which("scancel"):
         job = os.environ.get("SLURM_JOB_ID") or os.environ.get("SLURM_JOBID")

@@ -15,6 +15,7 @@ saved (rerun with --resume; slurm/train.sbatch requeues the job on 75).
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import logging
 import math
@@ -702,67 +703,78 @@ def train(cfg: dict, *, resume: bool = False, log_every: int = 50, progress: boo
     own_ctx = ctx is None
     ctx = ctx or dist.init(cfg["backend"], cfg["device"])
     try:
-        run_dir = Path(cfg["out"])
-        state = None
-        if resume:
-            state = ckpt.load(run_dir / ckpt.CHECKPOINT, "cpu", required=("optimizer", "scheduler", "rng", "vocab"))
-            vocab = Vocabulary.from_json(state["vocab"])
-        elif (run_dir / ckpt.CHECKPOINT).exists():
-            raise InputError(f"{run_dir / ckpt.CHECKPOINT} exists: continue it with --resume, or choose another --out")
-        else:
-            vocab = None
-        start = None
-        if cfg["init_from"] and state is None:
-            cfg, start = fine_tune_start(cfg)
-            vocab = Vocabulary.from_json(start["vocab"])
-        data = load_dataset(cfg, vocab)
-        if ctx.is_main:
-            log.info("%s launch, %d rank(s), backend %s, device %s; %d ligands (%d training, %d held out scored), "
-                     "vocabulary %d tokens x %d positions", ctx.launch.launcher, ctx.world_size, ctx.backend,
-                     ctx.device, len(data.tokens), len(data.train_rows), len(data.test_rows), data.vocab.size,
-                     data.vocab.max_length)
-            run_dir.mkdir(parents=True, exist_ok=True)
-            store.atomic_write_text(run_dir / ckpt.CONFIG, config.dumps(cfg, "train"))
-            store.atomic_write_text(run_dir / ckpt.VOCAB, data.vocab.to_json())
-            ckpt.write_training_ligands(run_dir, data.canonical)
-        trainer = Trainer(cfg, data, ctx, run_dir, log_every=log_every, progress=progress)
-        if start is not None:
-            fresh = load_matching(trainer.model, start["model_state"])
-            if ctx.is_main:
-                log.info("fine-tuning from %s; started fresh (shapes or heads differ): %s", cfg["init_from"],
-                         sorted({name.split(".")[0] for name in fresh}) or "nothing")
-        if state is not None:
-            trainer.restore(state)
-            if ctx.is_main:
-                log.info("resumed from %s at epoch %d step %d", run_dir / ckpt.CHECKPOINT, trainer.epoch,
-                         trainer.step)
-            if lr_override is not None:
-                # The optimizer state carries the (possibly reduced) learning rate; an explicit --lr replaces it.
-                for group in trainer.optimizer.param_groups:
-                    group["lr"] = float(lr_override)
-                if ctx.is_main:
-                    log.info("learning rate set to %g (--lr given with --resume)", lr_override)
-        reason = trainer.run(interrupt)
-        if reason == "signal":
-            return EXIT_INTERRUPTED
-        if trainer.stopping.best_epoch < 0:
-            # A time budget shorter than one epoch: export the current parameters as the best so far.
-            trainer.save_best(float("nan"))
-        ctx.barrier()
-        best = ckpt.load(run_dir / ckpt.BEST, ctx.device)
-        trainer.model.load_state_dict(best["model_state"])
-        mu, logvar = trainer.latents()
-        if ctx.is_main:
-            store.write_latents(run_dir / ckpt.LATENTS, mu, logvar, np.arange(len(mu)), data.canonical,
-                                Path(cfg["ligands"]).resolve(), config=cfg, sources=[cfg["ligands"]])
-            log.info("done (%s): best epoch %d, monitored loss %.4f; outputs in %s", reason,
-                     trainer.stopping.best_epoch, trainer.stopping.best_score, run_dir)
-        ctx.barrier()
-        return 0
+        return _train_in(cfg, ctx, interrupt, resume, log_every, progress, lr_override)
     finally:
         interrupt.restore()
         if own_ctx:
+            # The DDP wrapper holds the process group: it must be gone (with _train_in's frame; gc for its
+            # cycles) before the group is destroyed. Otherwise the group outlives destroy_process_group and gloo
+            # tears it down during interpreter exit, which aborted a rank once in CI ("terminate called without
+            # an active exception", exit 6, after "done").
+            gc.collect()
             ctx.close()
+
+
+def _train_in(cfg: dict, ctx: dist.DistContext, interrupt: Interrupt, resume: bool, log_every: int,
+              progress: bool, lr_override: float | None) -> int:
+    """train() inside its distributed context; every object that holds the process group lives in this frame."""
+    run_dir = Path(cfg["out"])
+    state = None
+    if resume:
+        state = ckpt.load(run_dir / ckpt.CHECKPOINT, "cpu", required=("optimizer", "scheduler", "rng", "vocab"))
+        vocab = Vocabulary.from_json(state["vocab"])
+    elif (run_dir / ckpt.CHECKPOINT).exists():
+        raise InputError(f"{run_dir / ckpt.CHECKPOINT} exists: continue it with --resume, or choose another --out")
+    else:
+        vocab = None
+    start = None
+    if cfg["init_from"] and state is None:
+        cfg, start = fine_tune_start(cfg)
+        vocab = Vocabulary.from_json(start["vocab"])
+    data = load_dataset(cfg, vocab)
+    if ctx.is_main:
+        log.info("%s launch, %d rank(s), backend %s, device %s; %d ligands (%d training, %d held out scored), "
+                 "vocabulary %d tokens x %d positions", ctx.launch.launcher, ctx.world_size, ctx.backend,
+                 ctx.device, len(data.tokens), len(data.train_rows), len(data.test_rows), data.vocab.size,
+                 data.vocab.max_length)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        store.atomic_write_text(run_dir / ckpt.CONFIG, config.dumps(cfg, "train"))
+        store.atomic_write_text(run_dir / ckpt.VOCAB, data.vocab.to_json())
+        ckpt.write_training_ligands(run_dir, data.canonical)
+    trainer = Trainer(cfg, data, ctx, run_dir, log_every=log_every, progress=progress)
+    if start is not None:
+        fresh = load_matching(trainer.model, start["model_state"])
+        if ctx.is_main:
+            log.info("fine-tuning from %s; started fresh (shapes or heads differ): %s", cfg["init_from"],
+                     sorted({name.split(".")[0] for name in fresh}) or "nothing")
+    if state is not None:
+        trainer.restore(state)
+        if ctx.is_main:
+            log.info("resumed from %s at epoch %d step %d", run_dir / ckpt.CHECKPOINT, trainer.epoch,
+                     trainer.step)
+        if lr_override is not None:
+            # The optimizer state carries the (possibly reduced) learning rate; an explicit --lr replaces it.
+            for group in trainer.optimizer.param_groups:
+                group["lr"] = float(lr_override)
+            if ctx.is_main:
+                log.info("learning rate set to %g (--lr given with --resume)", lr_override)
+    reason = trainer.run(interrupt)
+    if reason == "signal":
+        return EXIT_INTERRUPTED
+    if trainer.stopping.best_epoch < 0:
+        # A time budget shorter than one epoch: export the current parameters as the best so far.
+        trainer.save_best(float("nan"))
+    ctx.barrier()
+    best = ckpt.load(run_dir / ckpt.BEST, ctx.device)
+    trainer.model.load_state_dict(best["model_state"])
+    mu, logvar = trainer.latents()
+    if ctx.is_main:
+        store.write_latents(run_dir / ckpt.LATENTS, mu, logvar, np.arange(len(mu)), data.canonical,
+                            Path(cfg["ligands"]).resolve(), config=cfg, sources=[cfg["ligands"]])
+        log.info("done (%s): best epoch %d, monitored loss %.4f; outputs in %s", reason,
+                 trainer.stopping.best_epoch, trainer.stopping.best_score, run_dir)
+    ctx.barrier()
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
