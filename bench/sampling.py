@@ -32,6 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from gauss_hpc import store  # noqa: E402
+from gauss_hpc.sampling.engine import PRECISIONS  # noqa: E402
 
 PY = sys.executable
 MPIEXEC = str(Path(PY).with_name("mpiexec"))
@@ -102,7 +103,7 @@ def main(argv=None) -> int:
     p.add_argument("--batches", type=int, default=50)
     p.add_argument("--batch-size", type=int, default=100)
     p.add_argument("--ranks", type=int, default=2)
-    p.add_argument("--precision", default="auto", choices=("auto", "float32", "bfloat16"),
+    p.add_argument("--precision", default="auto", choices=PRECISIONS,
                    help="the decoder's matrix products ([sample] precision)")
     p.add_argument("--rng-seed", type=int, default=20261125, help="picks the random seed ligand and the noise")
     p.add_argument("--seed-id", type=int, help="seed ligand row (default: random, see above)")

@@ -311,7 +311,7 @@ def abort(launch: Launch, code: int = 1) -> NoReturn:
     comm = _mpi_comm_if_initialized()
     if comm is not None and comm.Get_size() > 1:
         # MPI_Abort makes the launcher kill every process and stop forwarding their output: what this rank
-        # wrote that the launcher had not read yet (the end of its traceback; seen in 1 of 8 test runs) would
+        # wrote that the launcher had not read yet (the end of its traceback; seen in 2 of 12 test runs) would
         # be lost. A moment lets it drain.
         time.sleep(ABORT_DRAIN_SECONDS)
         comm.Abort(code)
