@@ -45,6 +45,7 @@ sys.path.insert(0, str(ROOT))
 
 from gauss_hpc import store  # noqa: E402
 from gauss_hpc.abinitio import crystal_field as cf  # noqa: E402
+from gauss_hpc.abinitio import values as value_schema  # noqa: E402
 from gauss_hpc.chem.complexes import Complex, assemble, ligand_blocks  # noqa: E402
 
 REFERENCE = ROOT / "data" / "casscf_reference"
@@ -168,7 +169,7 @@ def score(reference: np.ndarray, predicted: np.ndarray, anionic: np.ndarray) -> 
     ref, pred = reference[keep], predicted[keep]
     by_charge = {f"spearman_kd1_{name}": round(float(spearmanr(ref[rows, 1], pred[rows, 1])[0]), 4)
                  for name, rows in (("anions", anionic[keep]), ("neutrals", ~anionic[keep])) if rows.sum() > 2}
-    gaps_ref, gaps_pred = np.diff(ref, axis=1), np.diff(pred, axis=1)
+    gaps_ref, gaps_pred = value_schema.kd_gaps(ref), value_schema.kd_gaps(pred)        # the paper's dE0i
     rho_gaps = [float(spearmanr(gaps_ref[:, k], gaps_pred[:, k])[0]) for k in range(7)]
     mae_gaps = np.abs(gaps_ref - gaps_pred).mean(axis=0)
     return {"n": int(keep.sum()), "spearman_kd1": round(float(spearmanr(ref[:, 1], pred[:, 1])[0]), 4),
@@ -195,7 +196,7 @@ def kd_head_kds(entries: list[Entry], model_dir: str) -> np.ndarray:
     with torch.inference_mode():
         gaps = run.model.predict_kd(torch.from_numpy(mu).float(), torch.from_numpy(desc).float()).numpy()
     gaps = gaps * stats["kd_std"] + stats["kd_mean"]
-    return np.concatenate([np.zeros((len(entries), 1)), np.cumsum(gaps, axis=1)], axis=1)
+    return np.concatenate([np.zeros((len(entries), 1)), gaps], axis=1)          # the head predicts dE0i
 
 
 def calibrated_kds(entries: list[Entry], geometry: str, charges: list, shielding) -> tuple[np.ndarray, list]:

@@ -11,7 +11,9 @@ STAGES = {
     "sample": "local-perturbation sampling around seed ligands with global dedup",
     "jobs": "ab initio job arrays: submit, status, resubmit, gather, cancel",
     "analyze": "figures and a report from the HDF5 files of the stages",
+    "loop": "design rounds: train, sample, screen, compute, merge labels, again (resumable)",
     "demo": "the whole method end to end on the bundled data",
+    "upgrade": "convert gauss_hpc HDF5 files of an older format to the current one, in place",
 }
 
 

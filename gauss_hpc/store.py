@@ -38,7 +38,11 @@ import pandas as pd
 from . import __version__
 from .abinitio import values as value_schema
 
-FORMAT_VERSION = 1
+# 2: KD gaps are the paper's dE0i = E(KD i) - E(KD 0) (abinitio/values.py: kd_gaps); 1 stored neighbour
+# differences E(KD i+1) - E(KD i) under the same names. Files of the kinds that hold KD gaps are refused below
+# format 2 (never mixed silently); `gauss-hpc upgrade FILE` converts them (gauss_hpc/upgrade.py).
+FORMAT_VERSION = 2
+KD_GAP_KINDS = ("ligands", "results", "samples")
 STR = h5py.string_dtype(encoding="utf-8")
 _UMASK = os.umask(0)
 os.umask(_UMASK)
@@ -169,6 +173,12 @@ def open_checked(path: str | Path, kind: str, mode: str = "r") -> h5py.File:
     if found != kind:
         h5.close()
         raise SchemaError(f"{path}: is a {found or 'foreign'} file, expected {kind}")
+    version = int(h5.attrs.get("format_version", 0))
+    if kind in KD_GAP_KINDS and version < FORMAT_VERSION:
+        h5.close()
+        raise SchemaError(f"{path}: format {version} stores KD gaps between neighbouring doublets; this release "
+                          f"reads format {FORMAT_VERSION} (gaps above the ground doublet, the paper's dE0i). Convert "
+                          f"it with: gauss-hpc upgrade {path}")
     return h5
 
 

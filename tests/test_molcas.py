@@ -99,7 +99,7 @@ def test_missing_log():
 
 def test_kramers_pairing_rejects_unpaired_states():
     kd, gaps = molcas.kramers_doublets([0.0, 0.0, 100.0, 100.0, 250.0, 250.0], 3)
-    assert kd == [0.0, 100.0, 250.0] and gaps == [100.0, 150.0]
+    assert kd == [0.0, 100.0, 250.0] and gaps == [100.0, 250.0]        # dE0i: above the ground doublet
     with pytest.raises(ValueError, match="not Kramers pairs"):
         molcas.kramers_doublets([0.0, 0.0, 100.0, 130.0], 2)
     with pytest.raises(ValueError, match="need 4"):
@@ -146,7 +146,7 @@ def test_casscf_log_gives_eight_kramers_doublets(filename):
     assert np.allclose(so[0::2], so[1::2], atol=1e-6)          # Kramers pairs: exactly degenerate
     kd = np.asarray(v["kd_energies"])
     assert kd.shape == (8,) and kd[0] == 0 and np.all(np.diff(kd) > 0)
-    assert np.allclose(v["kd_gaps"], np.diff(kd))
+    assert np.allclose(v["kd_gaps"], np.asarray(kd[1:]) - kd[0])       # the paper's dE0i
     assert kd[1] == pytest.approx(CASSCF_LOGS[filename]["kd1"], abs=1e-3)
     assert 100 < kd[-1] < 2000                                  # the J = 15/2 multiplet spans hundreds of cm-1
     assert so[16] - so[15] > 2000                               # then the gap to the next J multiplet

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .constants import GROUND_DOUBLETS, KRAMERS_TOLERANCE_CM
+from .values import kd_gaps
 
 
 class NotKramers(ValueError):
@@ -23,7 +24,7 @@ class NotKramers(ValueError):
 
 
 def kramers_doublets(so_energies, n_doublets: int | None = 8) -> tuple[list[float], list[float]]:
-    """(kd_energies relative to the ground doublet, kd_gaps between neighbours) in cm-1 from spin-orbit state
+    """(kd_energies relative to the ground doublet, kd_gaps dE0i above the ground doublet) in cm-1 from spin-orbit state
     energies (any zero). The lowest 2*n_doublets states are paired in energy order, so two near-degenerate
     doublets (0.00, 0.00, 0.08, 0.08) stay two doublets; n_doublets None pairs every state. NotKramers if there
     are too few states or a pair is split by more than KRAMERS_TOLERANCE_CM (an integer-spin ion)."""
@@ -40,7 +41,7 @@ def kramers_doublets(so_energies, n_doublets: int | None = 8) -> tuple[list[floa
                          f"(an even electron count has no Kramers doublets)")
     kd = pairs.mean(axis=1)
     kd = kd - kd[0]
-    return kd.tolist(), np.diff(kd).tolist()
+    return kd.tolist(), kd_gaps(kd).tolist()
 
 
 def doublet_count(symbols) -> int | None:

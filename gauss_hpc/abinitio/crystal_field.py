@@ -44,6 +44,7 @@ from scipy.special import sph_harm_y
 from ..chem.complexes import Complex, ligand_blocks
 from .constants import BOHR_TO_ANGSTROM, HARTREE_TO_CM
 from .result import Result, Status
+from . import values as value_schema
 
 BACKEND = "crystal_field"
 _POLY_NORM = {2: 2.0, 4: 8.0, 6: 16.0}       # r^k P_k(cos theta) = f_k0 / a_k
@@ -148,7 +149,7 @@ def hamiltonian(positions, charges, *, ion: Ion = DY3, shielding=(0.0, 0.0, 0.0)
 def crystal_field_levels(positions, charges, *, ion: Ion = DY3, shielding=(0.0, 0.0, 0.0)) -> dict:
     """Vectorised core on arrays: positions (B, n, 3) Angstrom relative to the metal, charges (B, n) in e.
 
-    Returns arrays: kd_energies (B, 8) cm-1 (ground 0), kd_gaps (B, 7), kramers_splitting (B,) largest
+    Returns arrays: kd_energies (B, 8) cm-1 (ground 0), kd_gaps (B, 7) dE0i = KD i - KD 0, kramers_splitting (B,) largest
     splitting within a doublet (0 up to round-off), mj_weights (B, 8) ground-doublet weight of |mJ| = J..1/2,
     g_tensors (B, 8, 3) main g values of each doublet (ascending), g_axes (B, 8, 3, 3) their axes (rows, unit
     vectors in the frame of `positions`), stevens_bk0 (B, 3) B_2^0, B_4^0, B_6^0 in
@@ -180,7 +181,7 @@ def crystal_field_levels(positions, charges, *, ion: Ion = DY3, shielding=(0.0, 
     mj_weights = weights[:, : n_kd] + weights[:, ::-1][:, : n_kd]                 # |M| = J, J-1, ..., 1/2
     theta = np.array(ion.stevens) / np.array([_POLY_NORM[k] for k in (2, 4, 6)])
     q0 = [keys.index((k, 0)) for k in (2, 4, 6)]
-    return {"kd_energies": kd, "kd_gaps": np.diff(kd, axis=1),
+    return {"kd_energies": kd, "kd_gaps": value_schema.kd_gaps(kd),
             "kramers_splitting": np.abs(pairs[..., 1] - pairs[..., 0]).max(axis=1),
             "mj_weights": mj_weights, "g_tensors": g, "g_axes": np.swapaxes(axes, -1, -2),
             "stevens_bk0": np.real(bkq[:, q0]) * theta * HARTREE_TO_CM,

@@ -34,7 +34,7 @@ class Result:
     """What a backend produced for one named input.
 
     `values` holds the physics in chemist's names, arrays as nested lists:
-      kd_energies (8, cm-1, ground = 0), kd_gaps (7, cm-1, KD(i+1) - KD(i)), g_tensors (8 x 3 main values),
+      kd_energies (8, cm-1, ground = 0), kd_gaps (7, cm-1, dE0i = KD i - KD 0), g_tensors (8 x 3 main values),
       ground_mj_composition ({"mJ": weight}), donor_charge, donor_dipole, donor_polarizability (a.u.),
       atomic_charges (per atom), energy (Eh), symbols + coordinates (final geometry, Angstrom), ...
     """

@@ -34,7 +34,8 @@ QUANTITIES: dict[str, Quantity] = {q.name: q for q in (
     Quantity("kd_energies", (N_DOUBLETS,), "cm-1", ("crystal_field", "molcas", "orca"),
              "Kramers-doublet energies of the ground J multiplet, ground doublet 0"),
     Quantity("kd_gaps", (N_DOUBLETS - 1,), "cm-1", ("crystal_field", "molcas", "orca"),
-             "KD(i+1) - KD(i)"),
+             "the paper's gaps dE0i = E(KD i) - E(KD 0), i = 1..7: each doublet above the ground one (the first is "
+             "KD1, the last the total splitting of the ground J multiplet)"),
     Quantity("g_tensors", (N_DOUBLETS, 3), "1", ("crystal_field", "molcas", "orca"),
              "main values gX, gY, gZ of each doublet's pseudospin-1/2 g-tensor (Z the main magnetic axis); NaN "
              "where the program printed none"),
@@ -52,6 +53,16 @@ QUANTITIES: dict[str, Quantity] = {q.name: q for q in (
     Quantity("atomic_charges", ("atoms",), "e", ("xtb", "molcas"), "partial charge of every atom"),
     Quantity("so_energies", ("states",), "cm-1", ("molcas", "orca"), "every spin-orbit state, ground 0"),
 )}
+
+
+def kd_gaps(kd_energies):
+    """The paper's KD gaps dE0i = E(KD i) - E(KD 0), i = 1.., from doublet energies (last axis, ground first);
+    the one definition every backend, gather and import use (results.h5 format 2; format 1 stored neighbour
+    differences E(KD i+1) - E(KD i), converted by `gauss-hpc upgrade`)."""
+    import numpy as np
+
+    kd = np.asarray(kd_energies, dtype=float)
+    return kd[..., 1:] - kd[..., :1]
 
 
 def result_arrays() -> dict[str, tuple[int, ...]]:

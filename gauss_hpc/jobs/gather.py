@@ -155,6 +155,8 @@ def _chunk(reduced: list[dict]) -> Chunk:
         arrays[name], present = _fixed_block([r["arrays"][name] for r in reduced], shape)
         if name in ("kd_energies", "g_tensors"):
             arrays[f"has_{name}"] = present
+    # the gaps follow from the energies by one definition, whatever a shard of an older release stored
+    arrays[value_schema.KD_GAPS] = value_schema.kd_gaps(arrays["kd_energies"])
     steps = pd.DataFrame([s for r in reduced for s in r["steps"]],
                          columns=["task_id", "step", "backend", "status", "message", "wall_seconds", "cached"])
     return Chunk(results=pd.concat([results, extra], axis=1), arrays=arrays,

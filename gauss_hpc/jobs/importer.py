@@ -26,6 +26,7 @@ import pandas as pd
 
 from .. import store
 from ..abinitio import molcas, orca
+from ..abinitio import values as value_schema
 from ..abinitio.result import Result, Status
 from ..chem.descriptors import DESCRIPTOR_NAMES
 from .gather import TASK_COLUMNS, WIDTH, _fixed_block
@@ -166,6 +167,7 @@ def import_outputs(paths, out: str | Path, *, energies: str = "casscf", quiet: b
     results = pd.DataFrame(table, columns=columns)
     n = len(rows)
     out_arrays = {k: np.asarray(v, float).reshape((n,) + WIDTH[k]) for k, v in arrays.items()}
+    out_arrays[value_schema.KD_GAPS] = value_schema.kd_gaps(out_arrays["kd_energies"])
     out_arrays.update({f"has_{k}": np.asarray(masks[k], bool) for k in ("kd_energies", "g_tensors")})
     geometry = {"offsets": np.concatenate([[0], np.cumsum(counts)]).astype(np.int64), "symbols": symbols,
                 "coords": np.asarray(coords, float).reshape(-1, 3)}

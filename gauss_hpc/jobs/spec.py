@@ -30,7 +30,8 @@ INPUT_KINDS = ("samples", "ligands", "smiles")
 # The backend each step uses when the spec does not say.
 DEFAULT_BACKENDS = {"assemble": "molsimplify", "swap_metal": "molsimplify", "crystal_field": "crystal_field", "xtb_relax": "xtb",
                     "xtb_label": "xtb", "loprop": "molcas", "casscf": "molcas", "orca_opt_constrained": "orca",
-                    "orca_opt": "orca", "orca_casscf": "orca", "program": "program"}
+                    "orca_opt": "orca", "orca_casscf": "orca", "dft_relax": "pyscf_dft",
+                    "program": "program"}
 
 
 class SpecError(ValueError):

@@ -167,6 +167,9 @@ def accepted_params(fn: StepFunction) -> set[str] | None:
     function it declares it forwards to (`fn.params_of`, followed along a chain), the first parameter of each
     being the input. None when that cannot be told (a **params catch-all with no declared target): such a
     step's params are not checked."""
+    declared = getattr(fn, "param_names", None)       # a step whose settings are a dataclass says so itself
+    if declared is not None:
+        return set(declared) - _NOT_FROM_THE_SPEC
     names: set[str] = set()
     target = fn
     for _ in range(5):
