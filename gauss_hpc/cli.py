@@ -9,6 +9,7 @@ STAGES = {
     "train": "train the semi-supervised VAE (single process, mpiexec, srun or torchrun)",
     "encode": "latent means of a ligands file under a trained (or the shipped) model, as a run directory",
     "sample": "local-perturbation sampling around seed ligands with global dedup",
+    "screen": "the fast screen of a list of ligands: one command, a results.h5 with one row per ligand",
     "jobs": "ab initio job arrays: submit, status, resubmit, gather, cancel",
     "analyze": "figures and a report from the HDF5 files of the stages",
     "loop": "design rounds: train, sample, screen, compute, merge labels, again (resumable)",

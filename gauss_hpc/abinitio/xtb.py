@@ -24,6 +24,7 @@ import time
 
 import numpy as np
 
+from ..chem import donor_distances
 from ..chem.complexes import Complex, swap_metal
 from ..chem.geometry import ligand_geometry
 from .basis import atomic_number
@@ -94,10 +95,29 @@ def _singlepoint_features(numbers, positions_bohr, charge: int, uhf: int, *, acc
     return calc.singlepoint()
 
 
+RESTRAINT_K = 2.0          # Eh/bohr^2 of a distance restraint: holds a metal-donor bond within about 0.02 A
+
+
+def _restraint(flat: np.ndarray, restraints, k: float) -> tuple[float, np.ndarray]:
+    """Energy and gradient of harmonic distance restraints k (r - r0)^2, r0 in bohr, on (i, j, r0) atom pairs."""
+    xyz = flat.reshape(-1, 3)
+    energy, grad = 0.0, np.zeros_like(xyz)
+    for i, j, r0 in restraints:
+        d = xyz[i] - xyz[j]
+        r = float(np.linalg.norm(d))
+        energy += k * (r - r0) ** 2
+        grad[i] += 2 * k * (r - r0) * d / r
+        grad[j] -= 2 * k * (r - r0) * d / r
+    return energy, grad.ravel()
+
+
 def relax(numbers, positions_bohr, charge: int, uhf: int = 0, *, max_steps: int = 300, gradient_tol: float = 1e-3,
-          accuracy: float = 1.0, max_iterations: int = 250) -> tuple[np.ndarray, float, bool, int]:
+          accuracy: float = 1.0, max_iterations: int = 250, restraints=(),
+          restraint_k: float = RESTRAINT_K) -> tuple[np.ndarray, float, bool, int]:
     """GFN2-xTB minimum near `positions_bohr`: (positions in bohr, energy in Eh, converged, steps). L-BFGS on
     tblite energies and gradients; converged when the largest gradient component is below `gradient_tol`.
+    `restraints`: (i, j, r0 in bohr) atom pairs held near r0 by a harmonic term (the fast geometry tier's
+    metal-donor distances); the energy returned is the xTB energy without it.
 
     Each step's SCF starts from the previous step's wavefunction, as geometry optimisers do: from the atomic
     guess every time, the SCF of some anionic complexes fails to converge a few steps in, at geometries a tenth of
@@ -120,11 +140,16 @@ def relax(numbers, positions_bohr, charge: int, uhf: int = 0, *, max_steps: int 
         previous[:] = [res]
         return float(res.get("energy")), np.asarray(res.get("gradient")).ravel()
 
-    opt = minimize(energy_and_gradient, np.asarray(positions_bohr, float).ravel(), jac=True, method="L-BFGS-B",
+    def restrained(flat):
+        energy, grad = energy_and_gradient(flat)
+        extra, extra_grad = _restraint(flat, restraints, restraint_k)
+        return energy + extra, grad + extra_grad
+
+    opt = minimize(restrained, np.asarray(positions_bohr, float).ravel(), jac=True, method="L-BFGS-B",
                    options={"maxiter": int(max_steps), "gtol": float(gradient_tol), "ftol": 1e-12})
-    _, grad = energy_and_gradient(opt.x)
+    energy, grad = restrained(opt.x)
     converged = bool(np.abs(grad).max() < gradient_tol * 5)   # L-BFGS stops on the projected gradient
-    return opt.x.reshape(shape), float(opt.fun), converged, int(opt.nit)
+    return opt.x.reshape(shape), energy - _restraint(opt.x, restraints, restraint_k)[0], converged, int(opt.nit)
 
 
 def label_ligand(smiles: str, *, name: str | None = None, workdir=None, relax_geometry: bool = False,
@@ -189,21 +214,30 @@ def complex_charges(cx: Complex, *, swap_to: str | None = "Y", accuracy: float =
 
 def relax_complex(cx: Complex, *, name: str | None = None, workdir=None, swap_to: str | None = "Y",
                   max_steps: int = 300, gradient_tol: float = 1e-3, accuracy: float = 1.0,
-                  max_iterations: int = 250, threads: int = 1, **_options) -> Result:
+                  max_iterations: int = 250, threads: int = 1, axial_distances=None, **_options) -> Result:
     """GFN2-xTB relaxation of a complex. An open-shell 4f metal is swapped to `swap_to` (Y: closed shell,
-    similar ionic radius) for the calculation. Values: symbols and coordinates (Angstrom) of the relaxed
-    structure as computed, `complex` (Complex.to_dict with the original metal back), energy (Eh),
-    atomic_charges, steps, relaxed_metal."""
+    similar ionic radius) for the calculation. `axial_distances` (Angstrom, one per axial donor, None = free)
+    restrains the metal-axial donor bonds near those lengths; "calibrated" takes them from the shipped calibration
+    by donor class (the fast geometry tier: GFN2-xTB puts anionic donors about 0.2 A too close to the metal;
+    chem/donor_distances.py holds the lengths calibrated on the DFT tier). Values: symbols and coordinates (Angstrom) of the relaxed structure as computed, `complex`
+    (Complex.to_dict with the original metal back), energy (Eh), atomic_charges, steps, relaxed_metal."""
     start = time.perf_counter()
     name = name or cx.name
     set_threads(threads)
     try:
         work = swap_metal(cx, swap_to) if (swap_to and cx.metal in _OPEN_SHELL_4F) else cx
         numbers = atomic_numbers(work.symbols)
+        if isinstance(axial_distances, str):
+            if axial_distances != "calibrated":
+                raise ValueError(f"axial_distances {axial_distances!r}: give lengths in Angstrom or 'calibrated'")
+            axial_distances = [donor_distances.shipped().distance(smi) for smi in cx.ligand_smiles]
+        restraints = () if axial_distances is None else [
+            (work.metal_index, donor, float(r) / BOHR_TO_ANGSTROM)
+            for donor, r in zip(work.axial_donors, axial_distances, strict=True) if r is not None]
         positions, energy, converged, steps = relax(numbers, work.coords / BOHR_TO_ANGSTROM, work.charge,
                                                     work.multiplicity - 1, max_steps=max_steps,
                                                     gradient_tol=gradient_tol, accuracy=accuracy,
-                                                    max_iterations=max_iterations)
+                                                    max_iterations=max_iterations, restraints=restraints)
         calc = _calculator(numbers, positions, work.charge, work.multiplicity - 1, accuracy=accuracy,
                            max_iterations=max_iterations)
         charges = np.asarray(calc.singlepoint().get("charges"), float)

@@ -56,12 +56,15 @@ def _smiles_file(path: Path) -> pd.DataFrame:
     """A SMILES list: one per line, optionally `SMILES<TAB>name`; blank lines and #-comments skipped. Without a
     tab the whole line is the SMILES, so odd SMILES (spaces, quotes) arrive exactly as written."""
     if path.suffix == ".csv":
-        table = pd.read_csv(path, dtype=str, keep_default_na=False)
+        table = pd.read_csv(path, dtype=str, keep_default_na=False, encoding_errors="backslashreplace")
         if "smiles" not in table.columns:
             raise SpecError(f"input {path}: a CSV needs a 'smiles' column (has {list(table.columns)})")
         return table[["smiles"] + (["name"] if "name" in table.columns else [])]
     rows = []
-    for number, line in enumerate(path.read_text().splitlines(), 1):
+    for number, raw in enumerate(path.read_bytes().splitlines(), 1):
+        # a line that is not UTF-8 (a binary paste, Latin-1) stays a line: its bytes written as \xNN, it fails
+        # its first step as an invalid SMILES with the bytes shown, and never stops the other lines
+        line = raw.decode("utf-8", errors="backslashreplace").removeprefix("\ufeff" if number == 1 else "")
         if not line.strip() or line.lstrip().startswith("#"):
             continue
         smiles, _, name = line.partition("\t")

@@ -1,0 +1,101 @@
+"""Metal-donor distances of the fast geometry tier, calibrated on the DFT tier.
+
+GFN2-xTB relaxes [Y(H2O)5L2]+ well except for the bond that matters most: it puts anionic O donors about 0.2 A
+(neutral donors about 0.1 A) closer to the metal than BP86-D3(BJ) and crystal structures do, and the CASSCF KD1
+follows that distance. The fast tier therefore relaxes with GFN2-xTB while a restraint holds each axial metal-donor
+bond at the DFT tier's length for its donor class (abinitio/xtb.relax_complex(axial_distances=...)).
+
+A donor class is the donor atom's element, formal charge and whether it is aromatic or in a multiple bond
+(O- alkoxide vs O- on an sp2 carbon: phenolate, carboxylate, enolate; N sp3 vs sp2 vs sp): `donor_class`. The
+calibration (`calibrate`, from DFT-tier results.h5 files; shipped as donor_distances.json with the complexes it
+came from) is the mean axial distance per class, with a fallback to the class without its hybridisation, then to
+the element and charge alone, so that every donor has a length.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+from rdkit import Chem
+
+CALIBRATION = "donor_distances.json"          # package data next to this module's package (gauss_hpc/)
+
+
+def donor_class(smiles: str) -> str:
+    """'O-.sp3', 'O-.sp2', 'O.sp3', 'O.sp2', 'N-.sp2', 'N.sp', ... of the donor atom (atom 0 of a donor-first
+    SMILES). ValueError naming the SMILES when it does not parse."""
+    mol = Chem.MolFromSmiles(smiles) if smiles else None
+    if mol is None:
+        raise ValueError(f"ligand {smiles!r}: not a valid SMILES")
+    atom = mol.GetAtomWithIdx(0)
+    charge = "-" if atom.GetFormalCharge() < 0 else "+" if atom.GetFormalCharge() > 0 else ""
+    hybrid = {Chem.HybridizationType.SP: "sp", Chem.HybridizationType.SP2: "sp2"}.get(atom.GetHybridization(), "sp3")
+    conjugated = atom.GetIsAromatic() or any(n.GetIsAromatic() or any(b.GetBondTypeAsDouble() > 1 for b in n.GetBonds())
+                                             for n in atom.GetNeighbors())
+    if charge == "-" and hybrid == "sp3" and conjugated:      # phenolate, carboxylate, enolate O-: RDKit says sp3
+        hybrid = "sp2"
+    return f"{atom.GetSymbol()}{charge}.{hybrid}"
+
+
+def _fallbacks(cls: str) -> list[str]:
+    """A class, then coarser ones: 'O-.sp2' -> ['O-.sp2', 'O-', '*']."""
+    return [cls, cls.split(".")[0], "*"]
+
+
+@dataclass(frozen=True)
+class Calibration:
+    distances: dict[str, float]         # class (or coarser key) -> axial metal-donor distance in Angstrom
+    counts: dict[str, int]              # complexes (axial bonds / 2) behind each entry
+    source: dict                        # what it was fitted on
+
+    def distance(self, smiles: str) -> float:
+        for key in _fallbacks(donor_class(smiles)):
+            if key in self.distances:
+                return self.distances[key]
+        raise KeyError(f"ligand {smiles!r}: no calibrated distance for class {donor_class(smiles)!r} nor a fallback")
+
+    def to_dict(self) -> dict:
+        return {"distances": self.distances, "counts": self.counts, "source": self.source}
+
+
+def fit(smiles: list[str], distances: list[float], source: dict | None = None, min_count: int = 1) -> Calibration:
+    """Mean axial distance per class and per coarser key (element and charge; everything) from one axial
+    distance per complex (the mean of its two axial bonds)."""
+    groups: dict[str, list[float]] = {}
+    for smi, d in zip(smiles, distances):
+        if np.isfinite(d):
+            for key in _fallbacks(donor_class(smi)):
+                groups.setdefault(key, []).append(float(d))
+    kept = {k: v for k, v in groups.items() if len(v) >= min_count}
+    return Calibration(distances={k: round(float(np.mean(v)), 4) for k, v in sorted(kept.items())},
+                       counts={k: len(v) for k, v in sorted(kept.items())}, source=dict(source or {}))
+
+
+def axial_distances_of(results_file: str | Path, geometry_step: str = "dft_relax") -> tuple[list, list, np.ndarray]:
+    """(names, ligand SMILES, mean axial metal-donor distance of the final geometry) of the rows of a results
+    file whose `geometry_step` succeeded (a later step, such as the CASSCF on that geometry, may have failed);
+    of the finished rows when the file has no such step."""
+    from .. import store
+
+    table = store.read_results(results_file, ["task_id", "name", "smiles", "status", "axial_distance_mean"])
+    with store.open_checked(results_file, "results") as h5:
+        steps = store.read_table(h5["steps"]) if "steps" in h5 and len(h5["steps"]) else None
+    if steps is not None and (steps["step"] == geometry_step).any():
+        done = set(steps.loc[(steps["step"] == geometry_step) & (steps["status"] == "ok"), "task_id"])
+        keep = table["task_id"].isin(done)
+    else:
+        keep = table["status"] == "ok"
+    done = table[keep & table["axial_distance_mean"].notna()]
+    return done["name"].tolist(), done["smiles"].tolist(), done["axial_distance_mean"].to_numpy(float)
+
+
+@lru_cache(maxsize=1)
+def shipped() -> Calibration:
+    """The calibration shipped with the package (gauss_hpc/donor_distances.json)."""
+    data = json.loads(resources.files("gauss_hpc").joinpath(CALIBRATION).read_text())
+    return Calibration(distances=data["distances"], counts=data["counts"], source=data["source"])

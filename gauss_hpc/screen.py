@@ -1,0 +1,119 @@
+"""`python -m gauss_hpc.screen LIGANDS --out screen.h5`: the fast screen of a list of ligands in one command.
+
+Each ligand L becomes [Dy(H2O)5L2]+ (molSimplify), gets a geometry from the chosen tier and the Kramers doublets
+of the point-charge crystal field ([screen] in defaults.toml; --geometry, --charge-model):
+
+  geometry "fast"    GFN2-xTB relaxation of the Y analogue with the axial metal-donor bonds held at the DFT tier's
+                     length for their donor class (chem/donor_distances.py; seconds per complex)
+           "rigid"   molSimplify's assembly as built (the screen before the geometry tiers)
+
+It is a job campaign underneath (assemble → xtb_relax → crystal_field; gauss_hpc.jobs): `--workers N` runs N local
+processes, `--executor slurm` a Slurm job array, and a rerun with the same arguments resumes (the campaign
+directory, by default next to --out, keeps every finished task). The output has the schema of `jobs gather`, with
+one row per input line in input order (a line repeated is computed once and written for each occurrence), its
+name, status and reason (a line that is no SMILES is a row with status invalid_input), kd_energies, kd_gaps (the
+paper's dE0i), the structural descriptors and the final geometry.
+
+Input: a SMILES file (.smi/.txt: `SMILES<TAB>name` per line), a CSV with a `smiles` column (and `name`), or a
+ligands.h5.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from . import config, store
+
+GEOMETRIES = ("fast", "rigid")
+
+
+def screen_spec(input_path: Path, *, geometry: str, charge_model: str, workers: int, tasks_per_job: int) -> dict:
+    """The job spec of a screen (a dict in the jobs TOML layout)."""
+    if geometry not in GEOMETRIES:
+        raise ValueError(f"geometry {geometry!r}: expected one of {GEOMETRIES}")
+    steps = [{"name": "assemble", "params": {"relax": "rotate"}, "resources": {"time_min": 3}}]
+    if geometry == "fast":
+        steps.append({"name": "xtb_relax", "params": {"swap_to": "Y", "axial_distances": "calibrated"},
+                      "resources": {"time_min": 10}})
+    steps.append({"name": "crystal_field", "params": {"charge_model": charge_model}, "resources": {"time_min": 1}})
+    return {"campaign": {"name": "screen", "executor": "local"},
+            "input": {"path": str(input_path)},
+            "resources": {"local_parallelism": workers, "tasks_per_job": tasks_per_job, "array_parallelism": 64},
+            "steps": steps}
+
+
+def _one_row_per_line(campaign_results: Path, spec: dict, out: Path) -> int:
+    """Write `out` with one row per input row (in input order) from the campaign's results; returns the rows."""
+    from .jobs.spec import load_spec
+    from .jobs.tasks import read_inputs, task_ids, template_digest
+
+    parsed = load_spec(spec)
+    inputs = read_inputs(parsed.input)
+    ids = task_ids(inputs["smiles"].tolist(), parsed.steps, [template_digest(s) for s in parsed.steps])
+    computed = store.read_results(campaign_results, ["task_id"])["task_id"].tolist()
+    row_of = {tid: k for k, tid in enumerate(computed)}
+    rows = [row_of[tid] for tid in ids]
+    store.concat_results([(campaign_results, rows)], out, config=spec)
+    with h5py.File(out, "r+") as h5:       # repeated lines keep their own names
+        names = h5["results/name"]
+        names[...] = np.asarray(inputs["name"].astype(str).tolist(), dtype=object)
+    return len(rows)
+
+
+def screen(input_path: str | Path, out: str | Path, *, geometry: str | None = None, charge_model: str | None = None,
+           workers: int | None = None, executor: str | None = None, campaign_dir: str | Path | None = None,
+           quiet: bool = False) -> Path:
+    """Screen every ligand of `input_path` into the results file `out` (see the module docstring)."""
+    from . import jobs
+
+    settings = config.load("screen", overrides={"geometry": geometry, "charge_model": charge_model, "workers": workers,
+                                                "executor": executor})
+    input_path, out = Path(input_path).resolve(), Path(out)
+    spec = screen_spec(input_path, geometry=settings["geometry"], charge_model=settings["charge_model"],
+                       workers=int(settings["workers"]), tasks_per_job=int(settings["tasks_per_job"]))
+    campaign_dir = Path(campaign_dir) if campaign_dir else out.with_name(out.name + ".campaign")
+    campaign = jobs.submit(spec, campaign_dir, executor=settings["executor"], quiet=quiet)
+    campaign.wait(progress=not quiet)
+    gathered = jobs.gather(campaign.dir, quiet=quiet)
+    n = _one_row_per_line(gathered, spec, out)
+    if not quiet:
+        table = store.read_results(out, ["status"])
+        ok = int((table["status"] == "ok").sum())
+        print(f"[screen] {out}: {n} ligands, {ok} screened, {n - ok} failed (status and reason per row)",
+              file=sys.stderr)
+    return out
+
+
+def main(argv=None) -> int:
+    defaults = config.load("screen")
+    parser = argparse.ArgumentParser(prog="python -m gauss_hpc.screen", description=__doc__.split("\n\n")[0])
+    parser.add_argument("ligands", type=Path, help="SMILES file (.smi/.txt), CSV with a smiles column, or ligands.h5")
+    parser.add_argument("--out", type=Path, required=True, help="results file (schema of `jobs gather`)")
+    parser.add_argument("--geometry", choices=GEOMETRIES, help=f"geometry tier (default {defaults['geometry']})")
+    parser.add_argument("--charge-model", choices=("gasteiger", "xtb"),
+                        help=f"crystal-field charges of the free ligand (default {defaults['charge_model']})")
+    parser.add_argument("--workers", type=int, help=f"local processes (default {defaults['workers']})")
+    parser.add_argument("--executor", choices=("auto", "local", "slurm", "debug"),
+                        help=f"where the tasks run (default {defaults['executor']})")
+    parser.add_argument("--campaign", type=Path, help="campaign directory (default: next to --out)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+    args = parser.parse_args(argv)
+    if not args.ligands.is_file():
+        print(f"screen: {args.ligands}: no such file (give a .smi, .csv or ligands.h5)", file=sys.stderr)
+        return 2
+    try:
+        screen(args.ligands, args.out, geometry=args.geometry, charge_model=args.charge_model, workers=args.workers,
+               executor=args.executor, campaign_dir=args.campaign, quiet=args.quiet)
+    except (ValueError, store.SchemaError) as exc:      # SpecError included: bad input, said once
+        print(f"screen: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

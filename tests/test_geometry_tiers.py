@@ -1,0 +1,41 @@
+"""The fast geometry tier: GFN2-xTB with the axial metal-donor bonds restrained at the DFT tier's length for their
+donor class (abinitio/xtb.relax_complex(axial_distances=...), chem/donor_distances.py)."""
+
+import numpy as np
+import pytest
+
+from gauss_hpc.abinitio import xtb
+from gauss_hpc.chem import donor_distances as dd
+from gauss_hpc.chem.complexes import Complex, assemble
+from gauss_hpc.chem.descriptors import structural_descriptors
+
+
+@pytest.mark.parametrize("smiles, cls", [("[O-]C", "O-.sp3"), ("[O-]c1ccccc1", "O-.sp2"), ("[O-]C(C)=O", "O-.sp2"),
+                                         ("OC", "O.sp3"), ("O=C(C)C", "O.sp2"), ("n1ccccc1", "N.sp2"),
+                                         ("N#CC", "N.sp"), ("[N-](C)C", "N-.sp3"), ("[n-]1cccc1", "N-.sp2")])
+def test_donor_classes(smiles, cls):
+    assert dd.donor_class(smiles) == cls
+
+
+def test_calibration_falls_back_to_coarser_classes():
+    cal = dd.fit(["[O-]C", "[O-]CC", "OC", "n1ccccc1"], [2.10, 2.14, 2.40, 2.55])
+    assert cal.distance("[O-]C(C)C") == pytest.approx(2.12)        # O-.sp3: the mean of its class
+    assert cal.distance("[O-]c1ccccc1") == pytest.approx(2.12)     # no O-.sp2 yet: all O- donors
+    assert cal.distance("[N-](C)C") == pytest.approx(np.mean([2.10, 2.14, 2.40, 2.55]))   # nothing N-: everything
+    with pytest.raises(ValueError, match="not a valid SMILES"):
+        dd.donor_class("C1CC")
+
+
+def test_restrained_relaxation_holds_the_axial_bonds():
+    cx = assemble("[O-]C")
+    free = xtb.relax_complex(cx)
+    held = xtb.relax_complex(cx, axial_distances=[2.15, 2.15])
+    assert free.ok and held.ok, (free.message, held.message)
+    d_free = structural_descriptors(Complex.from_dict(free.values["complex"]))
+    d_held = structural_descriptors(Complex.from_dict(held.values["complex"]))
+    assert d_free["axial_distance_mean"] < 2.0                     # GFN2-xTB's too-short anionic bond
+    assert d_held["axial_distance_1"] == pytest.approx(2.15, abs=0.03)
+    assert d_held["axial_distance_2"] == pytest.approx(2.15, abs=0.03)
+    assert held.values["energy"] > free.values["energy"]           # the xTB energy, restraint excluded
+    bad = xtb.relax_complex(cx, axial_distances=[2.15])             # one length for two axial donors
+    assert not bad.ok and "complex" in bad.message
