@@ -497,6 +497,38 @@ def kd1_distribution(report: Report, results: pd.DataFrame, ligands_file: Path) 
     report.numbers["KD1 gap generated, median (cm⁻¹)"] = round(float(ok["kd1_gap"].median()), 1)
 
 
+def screen_vs_casscf(report: Report, results: pd.DataFrame) -> None:
+    """KD1 of the screen (crystal field) against CASSCF for every ligand the results have both for: parity and
+    rank, with Spearman's rho and the MAE (how far this run's screen can be trusted to pick what CASSCF gets)."""
+    from scipy.stats import spearmanr
+
+    title = "Screen against CASSCF: KD1 of every ligand computed both ways"
+    wide = kd.computed(results)
+    both = wide.dropna(subset=["kd1_crystal_field", "kd1_casscf"]) if {"kd1_crystal_field", "kd1_casscf"} <= \
+        set(wide.columns) else wide.iloc[:0]
+    if len(both) < 3:
+        return report.skip(title, f"only {len(both)} ligands have both a crystal-field and a CASSCF KD1 (run a "
+                                  "CASSCF campaign on screened ligands and pass both results files)")
+    screen_kd1, casscf_kd1 = both["kd1_crystal_field"].to_numpy(), both["kd1_casscf"].to_numpy()
+    rho = float(spearmanr(screen_kd1, casscf_kd1)[0])
+    fig, (parity_ax, rank_ax) = plt.subplots(1, 2, figsize=(10, 4), layout="constrained")
+    parity_ax.scatter(casscf_kd1, screen_kd1, s=14)
+    top = max(screen_kd1.max(), casscf_kd1.max()) * 1.05
+    parity_ax.plot([0, top], [0, top], "k--", lw=0.8)
+    parity_ax.set_xlabel("CASSCF KD1 (cm⁻¹)")
+    parity_ax.set_ylabel("screen KD1 (cm⁻¹)")
+    parity_ax.set_title(f"parity: MAE {np.mean(np.abs(screen_kd1 - casscf_kd1)):.0f} cm⁻¹", fontsize=10)
+    rank_ax.scatter(pd.Series(casscf_kd1).rank(), pd.Series(screen_kd1).rank(), s=14)
+    rank_ax.set_xlabel("CASSCF rank")
+    rank_ax.set_ylabel("screen rank")
+    rank_ax.set_title(f"rank: Spearman ρ {rho:.2f} (n = {len(both)})", fontsize=10)
+    report.save(fig, "screen_vs_casscf.png", title, "one point per ligand with both numbers in the results files "
+                "given; CASSCF includes ORCA and imported outputs")
+    report.numbers["screen vs CASSCF: ligands with both"] = int(len(both))
+    report.numbers["screen vs CASSCF: Spearman rho (KD1)"] = round(rho, 3)
+    report.numbers["screen vs CASSCF: MAE KD1 (cm⁻¹)"] = round(float(np.mean(np.abs(screen_kd1 - casscf_kd1))), 1)
+
+
 # --- molecules --------------------------------------------------------------------------------------------------
 
 TOP_LIGANDS = 24          # generated ligands drawn beside their seeds
@@ -558,7 +590,7 @@ def complex_views(report: Report, results: pd.DataFrame) -> None:
     for _, row in finished.iterrows():
         symbols, coords = store.read_geometry(row["results_file"], int(row["results_row"]))
         if symbols:
-            kd1 = f", KD1 {row['kd1_gap']:.0f} cm⁻¹ ({kd.METHODS.get(row['kd_step'], row['kd_step'])})" \
+            kd1 = f", KD1 {row['kd1_gap']:.0f} cm⁻¹ ({kd.METHODS.get(kd.KD_STEP_METHOD.get(row['kd_step']), row['kd_step'])})" \
                 if pd.notna(row.get("kd1_gap")) else ""
             axis = np.array([row.get(f"ground_axis_{a}", np.nan) for a in "xyz"], float)
             views.append(interactive.complex_3d(
@@ -647,6 +679,7 @@ def analyze(out: str | Path, runs: list[str | Path] = (), samples: str | Path | 
         report.skip("σ sweep", "no samples file given (--samples)")
     if not table.empty:
         figures.append(("Campaign status", campaign_status, (table,)))
+        figures.append(("Screen against CASSCF", screen_vs_casscf, (table,)))
         if samples is not None and ligands is not None:
             figures.append(("Seed → sample fidelity", seed_fidelity, (table, Path(samples), Path(ligands))))
         if ligands is not None:

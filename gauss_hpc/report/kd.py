@@ -58,15 +58,22 @@ def seeds(samples: Path, ligands_file: Path | None) -> pd.DataFrame:
     return table
 
 
+# The method of the KDs a step gave (`kd_step` of results.h5): OpenMolcas's and ORCA's CASSCF steps, and outputs
+# brought in by `jobs import` (CASSCF or NEVPT2 levels of a multireference program), are all multireference.
+KD_STEP_METHOD = {"crystal_field": "crystal_field", "casscf": "casscf", "orca_casscf": "casscf", "import": "casscf"}
+
+
 def computed(results: pd.DataFrame) -> pd.DataFrame:
-    """Per novelty key, the KD1 of its complex from each method that computed one (kd_step names the method;
-    a CASSCF campaign whose CASSCF failed keeps the crystal-field KDs and says so in kd_step)."""
+    """Per novelty key, the KD1 of its complex from each method that computed one (kd_step names the step, mapped
+    to its method by KD_STEP_METHOD; a CASSCF campaign whose CASSCF failed keeps the crystal-field KDs and says so
+    in kd_step)."""
     if results.empty or "kd1_gap" not in results:
         return pd.DataFrame(columns=["kd1_crystal_field", "kd1_casscf"], dtype=float)
-    known = results[results["kd1_gap"].notna() & results["kd_step"].isin(["crystal_field", "casscf"])]
+    method = results["kd_step"].map(KD_STEP_METHOD)
+    known = results[results["kd1_gap"].notna() & method.notna()].assign(method=method)
     keys = [novelty_key(c, s) for c, s in zip(known["canonical"], known["smiles"])]
-    wide = known.assign(key=keys).pivot_table(index="key", columns="kd_step", values="kd1_gap", aggfunc="max")
-    return wide.rename(columns=lambda step: f"kd1_{step}")
+    wide = known.assign(key=keys).pivot_table(index="key", columns="method", values="kd1_gap", aggfunc="max")
+    return wide.rename(columns=lambda m: f"kd1_{m}")
 
 
 def ranked(samples: Path, results: pd.DataFrame) -> pd.DataFrame:
