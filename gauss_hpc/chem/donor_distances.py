@@ -97,5 +97,10 @@ def axial_distances_of(results_file: str | Path, geometry_step: str = "dft_relax
 @lru_cache(maxsize=1)
 def shipped() -> Calibration:
     """The calibration shipped with the package (gauss_hpc/donor_distances.json)."""
-    data = json.loads(resources.files("gauss_hpc").joinpath(CALIBRATION).read_text())
+    source = resources.files("gauss_hpc").joinpath(CALIBRATION)
+    if not source.is_file():
+        raise FileNotFoundError(f"no fast-tier calibration is shipped yet (gauss_hpc/{CALIBRATION}): fit one from DFT-"
+                                "tier results with `python bench/geometry_tiers.py RESULTS.h5 --write-calibration`, "
+                                "or give axial_distances in Angstrom")
+    data = json.loads(source.read_text())
     return Calibration(distances=data["distances"], counts=data["counts"], source=data["source"])
