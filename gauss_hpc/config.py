@@ -35,8 +35,14 @@ def load(section: str, path: str | Path | None = None, overrides: Mapping[str, A
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"config file {path} does not exist")
-        with open(path, "rb") as fh:
-            user = tomllib.load(fh)
+        try:
+            with open(path, "rb") as fh:
+                user = tomllib.load(fh)
+        except tomllib.TOMLDecodeError as exc:
+            raise ValueError(f"config file {path}: not valid TOML ({exc})") from None
+        except UnicodeDecodeError as exc:       # TOML is UTF-8; say where the bad byte is
+            raise ValueError(f"config file {path}: encoding: byte 0x{exc.object[exc.start]:02x} at offset "
+                             f"{exc.start} is not UTF-8 (TOML files are UTF-8 text)") from None
         user = user.get(section, user)
         unknown = sorted(set(user) - set(config))
         if unknown:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import re
 import importlib.util
 import json
 import logging
@@ -20,7 +21,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from . import config
-from . import store
+from . import store, textio
 from .chem.ligands import LigandError, elements_of, ligands_of, parse_molecule
 
 log = logging.getLogger("gauss_hpc.data")
@@ -39,6 +40,7 @@ class Molecule:
     elements: str | None = None      # QM9 JSON-like text, atom order with heavy atoms first
     coords: str | None = None
     mulliken: str | None = None
+    error: str = ""                  # the input line could not be read (textio: "encoding: line N: ...")
 
 
 @dataclass
@@ -95,38 +97,51 @@ def _smiles_column(header: list[str], path: Path) -> int:
 
 
 def read_csv(path: Path) -> Iterator[Molecule]:
-    with open(path, newline="") as fh:
-        reader = csv.reader(fh)
-        header = next(reader, None)
-        if header is None:
-            return
-        col = _smiles_column(header, path)
-        lowered = [h.strip().lower() for h in header]
-        id_col = next((lowered.index(n) for n in ("id", "name", "mol_id") if n in lowered), None)
-        for line_no, row in enumerate(reader, start=2):
-            smiles = row[col] if col < len(row) else ""
-            parent = row[id_col] if id_col is not None and id_col < len(row) else f"{path.name}:{line_no}"
-            yield Molecule(parent, smiles)
+    """Rows of a CSV with a SMILES column (one record per line); a line that is not text is a record with its
+    encoding error, which curation rejects."""
+    records = list(textio.lines(path))
+    if not records:
+        return
+    header = next(csv.reader([records[0].text]))
+    col = _smiles_column(header, path)
+    lowered = [h.strip().lower() for h in header]
+    id_col = next((lowered.index(n) for n in ("id", "name", "mol_id") if n in lowered), None)
+    for line in records[1:]:
+        if not line.text.strip():
+            continue
+        row = next(csv.reader([line.text]), [])
+        smiles = row[col] if col < len(row) else ""
+        parent = row[id_col] if id_col is not None and id_col < len(row) and not line.error \
+            else f"{path.name}:{line.number}"
+        yield Molecule(parent, smiles, error=line.error)
 
 
 def read_smi(path: Path) -> Iterator[Molecule]:
-    with open(path) as fh:
-        for line_no, line in enumerate(fh, start=1):
-            if not line.strip() or line.startswith("#"):
-                continue
-            parts = line.split(maxsplit=1)
-            name = parts[1].strip() if len(parts) > 1 else f"{path.name}:{line_no}"
-            yield Molecule(name, parts[0])
+    for line in textio.lines(path):
+        if not line.text.strip() or line.text.startswith("#"):
+            continue
+        parts = line.text.split(maxsplit=1)
+        name = parts[1].strip() if len(parts) > 1 and not line.error else f"{path.name}:{line.number}"
+        yield Molecule(name, parts[0], error=line.error)
 
 
 def read_sdf(path: Path) -> Iterator[Molecule]:
-    from rdkit import Chem
+    """The records of an SD file, split at the `$$$$` lines here and decoded one by one (RDKit's supplier stops
+    at a NUL byte and drops the records after it); an unreadable record is passed on as an empty SMILES, or with
+    its encoding error, so it is counted and written to the rejects."""
+    from rdkit import Chem, rdBase
 
-    for number, mol in enumerate(Chem.SDMolSupplier(str(path)), start=1):
-        name = mol.GetProp("_Name") if mol is not None and mol.HasProp("_Name") and mol.GetProp("_Name") else \
-            f"{path.name}:{number}"
-        # An unreadable record is passed on as an empty SMILES so it is counted and written to the rejects.
-        yield Molecule(name, Chem.MolToSmiles(mol) if mol is not None else "")
+    chunks = re.split(rb"^\$\$\$\$[^\r\n]*(?:\r\n|\r|\n)?", path.read_bytes(), flags=re.M)
+    for number, raw in enumerate((c for c in chunks if c.strip()), start=1):
+        record = textio.decode_line(raw, number)
+        fallback = f"{path.name}:{number}"
+        if record.error:
+            yield Molecule(fallback, "", error=record.error.replace(f"line {number}", f"record {number}", 1))
+            continue
+        with rdBase.BlockLogs():
+            mol = Chem.MolFromMolBlock(record.text)
+        name = record.text.splitlines()[0].strip() if record.text.strip() else ""
+        yield Molecule(name or fallback, Chem.MolToSmiles(mol) if mol is not None else "")
 
 
 def read_source(source: str, limit: int | None = None) -> tuple[str, Iterator[Molecule]]:
@@ -173,6 +188,11 @@ def curate(molecule: Molecule, source: str, max_length: int, allowed: frozenset[
         out.rejects.append((molecule.parent_id, text, f"{reason}: {detail}"))
         out.reasons[reason] += 1
 
+    if molecule.error:                  # the line was not text: its bytes are in the rejects, as \xNN
+        reason, _, detail = molecule.error.partition(": ")
+        reject(reason, detail, molecule.smiles)
+        out.molecules_rejected = 1
+        return out
     try:
         mol = parse_molecule(molecule.smiles, MAX_INPUT_LENGTH)
     except LigandError as exc:

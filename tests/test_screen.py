@@ -22,11 +22,12 @@ def screened(tmp_path_factory):
 def test_one_row_per_line_in_order_with_reasons(screened):
     _, out = screened
     table = store.read_results(out)
-    assert table["name"].tolist() == ["methoxide", "pyridine", "junk", "methoxide_again", "binary_paste", "line6"]
+    assert table["name"].tolist() == ["methoxide", "pyridine", "junk", "methoxide_again", "line5", "line6"]
     status = dict(zip(table["name"], table["status"]))
     assert status["methoxide"] == status["pyridine"] == status["line6"] == "ok"
-    assert status["junk"] == status["binary_paste"] == "invalid_input"
+    assert status["junk"] == status["line5"] == "invalid_input"
     assert "not a valid SMILES" in table.loc[table["name"] == "junk", "message"].item()
+    assert "encoding: line 5: byte 0xff" in table.loc[table["name"] == "line5", "message"].item()
     arrays = store.read_result_arrays(out)
     kd = arrays["kd_energies"]
     ok = (table["status"] == "ok").to_numpy()

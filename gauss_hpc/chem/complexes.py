@@ -19,6 +19,7 @@ from rdkit import Chem, rdBase
 
 from ..abinitio.constants import LANTHANIDES
 from .geometry import ligand_molblock
+from .ligands import MAX_SMILES_LENGTH
 
 
 @dataclass
@@ -120,7 +121,7 @@ def metal_multiplicity(metal: str, oxidation_state: int = 3) -> int:
 def _ligand_info(smiles: str) -> tuple[tuple[str, ...], int]:
     """(element symbols with explicit H in RDKit order, formal charge) of one ligand SMILES."""
     with rdBase.BlockLogs():      # RDKit's own parse chatter; the AssemblyError says it clearly
-        mol = Chem.MolFromSmiles(smiles) if isinstance(smiles, str) and smiles else None
+        mol = Chem.MolFromSmiles(smiles) if isinstance(smiles, str) and 0 < len(smiles) <= MAX_SMILES_LENGTH else None
     if mol is None:
         raise AssemblyError(f"ligand {smiles!r}: not a valid SMILES")
     mol = Chem.AddHs(mol)

@@ -80,9 +80,20 @@ def _kekulized(mol: Chem.Mol) -> Chem.Mol:
     return mol
 
 
+# Longest SMILES string read as a ligand anywhere: RDKit's canonical writer recurses once per atom of a chain and
+# overflows the C stack (a segmentation fault, no exception) near 10^4 atoms; no monodentate ligand comes near.
+MAX_SMILES_LENGTH = 1000
+
+
+def _from_smiles(smiles: str) -> Chem.Mol | None:
+    if len(smiles) > MAX_SMILES_LENGTH:
+        raise LigandError("too_long", f"SMILES of {len(smiles)} characters (limit {MAX_SMILES_LENGTH})")
+    return Chem.MolFromSmiles(smiles)
+
+
 def kekulized_canonical(mol_or_smiles: Chem.Mol | str) -> str:
     """The novelty key of the paper: canonical SMILES in Kekulé form, no stereo."""
-    mol = Chem.MolFromSmiles(mol_or_smiles) if isinstance(mol_or_smiles, str) else mol_or_smiles
+    mol = _from_smiles(mol_or_smiles) if isinstance(mol_or_smiles, str) else mol_or_smiles
     if mol is None:
         raise LigandError("unparsable", f"RDKit cannot parse {mol_or_smiles!r}")
     return Chem.MolToSmiles(_kekulized(mol), kekuleSmiles=True, isomericSmiles=False)
@@ -91,7 +102,7 @@ def kekulized_canonical(mol_or_smiles: Chem.Mol | str) -> str:
 def ligand_key(smiles: str) -> str:
     """The identity of a ligand, donor included: its kekulized canonical SMILES written from the donor (atom 0 of a
     donor-first SMILES). The novelty key alone names the molecule, which can bind through several atoms."""
-    mol = Chem.MolFromSmiles(smiles)
+    mol = _from_smiles(smiles)
     if mol is None:
         raise LigandError("unparsable", f"RDKit cannot parse {smiles!r}")
     return Chem.MolToSmiles(_kekulized(mol), kekuleSmiles=True, isomericSmiles=False, rootedAtAtom=0)

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
 
-from .. import config
+from .. import config, textio
 
 EXECUTORS = ("auto", "slurm", "local", "debug")
 INPUT_KINDS = ("samples", "ligands", "smiles")
@@ -185,6 +185,9 @@ def load_spec(spec: str | Path | Mapping | Spec) -> Spec:
             data = tomllib.load(fh)
     except tomllib.TOMLDecodeError as exc:
         raise SpecError(f"{path}: not valid TOML ({exc})") from None
+    except UnicodeDecodeError as exc:       # TOML is UTF-8; say where the bad byte is
+        raise SpecError(f"{path}: {textio.ENCODING}: byte 0x{exc.object[exc.start]:02x} at offset {exc.start} is "
+                        "not UTF-8 (TOML files are UTF-8 text)") from None
     return parse_spec(data, str(path))
 
 

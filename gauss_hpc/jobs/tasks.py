@@ -3,6 +3,7 @@ element executes (`run_chunk`), which runs each of its tasks' steps and writes o
 
 from __future__ import annotations
 
+import csv
 import dataclasses
 import hashlib
 import inspect
@@ -17,6 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from .. import textio
 from ..abinitio.result import Result, Status
 from ..store import LIGAND_PROVENANCE, provenance_value
 from . import shards
@@ -56,20 +58,30 @@ def _smiles_file(path: Path) -> pd.DataFrame:
     """A SMILES list: one per line, optionally `SMILES<TAB>name`; blank lines and #-comments skipped. Without a
     tab the whole line is the SMILES, so odd SMILES (spaces, quotes) arrive exactly as written."""
     if path.suffix == ".csv":
-        table = pd.read_csv(path, dtype=str, keep_default_na=False, encoding_errors="backslashreplace")
-        if "smiles" not in table.columns:
-            raise SpecError(f"input {path}: a CSV needs a 'smiles' column (has {list(table.columns)})")
-        return table[["smiles"] + (["name"] if "name" in table.columns else [])]
+        records = list(textio.lines(path))
+        header = [h.strip() for h in next(csv.reader([records[0].text]), [])] if records else []
+        if "smiles" not in header:
+            raise SpecError(f"input {path}: a CSV needs a 'smiles' column (has {header})")
+        rows = []
+        for line in records[1:]:
+            if not line.text.strip():
+                continue
+            row = dict(zip(header, next(csv.reader([line.text]), [])))
+            name = "" if line.error else str(row.get("name", "")).strip()
+            rows.append({"smiles": str(row.get("smiles", "")).strip(), "name": name or f"line{line.number}",
+                         "input_error": line.error})
+        return pd.DataFrame(rows, columns=["smiles", "name", "input_error"])
     rows = []
-    for number, raw in enumerate(path.read_bytes().splitlines(), 1):
-        # a line that is not UTF-8 (a binary paste, Latin-1) stays a line: its bytes written as \xNN, it fails
-        # its first step as an invalid SMILES with the bytes shown, and never stops the other lines
-        line = raw.decode("utf-8", errors="backslashreplace").removeprefix("\ufeff" if number == 1 else "")
-        if not line.strip() or line.lstrip().startswith("#"):
+    for line in textio.lines(path):
+        # a line that is not text (not UTF-8, a NUL byte) stays a task: its bytes written as \xNN, it fails at
+        # once with its encoding error (input_error), and never stops the other lines
+        if not line.text.strip() or line.text.lstrip().startswith("#"):
             continue
-        smiles, _, name = line.partition("\t")
-        rows.append({"smiles": smiles.strip(), "name": name.strip() or f"line{number}"})
-    return pd.DataFrame(rows, columns=["smiles", "name"])
+        smiles, _, name = line.text.partition("\t")
+        rows.append({"smiles": smiles.strip(), "name": "" if line.error else name.strip(),
+                     "input_error": line.error})
+        rows[-1]["name"] = rows[-1]["name"] or f"line{line.number}"
+    return pd.DataFrame(rows, columns=["smiles", "name", "input_error"])
 
 
 def _only_rows(table: pd.DataFrame, rows, path: Path) -> pd.DataFrame:
@@ -192,6 +204,8 @@ def make_tasks(spec: Spec) -> tuple[list[dict], int]:
             continue
         seen.add(tid)
         task = {"task_id": tid, "index": len(tasks), "name": str(row["name"]), "smiles": row["smiles"]}
+        if row.get("input_error"):       # a line that could not be read: the task fails at once, saying so
+            task["input_error"] = row["input_error"]
         for key in LIGAND_PROVENANCE:
             if key in row:
                 task[key] = provenance_value(key, row[key])
@@ -329,8 +343,10 @@ def run_task(campaign: Path, task_id: str, attempt: int, job_id: str) -> dict:
                        "started": started})
     item, records, status, message, last = task["smiles"], [], Status.OK, "", task["steps"][-1]
     limit_reached = False
+    if task.get("input_error"):
+        status, message = Status.INVALID_INPUT, f"input {task.get('source_file', '')}: {task['input_error']}"
     try:
-        for k, step in enumerate(task["steps"]):
+        for k, step in enumerate(task["steps"] if status == Status.OK else []):
             last = step
             result, cached = _run_step(step, k, item, folder, task["name"])
             records.append({"step": step["name"], "cached": cached, **result.to_dict()})

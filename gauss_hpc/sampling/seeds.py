@@ -8,6 +8,8 @@ resolve the same seeds on its own and a bad seed raises the same clear error on 
 
 from __future__ import annotations
 
+import logging
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
@@ -18,6 +20,7 @@ from gauss_hpc import store
 from gauss_hpc.chem.ligands import parse_molecule, rooted_smiles
 from gauss_hpc.sampling.validate import check_ligand
 
+log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Seed:
@@ -186,14 +189,26 @@ def binned_rows(values: np.ndarray, n_bins: int, per_bin: int, rng: np.random.Ge
     return np.sort(np.concatenate(picked)) if picked else known[:0]
 
 
+# a comment starts a line or follows a space: '#' inside a SMILES is a triple bond (N#CC)
+_COMMENT = re.compile(r"(^|\s)#.*$")
+
+
 def parse_seed_file(path: str | Path) -> tuple[list[int], list[str]]:
-    """Ligand ids (integers) and SMILES, one per line; blank lines and # comments are skipped."""
+    """Ligand ids (integers) and SMILES, one per line; blank lines and # comments (at the start of a line or after
+    a space) are skipped, and so is a line
+    that is not text (not UTF-8, a NUL byte), with a warning naming it (textio)."""
+    from .. import textio
+
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"seed file {path} does not exist")
     ids, smiles = [], []
-    for number, line in enumerate(path.read_text().splitlines(), 1):
-        text = line.split("#", 1)[0].strip()
+    for line in textio.lines(path):
+        number = line.number
+        if line.error:
+            log.warning("seed file %s: %s; line skipped", path, line.error)
+            continue
+        text = _COMMENT.sub("", line.text).strip()
         if not text:
             continue
         if len(text.split()) > 1:
