@@ -56,7 +56,8 @@ def relaxed_distance(cx, axial_distances) -> tuple[float, float]:
 def scores(rows: list[dict], variant: str) -> dict:
     err = np.array([r[variant] - r["dft"] for r in rows])
     out = {"n": int(np.isfinite(err).sum()), "mean_abs_error": round(float(np.nanmean(np.abs(err))), 4),
-           "mean_signed_error": round(float(np.nanmean(err)), 4), "max_abs_error": round(float(np.nanmax(np.abs(err))), 4),
+           "mean_signed_error": round(float(np.nanmean(err)), 4),
+           "max_abs_error": round(float(np.nanmax(np.abs(err))), 4),
            "seconds_per_complex": round(float(np.mean([r[f"{variant}_s"] for r in rows])), 2)}
     for cls in sorted({r["class"] for r in rows}):
         e = np.array([r[variant] - r["dft"] for r in rows if r["class"] == cls])

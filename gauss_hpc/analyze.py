@@ -590,8 +590,8 @@ def complex_views(report: Report, results: pd.DataFrame) -> None:
     for _, row in finished.iterrows():
         symbols, coords = store.read_geometry(row["results_file"], int(row["results_row"]))
         if symbols:
-            kd1 = f", KD1 {row['kd1_gap']:.0f} cm⁻¹ ({kd.METHODS.get(kd.KD_STEP_METHOD.get(row['kd_step']), row['kd_step'])})" \
-                if pd.notna(row.get("kd1_gap")) else ""
+            method = kd.METHODS.get(kd.KD_STEP_METHOD.get(row["kd_step"]), row["kd_step"])
+            kd1 = f", KD1 {row['kd1_gap']:.0f} cm⁻¹ ({method})" if pd.notna(row.get("kd1_gap")) else ""
             axis = np.array([row.get(f"ground_axis_{a}", np.nan) for a in "xyz"], float)
             views.append(interactive.complex_3d(
                 symbols, coords, f"{row['name']}: {row['smiles']}{kd1}",

@@ -24,7 +24,7 @@ class NotKramers(ValueError):
 
 
 def kramers_doublets(so_energies, n_doublets: int | None = 8) -> tuple[list[float], list[float]]:
-    """(kd_energies relative to the ground doublet, kd_gaps dE0i above the ground doublet) in cm-1 from spin-orbit state
+    """(kd_energies relative to the ground doublet, kd_gaps dE0i above it) in cm-1 from spin-orbit state
     energies (any zero). The lowest 2*n_doublets states are paired in energy order, so two near-degenerate
     doublets (0.00, 0.00, 0.08, 0.08) stay two doublets; n_doublets None pairs every state. NotKramers if there
     are too few states or a pair is split by more than KRAMERS_TOLERANCE_CM (an integer-spin ion)."""

@@ -149,7 +149,7 @@ def hamiltonian(positions, charges, *, ion: Ion = DY3, shielding=(0.0, 0.0, 0.0)
 def crystal_field_levels(positions, charges, *, ion: Ion = DY3, shielding=(0.0, 0.0, 0.0)) -> dict:
     """Vectorised core on arrays: positions (B, n, 3) Angstrom relative to the metal, charges (B, n) in e.
 
-    Returns arrays: kd_energies (B, 8) cm-1 (ground 0), kd_gaps (B, 7) dE0i = KD i - KD 0, kramers_splitting (B,) largest
+    Returns arrays: kd_energies (B, 8) cm-1 (ground 0), kd_gaps (B, 7) dE0i, kramers_splitting (B,) largest
     splitting within a doublet (0 up to round-off), mj_weights (B, 8) ground-doublet weight of |mJ| = J..1/2,
     g_tensors (B, 8, 3) main g values of each doublet (ascending), g_axes (B, 8, 3, 3) their axes (rows, unit
     vectors in the frame of `positions`), stevens_bk0 (B, 3) B_2^0, B_4^0, B_6^0 in

@@ -8,14 +8,11 @@ Step registry for job arrays (`STEPS`): each step is `(input: Complex, workdir, 
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import re
 import shutil
 import time
 from pathlib import Path
-
-import numpy as np
 
 from . import aniso as aniso_mod
 from .molcas import safe_name
@@ -295,21 +292,14 @@ def kd_energies(cx, *, name: str | None = None, workdir: str | Path, timeout: fl
     return _step(render_casscf, casscf_context, parse_qdpt, cx, workdir, timeout, template_dir, name=name, **params)
 
 
-def with_geometry(cx, result: Result):
-    """`cx` with the final coordinates of an optimisation Result (same atoms, same order)."""
-    coords = np.asarray(result.values["coordinates"], dtype=float)
-    if list(result.values["symbols"]) != list(cx.symbols):
-        raise ValueError(f"{cx.name}: optimised atoms {result.values['symbols']} differ from the complex's")
-    return dataclasses.replace(cx, coords=coords)
-
-
 def opt_constrained_task(cx, workdir, **params) -> Result:
     """Job-array step "opt_constrained": equatorial donors held in a plane at 72 deg (pass the Y analogue)."""
     return optimise(cx, constrained=True, workdir=workdir, **params)
 
 
 def opt_task(cx, workdir, **params) -> Result:
-    """Job-array step "opt": fully relaxed optimisation (start from opt_constrained's geometry, with_geometry)."""
+    """Job-array step "opt": fully relaxed optimisation (from opt_constrained's geometry: the job runner
+    passes the previous step's coordinates on)."""
     return optimise(cx, constrained=False, workdir=workdir, **params)
 
 

@@ -236,7 +236,7 @@ def relax_complex(cx, *, name: str | None = None, workdir=None, preset: str = "d
     and any DftSettings field as keyword. Never raises: a bad setting, a missing PySCF, a crash, a timeout or
     an unconverged optimisation is the Result's status (the last geometry is kept in values where there is
     one). Reruns in the same `workdir` resume after the last finished phase."""
-    from ..chem.complexes import Complex, metal_multiplicity, swap_metal   # chem builds on abinitio
+    from ..chem.complexes import Complex, swap_metal   # chem builds on abinitio
 
     name = name or cx.name
     start = time.monotonic()
