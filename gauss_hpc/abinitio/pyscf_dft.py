@@ -55,7 +55,7 @@ class DftSettings:
     density_fit: bool = True
     scf_conv_tol: float = 1e-8
     max_scf_cycles: int = 100
-    constrained_steps: int = 60        # 0 skips the constrained phase
+    constrained_steps: int = 30        # 0 skips it; it only has to bring the free phase close (converged or not)
     free_steps: int = 100
     convergence: str = "GAU"           # geomeTRIC convergence set of the free phase (GAU, GAU_LOOSE, GAU_TIGHT, ...)
     constrained_convergence: str = "GAU_LOOSE"     # the constrained phase only brings the free one close
@@ -231,6 +231,14 @@ def _scratch(workdir, name: str) -> Path:
     return path
 
 
+RUN_ONLY = ("threads", "memory_mb", "timeout")     # settings that change how, not what, is computed
+
+
+def _what_is_computed(request: dict) -> dict:
+    """A request without its run-only settings: a rerun with more time or threads resumes the same optimisation."""
+    return {**request, "settings": {k: v for k, v in request["settings"].items() if k not in RUN_ONLY}}
+
+
 def relax_complex(cx, *, name: str | None = None, workdir=None, preset: str = "default", **overrides) -> Result:
     """BP86-D3(BJ) optimisation of the closed-shell analogue of a complex (see the module docstring); `preset`
     and any DftSettings field as keyword. Never raises: a bad setting, a missing PySCF, a crash, a timeout or
@@ -256,7 +264,7 @@ def relax_complex(cx, *, name: str | None = None, workdir=None, preset: str = "d
                "charge": int(work.charge), "spin": int(work.multiplicity - 1), "metal_index": int(work.metal_index),
                "ring": [int(i) for i in ring], "settings": s.to_dict()}
     input_path = workdir / INPUT_FILE
-    if input_path.exists() and json.loads(input_path.read_text()) != request:
+    if input_path.exists() and _what_is_computed(json.loads(input_path.read_text())) != _what_is_computed(request):
         for phase in PHASES:      # another complex or other settings in this directory: start over
             _phase_file(workdir, phase).unlink(missing_ok=True)
     _write_json(input_path, request)

@@ -1,0 +1,103 @@
+"""What the two-electron integral treatment costs in one cheap CASSCF of the reference set, and what it changes.
+
+The reference set's CASSCF (jobs/casscf_reference.toml: ANO-RCC-MB ligands, ANO-RCC-VDZ Dy, 11 sextets) spends a
+large part of its time in &GATEWAY/&SEWARD, where RICD builds an atomic-compact Cholesky auxiliary basis for every
+atom type, Dy included, again for every complex. Variants (the template's integral keywords; everything else
+the same, one core):
+
+  ricd          RICD (the shipped template)
+  conventional  no RICD: conventional two-electron integrals
+  cholesky      Cholesky decomposition of the integrals (SEWARD's Cholesky keyword) instead of RICD
+
+Per variant: wall seconds of the whole CASSCF step and of each OpenMolcas module (from the logs), KD energies and
+their largest difference from the ricd variant. One JSON document on stdout.
+
+    python bench/casscf_integrals.py [--ligand "[O-]C"] [--variants ricd conventional cholesky]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import re
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from gauss_hpc.abinitio import molcas  # noqa: E402
+from gauss_hpc.abinitio.templates import TEMPLATE_DIR  # noqa: E402
+from gauss_hpc.chem.complexes import assemble  # noqa: E402
+
+CHEAP = {"basis": "ANO-RCC-MB", "metal_basis": "ANO-RCC-VDZ", "ciroot": 11, "energy_threshold": 1e-6, "cores": 1,
+         "memory_mb": 3000}
+VARIANTS = {"ricd": ("  RICD\n", "  RICD\n"), "conventional": ("  RICD\n", ""),
+            "cholesky": ("  RICD\n", "")}
+MODULE = re.compile(r"--- Start Module: (\w+) at (.+?) ---.*?--- Stop Module: \1 at (.+?) /rc", re.S)
+
+
+def template_dir(variant: str, root: Path) -> Path:
+    """A copy of the shipped templates with the variant's integral keywords."""
+    out = root / variant
+    shutil.copytree(TEMPLATE_DIR, out)
+    path = out / "molcas" / "integrals.inp.j2"
+    text = path.read_text()
+    old, new = VARIANTS[variant]
+    if old not in text:
+        raise SystemExit(f"{path}: no {old.strip()!r} line to replace; has the template changed?")
+    text = text.replace(old, new)
+    if variant == "cholesky":
+        text = text.replace("&SEWARD", "&SEWARD\n  Cholesky")
+    path.write_text(text)
+    return out
+
+
+def module_seconds(workdir: Path) -> dict[str, float]:
+    fmt = "%a %b %d %H:%M:%S %Y"
+    out: dict[str, float] = {}
+    for log in sorted(workdir.glob("*.log")):
+        for name, start, stop in MODULE.findall(log.read_text(errors="replace")):
+            seconds = (dt.datetime.strptime(" ".join(stop.split()), fmt)
+                       - dt.datetime.strptime(" ".join(start.split()), fmt)).total_seconds()
+            out[name] = out.get(name, 0.0) + seconds
+    return out
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--ligand", default="[O-]C")
+    p.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
+    args = p.parse_args(argv)
+    cx = assemble(args.ligand)
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="casscf_integrals_") as tmp:
+        for variant in args.variants:
+            workdir = Path(tmp) / f"run_{variant}"
+            start = time.perf_counter()
+            res = molcas.kd_energies(cx, name=variant, workdir=workdir, template_dir=template_dir(variant, Path(tmp)),
+                                     keep_scratch=False, **CHEAP)
+            rows.append({"variant": variant, "status": res.status, "message": res.message[:300],
+                         "wall_seconds": round(time.perf_counter() - start, 1),
+                         "module_seconds": module_seconds(workdir),
+                         "kd_energies": [round(float(e), 2) for e in res.values.get("kd_energies", [])]})
+            print(f"[casscf_integrals] {variant}: {rows[-1]['status']} {rows[-1]['wall_seconds']} s "
+                  f"{rows[-1]['module_seconds']}", file=sys.stderr)
+    base = next((r for r in rows if r["variant"] == "ricd" and r["kd_energies"]), None)
+    for r in rows:
+        if base and r["kd_energies"]:
+            r["max_kd_difference_cm"] = round(float(np.max(np.abs(np.subtract(r["kd_energies"],
+                                                                              base["kd_energies"])))), 2)
+    print(json.dumps({"bench": "casscf_integrals", "date": dt.date.today().isoformat(), "ligand": args.ligand,
+                      "settings": CHEAP, "load_average": os.getloadavg()[0], "variants": rows}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
