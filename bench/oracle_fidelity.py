@@ -162,13 +162,16 @@ def crystal_field_kds(complexes: list[Complex], charges: list, shielding) -> np.
     return kd
 
 
-def score(reference: np.ndarray, predicted: np.ndarray, anionic: np.ndarray) -> dict:
+def score(reference: np.ndarray, predicted: np.ndarray, classes: np.ndarray) -> dict:
     """Spearman rho and MAE of KD1 and of each of the 7 gaps over the rows both have; rho of KD1 also among the
-    anionic and among the neutral ligands alone (`anionic`: one flag per row)."""
+    anionic and the neutral ligands alone and within each donor class (`classes`: anion_O, anion_N, neutral_O,
+    neutral_N per row; a class of fewer than 3, or one the variant predicts constant, is left out)."""
     keep = np.isfinite(predicted).all(axis=1)
-    ref, pred = reference[keep], predicted[keep]
+    ref, pred, classes = reference[keep], predicted[keep], np.asarray(classes)[keep]
+    anionic = np.char.startswith(classes.astype(str), "anion")
+    groups = [("anions", anionic), ("neutrals", ~anionic)] + [(c, classes == c) for c in sorted(set(classes))]
     by_charge = {f"spearman_kd1_{name}": round(float(spearmanr(ref[rows, 1], pred[rows, 1])[0]), 4)
-                 for name, rows in (("anions", anionic[keep]), ("neutrals", ~anionic[keep]))
+                 for name, rows in groups
                  if rows.sum() > 2 and np.ptp(pred[rows, 1]) > 0}       # a constant prediction does not rank
     gaps_ref, gaps_pred = value_schema.kd_gaps(ref), value_schema.kd_gaps(pred)        # the paper's dE0i
     rho_gaps = [float(spearmanr(gaps_ref[:, k], gaps_pred[:, k])[0]) for k in range(7)]
@@ -242,7 +245,7 @@ def calibrated_kds(entries: list[Entry], geometry: str, charges: list, shielding
         fits.append({"fitted_on": sorted(entries[i].name for i in fit_rows),
                      "factors": {c: round(f, 3) for c, f in zip(classes, factors)},
                      "held_out": score(np.array([entries[i].casscf_kd for i in test_rows]), out[test_rows],
-                                       np.array([entries[i].donor_class.startswith("anion") for i in test_rows]))})
+                                       np.array([entries[i].donor_class for i in test_rows]))})
     return out, fits
 
 
@@ -321,7 +324,8 @@ def main(argv=None) -> int:
     elif Path(args.loprop).is_file():
         loprop = json.loads(Path(args.loprop).read_text())
     reference = np.array([e.casscf_kd for e in entries])
-    anionic = np.array([e.donor_class.startswith("anion") for e in entries])
+    classes = np.array([e.donor_class for e in entries])
+    anionic = np.char.startswith(classes, "anion")
     sets = charge_sets(entries, loprop)
     rows = []
     complexes = [{"name": e.name, "smiles": e.smiles, "class": e.donor_class,
@@ -337,12 +341,12 @@ def main(argv=None) -> int:
                 keep_kd1(f"cf_{charges}_{shielding}_{geometry}", kd)
                 rows.append({"variant": f"cf_{charges}_{shielding}_{geometry}", "oracle": "crystal_field",
                              "charges": charges, "shielding": shielding, "geometry": geometry,
-                             **score(reference, kd, anionic)})
+                             **score(reference, kd, classes)})
     if args.model:
         row = {"variant": "kd_head", "oracle": "kd_head", "model": args.model, "geometry": "unrelaxed"}
         try:
             kd = kd_head_kds(entries, args.model)
-            rows.append({**row, **score(reference, kd, anionic)})
+            rows.append({**row, **score(reference, kd, classes)})
             keep_kd1("kd_head", kd)
         except ValueError as exc:          # e.g. the shipped QM9 model, trained without KD labels
             rows.append({**row, "skipped": str(exc)})
@@ -362,7 +366,7 @@ def main(argv=None) -> int:
             keep_kd1(name, kd)
             rows.append({"variant": name, "oracle": "learned", "features": what, "geometry": geometry,
                          "scored": "leave one out: each complex predicted by a fit on the others",
-                         **score(reference, kd, anionic)})
+                         **score(reference, kd, classes)})
     physical = [r for r in rows if r["oracle"] == "crystal_field"]
     best = max(physical, key=lambda r: (r["spearman_kd1"], -r["mae_kd1"]))
     calibration = None
@@ -372,7 +376,7 @@ def main(argv=None) -> int:
         rows.append({"variant": f"calibrated_{best['variant']}", "oracle": "calibrated", "base": best["variant"],
                      "charges": best["charges"], "shielding": best["shielding"], "geometry": best["geometry"],
                      "scored": "out of fold: each complex predicted by the fit on the other half",
-                     **score(reference, kd, anionic)})
+                     **score(reference, kd, classes)})
         calibration = fits
         keep_kd1(rows[-1]["variant"], kd)
     defaults = {"charges": "gasteiger", "shielding": "none", "geometry": "unrelaxed"}   # crystal_field defaults
