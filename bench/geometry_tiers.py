@@ -7,6 +7,7 @@ per donor class, with the seconds each variant took per complex:
 
   assembled            molSimplify's rigid geometry (no relaxation)
   gfn2                 GFN2-xTB relaxation of the Y analogue (the reference set's old path)
+  gfn1                 the same with GFN1-xTB
   gfn2_class_loo       GFN2-xTB with each axial bond restrained to the mean DFT distance of its donor class, the
                        class means fitted on the other complexes only (leave one out: never scored on its own data)
 
@@ -43,9 +44,9 @@ def broad_class(smiles: str) -> str:
     return ("anionic " if "-" in cls else "neutral ") + cls[0]
 
 
-def relaxed_distance(cx, axial_distances) -> tuple[float, float]:
+def relaxed_distance(cx, axial_distances, method: str = "GFN2-xTB") -> tuple[float, float]:
     start = time.perf_counter()
-    res = xtb.relax_complex(cx, axial_distances=axial_distances)
+    res = xtb.relax_complex(cx, axial_distances=axial_distances, method=method)
     seconds = time.perf_counter() - start
     if not res.ok:
         return float("nan"), seconds
@@ -87,6 +88,7 @@ def main(argv=None) -> int:
                "dft": round(d_dft, 4), "assembled": structural_descriptors(cx)["axial_distance_mean"],
                "assembled_s": time.perf_counter() - start}
         row["gfn2"], row["gfn2_s"] = relaxed_distance(cx, None)
+        row["gfn1"], row["gfn1_s"] = relaxed_distance(cx, None, "GFN1-xTB")
         others = [j for j in range(len(names)) if j != k]
         held_out = dd.fit([smiles[j] for j in others], [dft[j] for j in others])
         try:
@@ -99,7 +101,7 @@ def main(argv=None) -> int:
               f"{row['gfn2_class_loo']:.3f}", file=sys.stderr)
     report = {"bench": "geometry_tiers", "date": dt.date.today().isoformat(),
               "reference": [str(p) for p in args.results], "n_complexes": len(rows),
-              "variants": {v: scores(rows, v) for v in ("assembled", "gfn2", "gfn2_class_loo")},
+              "variants": {v: scores(rows, v) for v in ("assembled", "gfn2", "gfn1", "gfn2_class_loo")},
               "rows": [{k: (round(v, 4) if isinstance(v, float) else v) for k, v in r.items()} for r in rows]}
     if args.write_calibration:
         fitted = dd.fit(smiles, dft, source={"fitted_on": names, "reference": [str(p) for p in args.results],

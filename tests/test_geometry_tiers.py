@@ -39,3 +39,11 @@ def test_restrained_relaxation_holds_the_axial_bonds():
     assert held.values["energy"] > free.values["energy"]           # the xTB energy, restraint excluded
     bad = xtb.relax_complex(cx, axial_distances=[2.15])             # one length for two axial donors
     assert not bad.ok and "complex" in bad.message
+
+
+def test_relaxation_method_is_a_setting_and_an_unknown_one_a_status():
+    cx = assemble("[O-]C")
+    gfn1 = xtb.relax_complex(cx, method="GFN1-xTB")
+    assert gfn1.ok and structural_descriptors(Complex.from_dict(gfn1.values["complex"]))["axial_distance_mean"] > 1.9
+    bad = xtb.relax_complex(cx, method="GFN3-xTB")
+    assert not bad.ok and "GFN3-xTB" in bad.message

@@ -57,10 +57,15 @@ def set_threads(threads: int) -> None:
         _threads_set = threads
 
 
+METHODS = ("GFN2-xTB", "GFN1-xTB")      # tblite's parametrisations a relaxation may use
+
+
 def _calculator(numbers, positions_bohr, charge: int, uhf: int, *, accuracy: float, max_iterations: int,
-                features: bool = False):
+                features: bool = False, method: str = METHOD):
     from tblite.interface import Calculator
-    calc = Calculator(METHOD, numbers, positions_bohr, charge=float(charge), uhf=int(uhf))
+    if method not in METHODS:
+        raise ValueError(f"xTB method {method!r}: expected one of {METHODS}")
+    calc = Calculator(method, numbers, positions_bohr, charge=float(charge), uhf=int(uhf))
     calc.set("verbosity", 0)
     calc.set("accuracy", float(accuracy))
     calc.set("max-iter", int(max_iterations))
@@ -112,8 +117,8 @@ def _restraint(flat: np.ndarray, restraints, k: float) -> tuple[float, np.ndarra
 
 
 def relax(numbers, positions_bohr, charge: int, uhf: int = 0, *, max_steps: int = 300, gradient_tol: float = 1e-3,
-          accuracy: float = 1.0, max_iterations: int = 250, restraints=(),
-          restraint_k: float = RESTRAINT_K) -> tuple[np.ndarray, float, bool, int]:
+          accuracy: float = 1.0, max_iterations: int = 250, restraints=(), restraint_k: float = RESTRAINT_K,
+          method: str = METHOD) -> tuple[np.ndarray, float, bool, int]:
     """GFN2-xTB minimum near `positions_bohr`: (positions in bohr, energy in Eh, converged, steps). L-BFGS on
     tblite energies and gradients; converged when the largest gradient component is below `gradient_tol`.
     `restraints`: (i, j, r0 in bohr) atom pairs held near r0 by a harmonic term (the fast geometry tier's
@@ -125,7 +130,8 @@ def relax(numbers, positions_bohr, charge: int, uhf: int = 0, *, max_steps: int 
     restart fails too, the step is tried once more from the atomic guess."""
     from scipy.optimize import minimize
 
-    calc = _calculator(numbers, positions_bohr, charge, uhf, accuracy=accuracy, max_iterations=max_iterations)
+    calc = _calculator(numbers, positions_bohr, charge, uhf, accuracy=accuracy, max_iterations=max_iterations,
+                       method=method)
     shape = np.shape(positions_bohr)
     previous = []           # the last converged wavefunction (tblite Result), the restart of the next step
 
@@ -214,12 +220,13 @@ def complex_charges(cx: Complex, *, swap_to: str | None = "Y", accuracy: float =
 
 def relax_complex(cx: Complex, *, name: str | None = None, workdir=None, swap_to: str | None = "Y",
                   max_steps: int = 300, gradient_tol: float = 1e-3, accuracy: float = 1.0,
-                  max_iterations: int = 250, threads: int = 1, axial_distances=None, **_options) -> Result:
+                  max_iterations: int = 250, threads: int = 1, axial_distances=None, method: str = METHOD,
+                  **_options) -> Result:
     """GFN2-xTB relaxation of a complex. An open-shell 4f metal is swapped to `swap_to` (Y: closed shell,
     similar ionic radius) for the calculation. `axial_distances` (Angstrom, one per axial donor, None = free)
     restrains the metal-axial donor bonds near those lengths; "calibrated" takes them from the shipped calibration
     by donor class (the fast geometry tier: GFN2-xTB puts anionic donors about 0.2 A too close to the metal;
-    chem/donor_distances.py holds the lengths calibrated on the DFT tier). Values: symbols and coordinates (Angstrom) of the relaxed structure as computed, `complex`
+    chem/donor_distances.py holds the lengths calibrated on the DFT tier). `method`: GFN2-xTB or GFN1-xTB. Values: symbols and coordinates (Angstrom) of the relaxed structure as computed, `complex`
     (Complex.to_dict with the original metal back), energy (Eh), atomic_charges, steps, relaxed_metal."""
     start = time.perf_counter()
     name = name or cx.name
@@ -237,9 +244,10 @@ def relax_complex(cx: Complex, *, name: str | None = None, workdir=None, swap_to
         positions, energy, converged, steps = relax(numbers, work.coords / BOHR_TO_ANGSTROM, work.charge,
                                                     work.multiplicity - 1, max_steps=max_steps,
                                                     gradient_tol=gradient_tol, accuracy=accuracy,
-                                                    max_iterations=max_iterations, restraints=restraints)
+                                                    max_iterations=max_iterations, restraints=restraints,
+                                                    method=method)
         calc = _calculator(numbers, positions, work.charge, work.multiplicity - 1, accuracy=accuracy,
-                           max_iterations=max_iterations)
+                           max_iterations=max_iterations, method=method)
         charges = np.asarray(calc.singlepoint().get("charges"), float)
     except Exception as exc:      # one bad complex (or swap_metal refusing a metal) must not stop a batch
         return Result.failure(name, BACKEND, _failure_status(exc), f"complex {name}: {exc}",
