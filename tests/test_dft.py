@@ -47,6 +47,12 @@ def test_two_phases_run_hold_the_pentagon_and_resume(hydroxide, tmp_path):
     again = pyscf_dft.relax_complex(hydroxide, workdir=tmp_path, **quick)
     assert time.monotonic() - start < 20
     assert np.allclose(again.values["coordinates"], v["coordinates"])
+    # killed inside the free phase (its record not written): the rerun continues from the latest geometry
+    latest = json.loads((tmp_path / "latest_free.json").read_text())
+    (tmp_path / "phase_free.json").unlink()
+    resumed = pyscf_dft.relax_complex(hydroxide, workdir=tmp_path, **quick)
+    assert resumed.values["phase_steps"]["free"] > latest["steps"]
+    assert resumed.values["phase_steps"]["constrained"] == v["phase_steps"]["constrained"]
 
 
 def test_timeouts_settings_and_input_are_statuses(hydroxide, tmp_path):

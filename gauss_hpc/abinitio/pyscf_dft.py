@@ -12,8 +12,9 @@ PyPI, so that faithful geometries can be made anywhere:
 The optimisation runs in a child process (`python -m gauss_hpc.abinitio.pyscf_dft WORKDIR`) started through
 `process.run_program`, so that it has a timeout, a crash or an out-of-memory kill is a status, and the PySCF log
 (pyscf.log) and geomeTRIC trajectories stay in the work directory. The child writes each phase's result as soon
-as the phase ends (phase_<name>.json) and the parent resumes from the last finished phase when the step runs
-again in the same directory (a resubmitted array task), so a timeout costs at most one phase.
+as the phase ends (phase_<name>.json) and the latest geometry after every step (latest_<name>.json); the step run
+again in the same directory (a resubmitted array task) skips the finished phases and continues an interrupted one
+from its latest geometry, so a timeout or a killed job costs at most one step.
 
 Profile: how the child is started (argv, environment: OMP threads, PySCF memory). Settings (`DftSettings`,
 presets in PRESETS): what is asked. Values of the Result: complex (the original metal back on the optimised
@@ -133,6 +134,10 @@ def _phase_file(workdir: Path, phase: str) -> Path:
     return workdir / f"phase_{phase}.json"
 
 
+def _latest_file(workdir: Path, phase: str) -> Path:
+    return workdir / f"latest_{phase}.json"
+
+
 def _write_json(path: Path, data: dict) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(json.dumps(data))
@@ -154,32 +159,38 @@ def _mean_field(mol, s: DftSettings):
     return mf
 
 
-def _optimise(mol, s: DftSettings, workdir: Path, phase: str, constraints: str | None, max_steps: int) -> dict:
-    """One geomeTRIC optimisation; returns the phase record (geometry in Angstrom, energy, steps, converged)."""
+def _optimise(mol, s: DftSettings, workdir: Path, phase: str, constraints: str | None, max_steps: int,
+              before: dict) -> dict:
+    """One geomeTRIC optimisation; returns the phase record (geometry in Angstrom, energy, steps, converged).
+    `before`: steps and seconds an interrupted run of this phase already spent (it continues from its latest
+    geometry, with a new Hessian guess)."""
     from pyscf.geomopt import geometric_solver
 
     mf = _mean_field(mol, s)
     steps, scf_converged = [], []
+    start = time.monotonic()
 
     def record(env):          # geomeTRIC calls this after each gradient: keep a trace and the latest geometry
         steps.append(float(env["energy"]))
         scf_converged.append(bool(env["g_scanner"].converged))
         latest = env["mol"].atom_coords(unit="Angstrom")
-        _write_json(workdir / f"latest_{phase}.json", {"coordinates": latest.tolist(), "steps": len(steps)})
+        _write_json(_latest_file(workdir, phase), {"coordinates": latest.tolist(),
+                                                   "steps": before.get("steps", 0) + len(steps),
+                                                   "seconds": before.get("seconds", 0.0) + time.monotonic() - start})
 
     constraint_file = None
     if constraints:
         constraint_file = workdir / f"constraints_{phase}.txt"
         constraint_file.write_text(constraints)
-    start = time.monotonic()
     converged, final = geometric_solver.kernel(
         mf, assert_convergence=False, constraints=str(constraint_file) if constraint_file else None,
-        callback=record, maxsteps=max_steps,
+        callback=record, maxsteps=max(1, max_steps - before.get("steps", 0)),
         convergence_set=s.constrained_convergence if constraints else s.convergence,
         prefix=str(workdir / f"geometric_{phase}"))
-    return {"phase": phase, "converged": bool(converged), "steps": len(steps), "energy": steps[-1],
-            "scf_converged": scf_converged[-1],
-            "coordinates": final.atom_coords(unit="Angstrom").tolist(), "seconds": time.monotonic() - start}
+    return {"phase": phase, "converged": bool(converged), "steps": before.get("steps", 0) + len(steps),
+            "energy": steps[-1], "scf_converged": scf_converged[-1],
+            "coordinates": final.atom_coords(unit="Angstrom").tolist(),
+            "seconds": before.get("seconds", 0.0) + time.monotonic() - start}
 
 
 def _molecule(symbols, coords, charge: int, spin: int, s: DftSettings, log: Path):
@@ -204,9 +215,12 @@ def child_main(workdir: Path) -> int:
         max_steps = s.constrained_steps if phase == "constrained" else s.free_steps
         if max_steps <= 0:
             continue
+        before = json.loads(_latest_file(workdir, phase).read_text()) if _latest_file(workdir, phase).exists() else {}
+        if before:            # interrupted in this phase (a timeout, a killed job): continue from where it was
+            coords = np.asarray(before["coordinates"], float)
         mol = _molecule(symbols, coords, request["charge"], request["spin"], s, workdir / LOG_FILE)
         record = _optimise(mol, s, workdir, phase, constraints_text(ring, metal) if phase == "constrained" else None,
-                           max_steps)
+                           max_steps, before)
         _write_json(_phase_file(workdir, phase), record)
         coords = np.asarray(record["coordinates"])
     return 0
@@ -267,6 +281,7 @@ def relax_complex(cx, *, name: str | None = None, workdir=None, preset: str = "d
     if input_path.exists() and _what_is_computed(json.loads(input_path.read_text())) != _what_is_computed(request):
         for phase in PHASES:      # another complex or other settings in this directory: start over
             _phase_file(workdir, phase).unlink(missing_ok=True)
+            _latest_file(workdir, phase).unlink(missing_ok=True)
     _write_json(input_path, request)
     argv, env = profile(s, workdir)
     run = run_program(argv, workdir, stdout=workdir / "child.out", stderr=workdir / "child.err", env=env,
