@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: install demo test test-slow bench clean
+.PHONY: install demo test test-unit test-slow bench clean
 
 install:
 	bash scripts/install.sh
@@ -13,6 +13,10 @@ demo: install
 
 test: install
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# the modules alone: no Slurm, no MPI ranks, no minutes-long program runs (for whoever changes one module)
+test-unit: install
+	$(PY) -m pytest -m "not slurm and not mpi and not program and not slow" $(PYTEST_ARGS)
 
 test-slow: install
 	$(PY) -m pytest --runslow $(PYTEST_ARGS)

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.mpi       # the demo trains and samples on 2 MPI ranks
+
 REPO = Path(__file__).resolve().parents[1]
 
 TINY = """

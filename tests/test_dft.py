@@ -13,6 +13,8 @@ from gauss_hpc.abinitio.result import Status
 from gauss_hpc.chem.complexes import assemble
 from gauss_hpc.jobs import steps
 
+pytestmark = pytest.mark.program       # PySCF optimisations, a minute or two
+
 pytest.importorskip("pyscf")
 pytest.importorskip("geometric")
 

@@ -18,6 +18,8 @@ import torch
 from gauss_hpc import config, store
 from gauss_hpc.train import train
 
+pytestmark = pytest.mark.mpi       # rounds sample and fine-tune on 2 MPI ranks
+
 ROOT = Path(__file__).resolve().parents[1]
 BUNDLED = ROOT / "data" / "ligands.h5"
 

@@ -44,6 +44,7 @@ def test_loprop_parse_checks_the_molecular_charge():
 
 
 @needs_molcas
+@pytest.mark.program          # a real OpenMolcas run, half a minute
 def test_real_loprop_run_of_methanolate(tmp_path):
     result = molcas.label_ligand("[O-]C", name="methanolate", workdir=tmp_path, cores=1, memory_mb=1000)
     assert result.ok, result.message
