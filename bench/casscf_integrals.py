@@ -8,6 +8,7 @@ the same, one core):
   ricd          RICD (the shipped template)
   conventional  no RICD: conventional two-electron integrals
   cholesky      Cholesky decomposition of the integrals (SEWARD's Cholesky keyword) instead of RICD
+  ricd_loose    RICD with a looser decomposition threshold (CDThreshold 1e-3; OpenMolcas's default 1e-4)
 
 Per variant: wall seconds of the whole CASSCF step and of each OpenMolcas module (from the logs), KD energies and
 their largest difference from the ricd variant. One JSON document on stdout.
@@ -39,7 +40,7 @@ from gauss_hpc.chem.complexes import assemble  # noqa: E402
 CHEAP = {"basis": "ANO-RCC-MB", "metal_basis": "ANO-RCC-VDZ", "ciroot": 11, "energy_threshold": 1e-6, "cores": 1,
          "memory_mb": 3000}
 VARIANTS = {"ricd": ("  RICD\n", "  RICD\n"), "conventional": ("  RICD\n", ""),
-            "cholesky": ("  RICD\n", "")}
+            "cholesky": ("  RICD\n", ""), "ricd_loose": ("  RICD\n", "  RICD\n  CDThreshold = 1.0d-3\n")}
 MODULE = re.compile(r"--- Start Module: (\w+) at (.+?) ---.*?--- Stop Module: \1 at (.+?) /rc", re.S)
 
 
