@@ -57,8 +57,12 @@ def test_two_phases_run_hold_the_pentagon_and_resume(hydroxide, tmp_path):
     assert resumed.values["phase_steps"]["constrained"] == v["phase_steps"]["constrained"]
 
 
-def test_timeouts_settings_and_input_are_statuses(hydroxide, tmp_path):
+def test_timeouts_settings_and_input_are_statuses(hydroxide, tmp_path, monkeypatch):
     late = pyscf_dft.relax_complex(hydroxide, workdir=tmp_path / "late", preset="quick", timeout=1.0)
+    assert late.status == Status.TIMEOUT and "resume" in late.message
+    monkeypatch.chdir(tmp_path)             # a relative work directory is the same directory for the child
+    late = pyscf_dft.relax_complex(hydroxide, workdir="relative", preset="quick", timeout=1.0)
+    assert (tmp_path / "relative" / pyscf_dft.INPUT_FILE).is_file()
     assert late.status == Status.TIMEOUT and "resume" in late.message
     bad = pyscf_dft.relax_complex(hydroxide, workdir=tmp_path / "bad", basis_set="def2-svp")
     assert bad.status == Status.INVALID_INPUT and "basis_set" in bad.message

@@ -240,7 +240,7 @@ def _scratch(workdir, name: str) -> Path:
     if workdir is None:
         import tempfile
         return Path(tempfile.mkdtemp(prefix=f"dft_{name}_"))
-    path = Path(workdir)
+    path = Path(workdir).resolve()          # the child runs inside it: a relative path would not be found
     path.mkdir(parents=True, exist_ok=True)
     return path
 
