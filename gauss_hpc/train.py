@@ -511,6 +511,7 @@ class Trainer:
             # The KD head sees standardized descriptors and predicts standardized gaps.
             payload["kd_standardization"] = {key: [float(x) for x in getattr(self.data, key)] for key in
                                              ("kd_mean", "kd_std", "kd_descriptor_mean", "kd_descriptor_std")}
+            payload["kd_gap_definition"] = ckpt.KD_GAP_DEFINITION
         ckpt.save(self.run_dir / ckpt.BEST, payload)
 
     # -- one step -------------------------------------------------------------------------------------------

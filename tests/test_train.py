@@ -16,6 +16,7 @@ import torch
 
 from gauss_hpc import config, store, train
 from gauss_hpc.model import CheckpointError, load_run
+from gauss_hpc.model import checkpoint as ckpt
 from slurm_cluster import require_cluster
 from train_data import make_ligands
 
@@ -276,6 +277,12 @@ def test_kd_head_trains_on_complex_labels(tmp_path):
     assert run.kd_head is not None and run.kd_label_names == ["cf_kd_gaps"]
     assert run.kd_standardization["kd_descriptor_mean"].shape == (6,)
     assert np.isfinite(store.read_history(out / "history.h5")["r2_kd_gaps_mean"]).all()
+    # a KD head saved before the gaps became dE0i (no kd_gap_definition) is refused, never read as dE0i
+    payload = ckpt.load(out / ckpt.BEST)
+    del payload["kd_gap_definition"]
+    ckpt.save(out / ckpt.BEST, payload)
+    with pytest.raises(ckpt.CheckpointError, match="gauss-hpc upgrade"):
+        load_run(out)
     with pytest.raises(train.InputError, match="kd_head needs labels 'cf_kd_gaps'"):
         train.train(cfg_for(make_ligands(tmp_path / "plain.h5", n=60), tmp_path / "r2", kd_head=True),
                     progress=False)

@@ -112,6 +112,11 @@ class LoadedRun:
         return np.asarray(proxy) * self.label_std + self.label_mean
 
 
+# What the KD head's outputs are: the paper's dE0i = E(KD i) - E(KD 0) (store format 2). Heads saved before it
+# predict neighbour differences and carry no such entry: they are refused rather than read as dE0i.
+KD_GAP_DEFINITION = "dE0i"
+
+
 def load_run(run_dir: str | Path, device: str | torch.device = "cpu", which: str = BEST) -> LoadedRun:
     """The trained model of a run directory (best parameters by default), ready for encode/decode."""
     run_dir = Path(run_dir)
@@ -123,6 +128,10 @@ def load_run(run_dir: str | Path, device: str | torch.device = "cpu", which: str
     except (RuntimeError, TypeError, KeyError) as exc:
         raise CheckpointError(f"{run_dir / which}: parameters do not fit the stored model sizes ({exc})") from exc
     model.eval()
+    if model.kd is not None and payload.get("kd_gap_definition") != KD_GAP_DEFINITION:
+        raise CheckpointError(f"{run_dir / which}: its KD head was trained on KD gaps between neighbouring doublets "
+                              "(before format 2); this release reads gaps above the ground doublet (dE0i). Convert "
+                              "the labels with `gauss-hpc upgrade LIGANDS.h5` and train the KD head again")
     config = json.loads(payload.get("config", "{}"))
     config_path = run_dir / CONFIG
     if not config and config_path.is_file():
