@@ -196,13 +196,29 @@ def summary_text(stats: pd.DataFrame, metric_rows: pd.DataFrame | None, units: p
 class Setup:
     """Everything a rank (or an array element, or the merge) resolves from the options and the run's files."""
     loaded: Any
-    latents: Latents
+    latents: Latents | None             # None: the run has no latents.h5 and the seeds are SMILES only
     seeds: list
     plan: Plan
     decoder: LatentDecoder
     knn: KnnLabels
     seed_mu: np.ndarray
     seed_prefix: np.ndarray | None      # the seeds' donor atoms as tokens (keep_donor), else None
+
+
+def _latents(cfg: dict) -> Latents | None:
+    """The run's dataset latents; None for a model directory without latents.h5 (the shipped model) when no
+    ligands file is given: SMILES seeds need none, and novelty is then judged against the ligands the model was
+    trained on (its training_ligands.txt.gz)."""
+    from gauss_hpc.model.checkpoint import TRAINING_LIGANDS
+
+    run = Path(cfg["run"])
+    if (run / "latents.h5").is_file() or cfg["ligands"]:
+        return Latents.load(run, cfg["ligands"] or None)
+    if not (run / TRAINING_LIGANDS).is_file():
+        raise FileNotFoundError(f"{run}: neither latents.h5 nor {TRAINING_LIGANDS}, so novelty cannot be judged; "
+                                f"encode a ligands file first: python -m gauss_hpc.encode {run} --ligands LIGANDS.h5 "
+                                "--out RUN")
+    return None
 
 
 def prepare(cfg: dict) -> Setup:
@@ -218,13 +234,13 @@ def prepare(cfg: dict) -> Setup:
     try:
         check_options(cfg)
         loaded = load_run(cfg["run"])
-        latents = Latents.load(cfg["run"], cfg["ligands"] or None)
+        latents = _latents(cfg)
         seeds = resolve_seeds(loaded, latents, seed_spec(cfg))
         plan = Plan(tuple(s.canonical for s in seeds), tuple(float(x) for x in cfg["sigmas"]),
                     int(cfg["batches"]), int(cfg["batch_size"]), int(cfg["seed"]), int(cfg["units_per_group"]))
         decoder = LatentDecoder(loaded.model, loaded.vocab, cfg["decoding"], float(cfg["temperature"]),
                                 cfg["precision"])
-        knn = KnnLabels.from_files(latents, cfg["knn_labels"], int(cfg["knn_k"]))
+        knn = KnnLabels.from_files(latents, cfg["knn_labels"], int(cfg["knn_k"])) if latents else None
         prefix = None
         if cfg["keep_donor"]:
             if not isinstance(loaded.model.decoder, AutoregressiveDecoder):
@@ -278,13 +294,13 @@ def finish(comm, cfg: dict, setup: Setup, local: RankSamples, phase: dict, t_sta
     t_sampled = time.perf_counter()
 
     # Each rank reads one block of the training canonicals; the block also serves the SNN metric below.
-    training_block = dedup.read_canonical_block(latents.ligands_file, rank, size)
     # Novel = neither in the ligands file nor among the ligands the model was trained on (they differ when a
-    # trained or shipped model samples around another file, see gauss_hpc.encode).
-    known_block = list(training_block)
+    # trained or shipped model samples around another file, see gauss_hpc.encode; without a ligands file, the
+    # model's own training ligands are the reference of both).
     trained_on = Path(cfg["run"]) / TRAINING_LIGANDS
-    if trained_on.is_file():
-        known_block += dedup.read_key_file_block(trained_on, rank, size)
+    trained_block = dedup.read_key_file_block(trained_on, rank, size) if trained_on.is_file() else []
+    training_block = dedup.read_canonical_block(latents.ligands_file, rank, size) if latents else trained_block
+    known_block = list(training_block) + (trained_block if latents else [])
     training = dedup.training_share(comm, known_block)
     keys = np.asarray(local.key, np.int64)
     sample_units = np.asarray(local.unit, np.int64)
@@ -358,7 +374,7 @@ def finish(comm, cfg: dict, setup: Setup, local: RankSamples, phase: dict, t_sta
               "metrics": metric_rows if metric_rows is not None else pd.DataFrame({"sigma": []})}
     t_write = time.perf_counter()
     store.write_samples(cfg["out"], tables, _file_attrs(cfg, setup, workers or size, seconds),
-                        config=cfg, sources=[Path(cfg["run"]) / "best.pt", latents.ligands_file])
+                        config=cfg, sources=_sources(cfg, latents))
     seconds["write"] = time.perf_counter() - t_write
     unique = int(units["unique"].sum())
     novel_unique = int((samples["unique"] & samples["novel"]).sum())
@@ -370,9 +386,13 @@ def finish(comm, cfg: dict, setup: Setup, local: RankSamples, phase: dict, t_sta
             "novel_unique": novel_unique, "ranks": workers or size, "seconds": seconds, "out": str(cfg["out"])}
 
 
+def _sources(cfg, latents: Latents | None) -> list[Path]:
+    return [Path(cfg["run"]) / "best.pt"] + ([latents.ligands_file] if latents else [])
+
+
 def _file_attrs(cfg, setup: Setup, size: int, seconds: dict) -> dict:
     plan, latents, loaded = setup.plan, setup.latents, setup.loaded
-    return {"run_dir": str(cfg["run"]), "ligands_file": str(latents.ligands_file),
+    return {"run_dir": str(cfg["run"]), "ligands_file": str(latents.ligands_file) if latents else "",
             "sigmas": list(plan.sigmas), "batches": plan.batches, "batch_size": plan.batch_size,
             "decoding": cfg["decoding"], "temperature": float(cfg["temperature"]),
             "precision": setup.decoder.precision, "keep_donor": bool(cfg["keep_donor"]), "rng_seed": plan.base_seed,
@@ -411,7 +431,7 @@ def run_array_element(cfg: dict, element: int, elements: int, progress: bool = T
                              # "auto" resolved: parts decoded at different precisions are not one plan's
                              "sample_config": _result_config({**cfg, "precision": setup.decoder.precision}),
                              "seconds": local.seconds},
-                            config=cfg, sources=[Path(cfg["run"]) / "best.pt", setup.latents.ligands_file])
+                            config=cfg, sources=_sources(cfg, setup.latents))
     print(f"wrote {path}: element {element} of {elements}, {int(local.valid.sum())} valid of "
           f"{int(local.attempts.sum())} attempts; merge all parts with "
           f"`python -m gauss_hpc.sample merge {part_path(cfg['out'], 0, elements).name.replace('part0000', 'part*')} "

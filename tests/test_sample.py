@@ -334,6 +334,25 @@ def test_encoded_run_samples_around_another_file_and_novelty_remembers_the_train
     assert samples.loc[~samples["canonical"].isin(trained_on), "novel"].all()
 
 
+def test_shipped_model_samples_around_smiles_seeds_without_a_ligands_file(tmp_path, capsys):
+    """The shipped model directory has no latents.h5: SMILES seeds need none, and novelty is judged against the
+    ligands the model was trained on (its training_ligands.txt.gz)."""
+    import gzip
+
+    shipped = ROOT / "data" / "models" / "qm9_autoregressive"
+    out = tmp_path / "samples.h5"
+    assert sample.main(["--no-progress", str(shipped), "--seed-smiles", "[O-]c1ccccc1", "n1ccccc1", "--sigmas",
+                        "0.3", "--batches", "2", "--batch-size", "50", "--no-metrics", "--out", str(out)]) == 0
+    seeds, samples = store.read_samples(out, "seeds"), store.read_samples(out)
+    assert sorted(seeds["smiles"]) == ["[O-]c1ccccc1", "n1ccccc1"] and (seeds["ligand_row"] == -1).all()
+    with gzip.open(shipped / "training_ligands.txt.gz", "rt") as fh:
+        trained_on = {line.strip() for line in fh}
+    assert len(samples) > 0 and samples["novel"].to_numpy().tolist() == \
+        [c not in trained_on for c in samples["canonical"]]
+    assert sample.main(["--no-progress", str(shipped), "--seed-ids", "3", "--out", str(tmp_path / "x.h5")]) == 2
+    assert "need its latents: encode the ligands file first" in capsys.readouterr().err
+
+
 def test_encode_names_a_missing_model(tmp_path):
     from gauss_hpc import encode
 

@@ -220,15 +220,20 @@ def parse_seed_file(path: str | Path) -> tuple[list[int], list[str]]:
     return ids, smiles
 
 
-def resolve_seeds(run, latents: Latents, spec: SeedSpec) -> list[Seed]:
+def resolve_seeds(run, latents: Latents | None, spec: SeedSpec) -> list[Seed]:
     """The seeds a spec names: dataset ligands first (ids, the file's ids, top-k, bins, random), then SMILES
-    (given, then the file's); of several with the same canonical the first is kept. Raises ValueError for an empty result or any unusable seed."""
+    (given, then the file's); of several with the same canonical the first is kept. Raises ValueError for an
+    empty result or any unusable seed, and for dataset seeds when there are no dataset latents (`latents` None)."""
     row_sources: list[tuple[int, str]] = [(int(r), "id") for r in spec.ids]
     smiles_sources: list[tuple[str, str]] = [(s, "smiles") for s in spec.smiles]
     if spec.file:
         file_ids, file_smiles = parse_seed_file(spec.file)
         row_sources += [(r, "file") for r in file_ids]
         smiles_sources += [(s, "file") for s in file_smiles]
+    if latents is None and (row_sources or spec.top or spec.bins or spec.random):
+        raise ValueError(f"{run.run_dir}: seeds from ligands of a dataset (ids, top, bins, random) need its latents: "
+                         f"encode the ligands file first (python -m gauss_hpc.encode {run.run_dir} --ligands "
+                         "LIGANDS.h5 --out RUN) and sample from RUN; SMILES seeds work on the model directly")
     if spec.top:
         name, k = spec.top
         picked = top_rows(rule_values(run, latents, name, spec.by), int(k), spec.order)
