@@ -249,7 +249,9 @@ def _parse_option(text: str) -> tuple[str, object]:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m gauss_hpc.label", description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+                                formatter_class=argparse.RawDescriptionHelpFormatter,
+                                epilog="subcommand:\n  merge RESULTS.h5... --into LIGANDS.h5   computed results become "
+                                       "labels (python -m gauss_hpc.label merge --help)")
     p.add_argument("--in", dest="path", required=True, help="ligands.h5 made by gauss_hpc.data")
     p.add_argument("--backend", help="module of gauss_hpc.abinitio with label_ligand (default from [label])")
     p.add_argument("--config", help="TOML file with a [label] section")
