@@ -110,8 +110,17 @@ def main(argv=None) -> int:
         path = ROOT / "gauss_hpc" / dd.CALIBRATION
         path.write_text(json.dumps(fitted.to_dict(), indent=1) + "\n")
         report["calibration_written"] = str(path.relative_to(ROOT))
-    print(json.dumps(report, indent=1))
+    print(json.dumps(_finite(report), indent=1))
     return 0
+
+
+def _finite(obj):
+    """NaN (no complex to score) as JSON null."""
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_finite(v) for v in obj]
+    return None if isinstance(obj, float) and not np.isfinite(obj) else obj
 
 
 if __name__ == "__main__":
