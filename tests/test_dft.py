@@ -73,3 +73,24 @@ def test_job_spec_params_are_checked_against_the_settings():
     steps.check_params("dft_relax", "pyscf_dft", "", {"basis": "def2-tzvp", "threads": 2})
     with pytest.raises(ValueError, match="basis_set"):
         steps.check_params("dft_relax", "pyscf_dft", "", {"basis_set": "def2-tzvp"})
+
+
+def test_a_proton_taken_from_a_water_is_another_complex(hydroxide, tmp_path):
+    """The phases' geometry (written here as a finished optimisation would) has one water's proton on an axial
+    hydroxide: the step fails with bonds_changed and keeps that geometry, instead of passing it on as the
+    complex's minimum."""
+    first = pyscf_dft.relax_complex(hydroxide, workdir=tmp_path, preset="quick", timeout=1.0)   # writes the request
+    assert first.status == Status.TIMEOUT
+    coords = hydroxide.coords.copy()
+    water_o = hydroxide.equatorial_donors[0]
+    water_h = water_o + 1
+    axial_o = hydroxide.axial_donors[0]
+    coords[water_h] = coords[axial_o] + 0.97 * (coords[water_h] - coords[axial_o]) / np.linalg.norm(
+        coords[water_h] - coords[axial_o])
+    for phase in pyscf_dft.PHASES:
+        (tmp_path / f"phase_{phase}.json").write_text(json.dumps(
+            {"phase": phase, "converged": True, "steps": 1, "energy": -1.0, "scf_converged": True,
+             "coordinates": coords.tolist(), "seconds": 1.0}))
+    result = pyscf_dft.relax_complex(hydroxide, workdir=tmp_path, preset="quick")
+    assert result.status == Status.FAILED and "bonds_changed" in result.message and "DFT relaxation" in result.message
+    assert np.allclose(result.values["coordinates"], coords)

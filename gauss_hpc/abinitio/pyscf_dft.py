@@ -258,7 +258,7 @@ def relax_complex(cx, *, name: str | None = None, workdir=None, preset: str = "d
     and any DftSettings field as keyword. Never raises: a bad setting, a missing PySCF, a crash, a timeout or
     an unconverged optimisation is the Result's status (the last geometry is kept in values where there is
     one). Reruns in the same `workdir` resume after the last finished phase."""
-    from ..chem.complexes import Complex, swap_metal   # chem builds on abinitio
+    from ..chem.complexes import AssemblyError, Complex, check_relaxation, swap_metal   # chem builds on abinitio
 
     name = name or cx.name
     start = time.monotonic()
@@ -316,6 +316,11 @@ def relax_complex(cx, *, name: str | None = None, workdir=None, preset: str = "d
         return Result.failure(name, BACKEND, Status.SCF_NOT_CONVERGED,
                               f"{name}: the SCF of the last optimisation step did not converge in "
                               f"{s.max_scf_cycles} cycles", values=values, wall_seconds=seconds, workdir=str(workdir))
+    try:      # a geometry where a water gave its proton to the ligand is another complex, not this one's minimum
+        check_relaxation(cx, Complex.from_dict(values["complex"]), method="DFT")
+    except AssemblyError as exc:
+        return Result.failure(name, BACKEND, Status.FAILED, f"{exc} ({exc.reason}; values hold that geometry)",
+                              values=values, wall_seconds=seconds, workdir=str(workdir))
     if not last["converged"]:       # the constrained phase only has to bring the free one close
         return Result.failure(name, BACKEND, Status.GEOMETRY_NOT_CONVERGED,
                               f"{name}: {last['phase']} DFT optimisation not converged in {last['steps']} steps "

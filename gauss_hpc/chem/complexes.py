@@ -382,9 +382,9 @@ def _conformer_shapes(smiles: str, n: int, seed: int) -> list[np.ndarray]:
     return [shape - shape[0] for shape in shapes if np.isfinite(shape).all()]
 
 
-def _check_relaxation(before: Complex, after: Complex, max_donor_distance: float = 3.0) -> None:
-    """AssemblyError when a relaxation made another molecule of the complex: a bond formed or broke (a proton
-    moved from a water to an anionic ligand, a ring opened) or a donor left the metal."""
+def check_relaxation(before: Complex, after: Complex, max_donor_distance: float = 3.0, method: str = "xTB") -> None:
+    """AssemblyError when a relaxation (by `method`) made another molecule of the complex: a bond formed or broke
+    (a proton moved from a water to an anionic ligand, a ring opened) or a donor left the metal."""
     ligand_atoms = np.arange(len(before.symbols)) != before.metal_index
     symbols = [s for s, keep in zip(before.symbols, ligand_atoms) if keep]
     changed = np.argwhere(np.triu(_bonded(symbols, before.coords[ligand_atoms])
@@ -392,13 +392,13 @@ def _check_relaxation(before: Complex, after: Complex, max_donor_distance: float
     if len(changed):
         i, j = (int(k) + (k >= before.metal_index) for k in changed[0])
         d0, d1 = (np.linalg.norm(c[i] - c[j]) for c in (before.coords, after.coords))
-        raise AssemblyError(f"{after.name}: the xTB relaxation changed the bonds ({len(changed)} atom pairs), e.g. "
+        raise AssemblyError(f"{after.name}: the {method} relaxation changed the bonds ({len(changed)} atom pairs), e.g. "
                             f"{before.symbols[i]}{i}-{before.symbols[j]}{j} {d0:.2f} -> {d1:.2f} A", "bonds_changed")
     donors = list(after.equatorial_donors) + list(after.axial_donors)
     far = np.linalg.norm(after.coords[donors] - after.coords[after.metal_index], axis=1)
     if far.max() > max_donor_distance:
         k = donors[int(np.argmax(far))]
-        raise AssemblyError(f"{after.name}: the xTB relaxation moved donor {after.symbols[k]}{k} {far.max():.2f} A "
+        raise AssemblyError(f"{after.name}: the {method} relaxation moved donor {after.symbols[k]}{k} {far.max():.2f} A "
                             f"from the metal (> {max_donor_distance} A)", "donor_lost")
 
 
@@ -411,7 +411,7 @@ def _relax_with_xtb(cx: Complex, max_steps: int) -> Complex:
         reason = "xtb_not_converged" if result.status == "geometry_not_converged" else "xtb_failed"
         raise AssemblyError(result.message, reason)
     relaxed = Complex.from_dict(result.values["complex"])
-    _check_relaxation(cx, relaxed)
+    check_relaxation(cx, relaxed)
     return relaxed
 
 
