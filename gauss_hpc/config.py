@@ -26,6 +26,18 @@ def _merge(base: dict, extra: Mapping) -> dict:
     return out
 
 
+def read_toml(path: Path, what: str = "") -> dict:
+    """A TOML file's content; ValueError naming `what` and the file when it is not TOML or not UTF-8 text."""
+    try:
+        with open(path, "rb") as fh:
+            return tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise ValueError(f"{what}{path}: not valid TOML ({exc})") from None
+    except UnicodeDecodeError as exc:       # TOML is UTF-8; say where the bad byte is
+        raise ValueError(f"{what}{path}: encoding: byte 0x{exc.object[exc.start]:02x} at offset {exc.start} is "
+                         "not UTF-8 (TOML files are UTF-8 text)") from None
+
+
 def load(section: str, path: str | Path | None = None, overrides: Mapping[str, Any] | None = None) -> dict:
     """The section's defaults, updated by the user's TOML file (same section name) and then by `overrides`
     (CLI flags; None values mean "not given" and are ignored). Unknown keys in the file are an error so a
@@ -35,14 +47,7 @@ def load(section: str, path: str | Path | None = None, overrides: Mapping[str, A
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"config file {path} does not exist")
-        try:
-            with open(path, "rb") as fh:
-                user = tomllib.load(fh)
-        except tomllib.TOMLDecodeError as exc:
-            raise ValueError(f"config file {path}: not valid TOML ({exc})") from None
-        except UnicodeDecodeError as exc:       # TOML is UTF-8; say where the bad byte is
-            raise ValueError(f"config file {path}: encoding: byte 0x{exc.object[exc.start]:02x} at offset "
-                             f"{exc.start} is not UTF-8 (TOML files are UTF-8 text)") from None
+        user = read_toml(path, "config file ")
         user = user.get(section, user)
         unknown = sorted(set(user) - set(config))
         if unknown:

@@ -18,12 +18,11 @@ import copy
 import hashlib
 import json
 import math
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
 
-from .. import config, textio
+from .. import config
 
 EXECUTORS = ("auto", "slurm", "local", "debug")
 INPUT_KINDS = ("samples", "ligands", "smiles")
@@ -181,13 +180,9 @@ def load_spec(spec: str | Path | Mapping | Spec) -> Spec:
     if not path.is_file():
         raise SpecError(f"{path}: job specification not found (see jobs/*.toml for examples)")
     try:
-        with open(path, "rb") as fh:
-            data = tomllib.load(fh)
-    except tomllib.TOMLDecodeError as exc:
-        raise SpecError(f"{path}: not valid TOML ({exc})") from None
-    except UnicodeDecodeError as exc:       # TOML is UTF-8; say where the bad byte is
-        raise SpecError(f"{path}: {textio.ENCODING}: byte 0x{exc.object[exc.start]:02x} at offset {exc.start} is "
-                        "not UTF-8 (TOML files are UTF-8 text)") from None
+        data = config.read_toml(path)
+    except ValueError as exc:
+        raise SpecError(str(exc)) from None
     return parse_spec(data, str(path))
 
 
