@@ -94,3 +94,22 @@ def test_a_proton_taken_from_a_water_is_another_complex(hydroxide, tmp_path):
     result = pyscf_dft.relax_complex(hydroxide, workdir=tmp_path, preset="quick")
     assert result.status == Status.FAILED and "bonds_changed" in result.message and "DFT relaxation" in result.message
     assert np.allclose(result.values["coordinates"], coords)
+
+
+def test_an_optimisation_that_made_another_molecule_stops_early(hydroxide, tmp_path):
+    """Interrupted with one water's proton already on the axial hydroxide (as the amide's optimisation would be):
+    the resumed constrained phase gives up after bonds_changed_steps steps with changed bonds and the free phase
+    never starts, so no further DFT steps are spent on another complex."""
+    first = pyscf_dft.relax_complex(hydroxide, workdir=tmp_path, preset="quick", timeout=1.0)   # writes the request
+    assert first.status == Status.TIMEOUT
+    coords = hydroxide.coords.copy()
+    water_h, axial_o = hydroxide.equatorial_donors[0] + 1, hydroxide.axial_donors[0]
+    coords[water_h] = coords[axial_o] + 0.97 * (coords[water_h] - coords[axial_o]) / np.linalg.norm(
+        coords[water_h] - coords[axial_o])
+    (tmp_path / "latest_constrained.json").write_text(json.dumps({"coordinates": coords.tolist(), "steps": 4,
+                                                                  "seconds": 100.0}))
+    result = pyscf_dft.relax_complex(hydroxide, workdir=tmp_path, preset="quick", bonds_changed_steps=1)
+    assert result.status == Status.FAILED and "bonds_changed" in result.message
+    record = json.loads((tmp_path / "phase_constrained.json").read_text())
+    assert record["bonds_changed"] and record["steps"] == 5
+    assert not (tmp_path / "phase_free.json").exists() and not (tmp_path / "latest_free.json").exists()

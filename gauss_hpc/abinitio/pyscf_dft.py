@@ -36,6 +36,10 @@ import numpy as np
 from .process import run_program
 from .result import Result, Status
 
+
+class _BondsChanged(Exception):
+    """Raised inside geomeTRIC's callback to end an optimisation that became another molecule."""
+
 BACKEND = "pyscf_dft"
 METHOD = "dft"
 PHASES = ("constrained", "free")
@@ -64,6 +68,7 @@ class DftSettings:
     threads: int = 1
     memory_mb: int = 2000
     timeout: float = 12 * 3600.0       # seconds for the whole optimisation (both phases)
+    bonds_changed_steps: int = 3       # stop when the ligand bonds differ from the input's for this many steps
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -160,37 +165,56 @@ def _mean_field(mol, s: DftSettings):
 
 
 def _optimise(mol, s: DftSettings, workdir: Path, phase: str, constraints: str | None, max_steps: int,
-              before: dict) -> dict:
+              before: dict, metal_index: int, input_bonds: np.ndarray) -> dict:
     """One geomeTRIC optimisation; returns the phase record (geometry in Angstrom, energy, steps, converged).
     `before`: steps and seconds an interrupted run of this phase already spent (it continues from its latest
-    geometry, with a new Hessian guess)."""
+    geometry, with a new Hessian guess). The optimisation ends early, with bonds_changed in its record, when the
+    ligand bonds differ from `input_bonds` for s.bonds_changed_steps steps in a row: a water's proton taken by a
+    strongly basic ligand does not come back, and every further step would be spent on another complex."""
     from pyscf.geomopt import geometric_solver
 
     mf = _mean_field(mol, s)
-    steps, scf_converged = [], []
+    symbols = [mol.atom_pure_symbol(i) for i in range(mol.natm)]
+    steps, scf_converged, changed = [], [], []
     start = time.monotonic()
+    latest = mol.atom_coords(unit="Angstrom")
 
     def record(env):          # geomeTRIC calls this after each gradient: keep a trace and the latest geometry
+        nonlocal latest
         steps.append(float(env["energy"]))
         scf_converged.append(bool(env["g_scanner"].converged))
         latest = env["mol"].atom_coords(unit="Angstrom")
         _write_json(_latest_file(workdir, phase), {"coordinates": latest.tolist(),
                                                    "steps": before.get("steps", 0) + len(steps),
                                                    "seconds": before.get("seconds", 0.0) + time.monotonic() - start})
+        changed.append(bool((_ligand_bonds(symbols, latest, metal_index) != input_bonds).any()))
+        if len(changed) >= s.bonds_changed_steps and all(changed[-s.bonds_changed_steps:]):
+            raise _BondsChanged
 
     constraint_file = None
     if constraints:
         constraint_file = workdir / f"constraints_{phase}.txt"
         constraint_file.write_text(constraints)
-    converged, final = geometric_solver.kernel(
-        mf, assert_convergence=False, constraints=str(constraint_file) if constraint_file else None,
-        callback=record, maxsteps=max(1, max_steps - before.get("steps", 0)),
-        convergence_set=s.constrained_convergence if constraints else s.convergence,
-        prefix=str(workdir / f"geometric_{phase}"))
+    try:
+        converged, final = geometric_solver.kernel(
+            mf, assert_convergence=False, constraints=str(constraint_file) if constraint_file else None,
+            callback=record, maxsteps=max(1, max_steps - before.get("steps", 0)),
+            convergence_set=s.constrained_convergence if constraints else s.convergence,
+            prefix=str(workdir / f"geometric_{phase}"))
+        coordinates, bonds_changed = final.atom_coords(unit="Angstrom"), False
+    except _BondsChanged:
+        converged, coordinates, bonds_changed = False, latest, True
     return {"phase": phase, "converged": bool(converged), "steps": before.get("steps", 0) + len(steps),
-            "energy": steps[-1], "scf_converged": scf_converged[-1],
-            "coordinates": final.atom_coords(unit="Angstrom").tolist(),
-            "seconds": before.get("seconds", 0.0) + time.monotonic() - start}
+            "energy": steps[-1], "scf_converged": scf_converged[-1], "bonds_changed": bonds_changed,
+            "coordinates": coordinates.tolist(), "seconds": before.get("seconds", 0.0) + time.monotonic() - start}
+
+
+def _ligand_bonds(symbols, coords: np.ndarray, metal: int) -> np.ndarray:
+    """Covalent bonds between the atoms other than the metal, as chem.complexes.check_relaxation sees them."""
+    from ..chem.complexes import _bonded
+
+    keep = [i for i in range(len(symbols)) if i != metal]
+    return _bonded([symbols[i] for i in keep], np.asarray(coords)[keep])
 
 
 def _molecule(symbols, coords, charge: int, spin: int, s: DftSettings, log: Path):
@@ -208,6 +232,7 @@ def child_main(workdir: Path) -> int:
     s = DftSettings(**request["settings"])
     symbols, coords = request["symbols"], np.asarray(request["coordinates"], float)
     ring, metal = request["ring"], request["metal_index"]
+    input_bonds = _ligand_bonds(symbols, coords, metal)
     for phase in PHASES:
         if _phase_file(workdir, phase).exists():
             coords = np.asarray(json.loads(_phase_file(workdir, phase).read_text())["coordinates"])
@@ -220,8 +245,10 @@ def child_main(workdir: Path) -> int:
             coords = np.asarray(before["coordinates"], float)
         mol = _molecule(symbols, coords, request["charge"], request["spin"], s, workdir / LOG_FILE)
         record = _optimise(mol, s, workdir, phase, constraints_text(ring, metal) if phase == "constrained" else None,
-                           max_steps, before)
+                           max_steps, before, metal, input_bonds)
         _write_json(_phase_file(workdir, phase), record)
+        if record["bonds_changed"]:      # the parent's check_relaxation reports it, with this geometry
+            break
         coords = np.asarray(record["coordinates"])
     return 0
 
@@ -245,7 +272,8 @@ def _scratch(workdir, name: str) -> Path:
     return path
 
 
-RUN_ONLY = ("threads", "memory_mb", "timeout")     # settings that change how, not what, is computed
+# settings that change how, not what, is computed (bonds_changed_steps: only when a doomed run gives up)
+RUN_ONLY = ("threads", "memory_mb", "timeout", "bonds_changed_steps")
 
 
 def _what_is_computed(request: dict) -> dict:
