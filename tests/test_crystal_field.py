@@ -1,9 +1,11 @@
-"""Point-charge crystal field of Dy(III) 6H15/2: symmetry, invariance and an independent Cartesian check."""
+"""Point-charge crystal field of the trivalent lanthanides (Dy(III) 6H15/2 first): symmetry, invariance, the
+constants of every ion derived again, and an independent Cartesian check."""
 
 import numpy as np
 import pytest
 
 from gauss_hpc.abinitio import crystal_field as cf
+from gauss_hpc.abinitio.constants import F_ELECTRONS
 from gauss_hpc.abinitio.result import Result, Status
 from gauss_hpc.chem.complexes import Complex, assemble
 
@@ -133,7 +135,7 @@ def test_batch_matches_single_and_bad_complexes_do_not_stop_the_batch():
     not_dy.symbols[0] = "Y"
     batch = cf.kd_energies_many(good + [bad_charges, not_dy], charges=[None, None, None, [0.0] * 3, None])
     assert [r.status for r in batch] == [Status.OK] * 3 + [Status.INVALID_INPUT] * 2
-    assert "3 charges for 26 atoms" in batch[3].message and "metal Y" in batch[4].message
+    assert "3 charges for 26 atoms" in batch[3].message and "metal 'Y'" in batch[4].message
     for cx, res in zip(good, batch):
         single = cf.kd_energies(cx)
         assert np.allclose(single.values["kd_energies"], res.values["kd_energies"])
@@ -150,3 +152,108 @@ def test_default_charges_need_known_equatorial_ligands():
     res = cf.kd_energies(cx)
     assert res.status == Status.INVALID_INPUT and "pass charges=" in res.message
     assert cf.kd_energies(cx, charges=np.full(len(cx.symbols), -0.1)).ok
+
+
+def _derived_stevens_factors(n_f):
+    """theta_k of the Hund's-rule ground term of 4f^n from first principles: the M_L = L, M_S = S state is one
+    determinant, so <L||C^k||L> follows from its one-electron matrix elements; projected onto J by a 6j symbol."""
+    from sympy.physics.wigner import wigner_3j, wigner_6j
+    from sympy import Rational
+
+    S, L, J = cf.hund_ground_term(n_f)
+    S, J = Rational(round(2 * S), 2), Rational(round(2 * J), 2)
+    ml = [3, 2, 1, 0, -1, -2, -3]
+    occupied = ml[:min(n_f, 7)] + ml[:max(n_f - 7, 0)]
+    thetas = []
+    for k, a_k in ((2, 2), (4, 8), (6, 16)):
+        one_electron = sum((-1) ** m * 7 * wigner_3j(3, k, 3, 0, 0, 0) * wigner_3j(3, k, 3, -m, 0, m)
+                           for m in occupied)
+        if k > 2 * J or one_electron == 0:
+            thetas.append(0.0)
+            continue
+        reduced_l = one_electron / wigner_3j(L, k, L, -L, 0, L)
+        reduced_j = (-1) ** (S + L + J + k) * (2 * J + 1) * wigner_6j(L, J, S, J, L, k) * reduced_l
+        thetas.append(float(a_k * wigner_3j(J, k, J, -J, 0, J) * reduced_j) / cf.stevens_o_k0(float(J), k)[0])
+    return thetas
+
+
+@pytest.mark.parametrize("metal", sorted(cf.IONS))
+def test_each_ions_constants_follow_from_its_ground_term(metal):
+    ion = cf.IONS[metal]
+    n_f = F_ELECTRONS[metal]
+    assert np.allclose(_derived_stevens_factors(n_f), ion.stevens, rtol=1e-9, atol=1e-15)
+    assert ion.kramers == (n_f % 2 == 1) and ion.n_doublets == (round(2 * ion.J) + 2) // 2
+    known = {"Ce": (2.5, 6 / 7), "Pr": (4, 4 / 5), "Tb": (6, 3 / 2), "Dy": (7.5, 4 / 3), "Ho": (8, 5 / 4),
+             "Er": (7.5, 6 / 5), "Yb": (3.5, 8 / 7)}
+    if metal in known:
+        assert (ion.J, ion.g_J) == pytest.approx(known[metal])
+
+
+def _degeneracies(levels_cm, tol=1e-6):
+    groups, count = [], 1
+    for a, b in zip(levels_cm[:-1], levels_cm[1:]):
+        if b - a < tol:
+            count += 1
+        else:
+            groups.append(count)
+            count = 1
+    return sorted(groups + [count])
+
+
+@pytest.mark.parametrize("metal", sorted(cf.IONS))
+def test_every_ion_splits_as_its_symmetry_says(metal):
+    ion = cf.IONS[metal]
+    n_states = round(2 * ion.J) + 1
+    # any field is traceless: the levels average to the barycentre, for every ion
+    positions = RNG.normal(size=(7, 3))
+    positions *= (2.4 / np.linalg.norm(positions, axis=1))[:, None]
+    ham, _ = cf.hamiltonian(positions, RNG.uniform(-1, 0, size=7), ion=ion)
+    assert abs(np.trace(ham[0])) < 1e-12
+    # octahedron of equal charges: Kramers ions only even degeneracies (Gamma6/7: 2, Gamma8: 4), non-Kramers 1-3
+    octahedron = 2.3 * np.vstack([np.eye(3), -np.eye(3)])
+    cubic = cf.crystal_field_levels(octahedron, -0.5 * np.ones(6), ion=ion)["levels"][0]
+    degeneracies = _degeneracies(cubic)
+    assert sum(degeneracies) == n_states
+    assert set(degeneracies) <= ({2, 4} if ion.kramers else {1, 2, 3})
+    expected = {"Ce": [2, 4], "Yb": [2, 2, 4], "Pr": [1, 2, 3, 3], "Dy": [2, 2, 4, 4, 4], "Er": [2, 2, 4, 4, 4]}
+    if metal in expected:
+        assert degeneracies == expected[metal]
+    # linear field (two charges on z): |+-M> doublets, and one M = 0 singlet for an integer J
+    linear = cf.crystal_field_levels([[0, 0, 2.2], [0, 0, -2.2]], [-1.0, -1.0], ion=ion)
+    assert _degeneracies(linear["levels"][0]) == sorted([2] * (n_states // 2) + [1] * (n_states % 2))
+    assert linear["kd_energies"].shape == (1, ion.n_doublets) and linear["kd_gaps"].shape == (1, ion.n_doublets - 1)
+
+
+@pytest.mark.parametrize("metal", sorted(cf.IONS))
+def test_oblate_ions_want_axial_ligands_and_prolate_ions_equatorial_ones(metal):
+    """Two anions on the axis: an oblate 4f density (alpha_J < 0: Ce, Pr, Nd, Tb, Dy, Ho) puts its largest |M|
+    lowest, a prolate one (Pm, Sm, Er, Tm, Yb) its smallest; a ring of five anions in the plane reverses it."""
+    ion = cf.IONS[metal]
+    oblate = ion.stevens[0] < 0
+    axial = cf.crystal_field_levels([[0, 0, 2.2], [0, 0, -2.2]], [-1.0, -1.0], ion=ion)
+    ring, _ = ideal_pbp(q_eq=-1.0, q_ax=0.0)
+    equatorial = cf.crystal_field_levels(ring[:5], -np.ones(5), ion=ion)
+    m = cf.angular_momentum(ion.J)[0]
+
+    def ground_abs_m(levels):             # |M| carrying the lowest level (a pure |M> or |+-M> in these fields)
+        return abs(m[np.argmax(np.abs(levels["eigenvectors"][0][:, 0]) ** 2)])
+
+    largest, smallest = ion.J, ion.J % 1
+    assert ground_abs_m(axial) == (largest if oblate else smallest)
+    assert ground_abs_m(equatorial) == (smallest if oblate else largest)
+
+
+def test_other_ions_in_a_complex_and_the_ones_without_a_splitting():
+    dy = assemble("[O-]C")
+    er, tb, gd = (Complex.from_dict({**dy.to_dict(), "symbols": [m] + list(dy.symbols[1:])}) for m in ("Er", "Tb", "Gd"))
+    results = cf.kd_energies_many([dy, er, tb, gd])
+    assert [r.status for r in results[:3]] == [Status.OK] * 3
+    assert results[1].values["ion"] == "Er(III) 4I15/2" and results[1].values["kramers"]
+    assert len(results[1].values["kd_energies"]) == 8 and results[1].values["kramers_splitting"] < 1e-6
+    v = results[2].values
+    assert v["ion"] == "Tb(III) 7F6" and not v["kramers"] and len(v["levels"]) == 13
+    assert len(v["kd_energies"]) == 7 and len(v["tunnel_splittings"]) == 7
+    assert v["ground_mj"] == "±6"               # Tb is oblate: the methoxides on the axis stabilise |M| = 6
+    # Dy and Er are opposite: the axial methoxides that favour Dy's |15/2> leave Er a small |M| ground doublet
+    assert results[0].values["ground_mj"] == "±15/2" and results[1].values["ground_mj"] != "±15/2"
+    assert results[3].status == Status.INVALID_INPUT and "no first-order crystal-field splitting" in results[3].message

@@ -1,5 +1,6 @@
-"""Electrostatic point-charge crystal field of Dy(III): the 8 Kramers doublets of the 6H15/2 multiplet in
-milliseconds per complex (a screening oracle, not a substitute for CASSCF).
+"""Electrostatic point-charge crystal field of a trivalent lanthanide (Ce to Yb): the levels of its ground J
+multiplet in milliseconds per complex (a screening oracle, not a substitute for CASSCF). Dy(III)'s 8 Kramers
+doublets of 6H15/2 are the paper's quantity.
 
 Model. Each ligand atom i is a point charge q_i (units of e) at R_i, (theta_i, phi_i) from the metal. Within the
 ground J multiplet the one-electron potential becomes (atomic units)
@@ -10,11 +11,16 @@ theta_k the Stevens factors (alpha, beta, gamma). Ceq^(k)_q(J) is the operator e
 the rank-k spherical tensor built from J by the ladder recursion [J-, T_q] = sqrt(k(k+1) - q(q-1)) T_{q-1},
 scaled so that its q = 0 component equals O_k^0 / a_k (a_2, a_4, a_6 = 2, 8, 16: r^k P_k(cos theta) =
 f_k0 / a_k with f_k0 the Stevens polynomials 3z^2 - r^2, 35z^4 - ..., 231z^6 - ...). The axial Stevens parameters
-B_k^0 = B^k_0 theta_k / a_k are reported too (one -1 charge on +z: B_2^0 < 0 and |+-15/2> lowest).
+B_k^0 = B^k_0 theta_k / a_k are reported too (one -1 charge on +z: B_2^0 < 0 and, for Dy, |+-15/2> lowest).
 
-Constants for Dy(III): J = 15/2, g_J = 4/3, Stevens factors (Hutchings 1964) alpha = -2/315, beta = -8/135135,
-gamma = 4/3864861, <r^2> = 0.849, <r^4> = 1.977, <r^6> = 10.44 a0^k (Edvardsson & Klintenberg 1998). No
-Sternheimer shielding by default (sigma_k = 0); pass `shielding=(s2, s4, s6)` to apply it, e.g. `STERNHEIMER_DY3`.
+Ions (IONS, `ion_of(metal)`): the Hund's-rule ground term of 4f^n (S, L, J, g_J computed from n), the Stevens
+factors of that term (Hutchings 1964, Table VI; tests/test_crystal_field.py derives each from the term with
+Wigner 3j/6j symbols) and <r^k> with the Sternheimer shielding sigma_k from the Dirac-Fock calculations of
+Edvardsson & Klintenberg, J. Alloys Compd. 275-277 (1998) 230. No shielding by default (sigma_k = 0); pass
+`shielding=ion.shielding` (STERNHEIMER_DY3 for Dy) to apply it. Eu(III) (J = 0) and Gd(III) (L = 0) have no
+first-order splitting of the ground multiplet and are refused. Kramers ions (odd n) give doublets; non-Kramers
+ions (Pr, Pm, Tb, Ho, Tm) give their 2J + 1 levels and pseudo-doublets: the levels paired in energy order, the
+highest alone when 2J + 1 is odd, each pair's tunnel splitting reported (`kramers` False in the values).
 
 Charges. `charges=` gives one charge per atom of the complex (e.g. xTB or LoProp charges; the metal's entry is
 ignored). Without it, each free ligand's charges are placed on its atoms (axial ligands from
@@ -25,8 +31,9 @@ the free ligand at its RDKit/MMFF geometry, xtb.label_ligand); each ligand's cha
 (xtb.complex_charges, about a second per complex): charge transfer to the metal included.
 bench/oracle_fidelity.py measures these choices against the CASSCF reference set (data/casscf_reference).
 
-Library calls: `kd_energies(cx)` for one complex, `kd_energies_many(complexes)` (vectorised, one Result per
-complex, failures isolated) and `crystal_field_levels(positions, charges)` on plain arrays.
+Library calls: `kd_energies(cx)` for one complex (the ion is the complex's metal), `kd_energies_many(complexes)`
+(vectorised per ion, one Result per complex, failures isolated) and `crystal_field_levels(positions, charges,
+ion=...)` on plain arrays.
 """
 
 from __future__ import annotations
@@ -42,7 +49,7 @@ from rdkit.Chem import AllChem
 from scipy.special import sph_harm_y
 
 from ..chem.complexes import Complex, ligand_blocks
-from .constants import BOHR_TO_ANGSTROM, HARTREE_TO_CM
+from .constants import BOHR_TO_ANGSTROM, F_ELECTRONS, HARTREE_TO_CM
 from .result import Result, Status
 from . import values as value_schema
 
@@ -59,11 +66,88 @@ class Ion:
     g_J: float
     stevens: tuple[float, float, float]        # theta_2, theta_4, theta_6 (alpha, beta, gamma)
     radial: tuple[float, float, float]         # <r^2>, <r^4>, <r^6> in a0^k
+    shielding: tuple[float, float, float] = (0.0, 0.0, 0.0)     # Sternheimer sigma_2, sigma_4, sigma_6 (for reference)
+
+    @property
+    def kramers(self) -> bool:
+        """An odd 4f count: every level a Kramers doublet (half-integer J)."""
+        return round(2 * self.J) % 2 == 1
+
+    @property
+    def n_doublets(self) -> int:
+        """Kramers doublets, or pseudo-doublets (levels paired in energy order, the last alone if 2J + 1 is odd)."""
+        return (int(round(2 * self.J)) + 2) // 2
 
 
-DY3 = Ion("Dy(III) 6H15/2", 7.5, 4.0 / 3.0, (-2.0 / 315.0, -8.0 / 135135.0, 4.0 / 3864861.0), (0.849, 1.977, 10.44))
-# Sternheimer shielding sigma_2, sigma_4, sigma_6 of Dy(III) as rhOver uses them (M. Boehme, util_cf.f90, MIT)
-STERNHEIMER_DY3 = (0.5270, -0.0199, -0.0316)
+def hund_ground_term(n_f: int) -> tuple[float, int, float]:
+    """(S, L, J) of the ground term of 4f^n by Hund's rules (J = |L - S| below half filling, L + S above)."""
+    if not 1 <= n_f <= 13:
+        raise ValueError(f"4f^{n_f}: expected 1 to 13 electrons")
+    ml = [3, 2, 1, 0, -1, -2, -3]
+    spin = min(n_f, 14 - n_f) / 2
+    orbital = abs(sum(ml[: n_f if n_f <= 7 else n_f - 7]))
+    total = abs(orbital - spin) if n_f < 7 else orbital + spin
+    return spin, orbital, total
+
+
+def lande_g(S: float, L: int, J: float) -> float:
+    return 1.0 + (J * (J + 1) + S * (S + 1) - L * (L + 1)) / (2 * J * (J + 1))
+
+
+# Stevens factors (alpha, beta, gamma) of the Hund's-rule ground term of Ln(III), Hutchings 1964, Table VI
+_STEVENS = {
+    "Ce": (-2 / 35, 2 / 315, 0.0),
+    "Pr": (-52 / 2475, -4 / 5445, 272 / 4459455),
+    "Nd": (-7 / 1089, -136 / 467181, -1615 / 42513471),
+    "Pm": (14 / 1815, 952 / 2335905, 2584 / 42513471),
+    "Sm": (13 / 315, 26 / 10395, 0.0),
+    "Tb": (-1 / 99, 2 / 16335, -1 / 891891),
+    "Dy": (-2 / 315, -8 / 135135, 4 / 3864861),
+    "Ho": (-1 / 450, -1 / 30030, -5 / 3864861),
+    "Er": (4 / 1575, 2 / 45045, 8 / 3864861),
+    "Tm": (1 / 99, 8 / 49005, -5 / 891891),
+    "Yb": (2 / 63, -2 / 1155, 4 / 27027),
+}
+# Edvardsson & Klintenberg 1998 (Dirac-Fock): <r^2>, <r^4>, <r^6> (a0^k) and sigma_2, sigma_4, sigma_6
+_RADIAL = {
+    "Ce": ((1.456, 5.437, 42.26), (0.510, 0.0132, -0.0294)),
+    "Pr": ((1.327, 4.537, 32.65), (0.515, 0.0138, -0.0301)),
+    "Nd": ((1.222, 3.875, 26.12), (0.518, 0.0130, -0.0310)),
+    "Pm": ((1.135, 3.366, 21.46), (0.519, 0.0109, -0.0314)),
+    "Sm": ((1.061, 2.964, 17.99), (0.519, 0.0077, -0.0317)),
+    "Tb": ((0.893, 2.163, 11.75), (0.523, -0.0107, -0.0318)),
+    "Dy": ((0.849, 1.977, 10.44), (0.527, -0.0199, -0.0316)),
+    "Ho": ((0.810, 1.816, 9.345), (0.534, -0.0306, -0.0313)),
+    "Er": ((0.773, 1.677, 8.431), (0.544, -0.0427, -0.0310)),
+    "Tm": ((0.740, 1.555, 7.659), (0.554, -0.0567, -0.0306)),
+    "Yb": ((0.710, 1.448, 7.003), (0.571, -0.0725, -0.0300)),
+}
+_TERM_LETTER = "SPDFGHIKLMN"
+
+
+def _make_ion(metal: str) -> Ion:
+    S, L, J = hund_ground_term(F_ELECTRONS[metal])
+    j = f"{int(2 * J)}/2" if round(2 * J) % 2 else str(int(J))
+    radial, shielding = _RADIAL[metal]
+    return Ion(f"{metal}(III) {int(2 * S + 1)}{_TERM_LETTER[L]}{j}", J, lande_g(S, L, J), _STEVENS[metal], radial,
+               shielding)
+
+
+IONS = {metal: _make_ion(metal) for metal in _STEVENS}
+DY3 = IONS["Dy"]
+# Sternheimer shielding of Dy(III) (as rhOver uses it, M. Boehme, util_cf.f90, MIT; Edvardsson & Klintenberg 1998)
+STERNHEIMER_DY3 = DY3.shielding
+
+
+def ion_of(metal: str) -> Ion:
+    """The Ion of a trivalent lanthanide by element symbol; ValueError saying why for Eu, Gd and anything else."""
+    if metal in ("Eu", "Gd"):
+        raise ValueError(f"{metal}(III): its ground multiplet ({'J = 0' if metal == 'Eu' else 'L = 0, 8S7/2'}) has no "
+                         "first-order crystal-field splitting; the point-charge model cannot rank its ligands "
+                         "(use CASSCF)")
+    if metal not in IONS:
+        raise ValueError(f"metal {metal!r}: the crystal field knows the trivalent lanthanides {', '.join(IONS)}")
+    return IONS[metal]
 
 
 def angular_momentum(J: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -101,7 +185,8 @@ def operator_equivalents(ion: Ion = DY3) -> tuple[tuple[tuple[int, int], ...], n
             tensor[q - 1] = (jminus @ tensor[q] - tensor[q] @ jminus) / np.sqrt(k * (k + 1) - q * (q - 1))
         diag0 = np.real(np.diag(tensor[0]))
         target = stevens_o_k0(ion.J, k) / _POLY_NORM[k]
-        scale = (target @ diag0) / (diag0 @ diag0)
+        # a rank k > 2J has no matrix elements within the multiplet (Ce, Sm: no sixth-order term)
+        scale = (target @ diag0) / (diag0 @ diag0) if k <= 2 * ion.J else 0.0
         for q in range(-k, k + 1):
             keys.append((k, q))
             mats.append(theta * scale * tensor[q])
@@ -149,49 +234,62 @@ def hamiltonian(positions, charges, *, ion: Ion = DY3, shielding=(0.0, 0.0, 0.0)
 def crystal_field_levels(positions, charges, *, ion: Ion = DY3, shielding=(0.0, 0.0, 0.0)) -> dict:
     """Vectorised core on arrays: positions (B, n, 3) Angstrom relative to the metal, charges (B, n) in e.
 
-    Returns arrays: kd_energies (B, 8) cm-1 (ground 0), kd_gaps (B, 7) dE0i, kramers_splitting (B,) largest
-    splitting within a doublet (0 up to round-off), mj_weights (B, 8) ground-doublet weight of |mJ| = J..1/2,
-    g_tensors (B, 8, 3) main g values of each doublet (ascending), g_axes (B, 8, 3, 3) their axes (rows, unit
-    vectors in the frame of `positions`), stevens_bk0 (B, 3) B_2^0, B_4^0, B_6^0 in
-    cm-1, wybourne (B, 27) complex B^k_q in cm-1, eigenvectors (B, 16, 16).
+    Returns arrays, with D = ion.n_doublets: levels (B, 2J+1) every level in cm-1 (ground 0); kd_energies (B, D)
+    cm-1 (ground 0), each doublet's mean energy (pseudo-doublets for a non-Kramers ion, see the module
+    docstring); kd_gaps (B, D-1) dE0i; kramers_splitting (B,) the largest splitting within a doublet (0 up to
+    round-off for a Kramers ion, the largest tunnel splitting of a non-Kramers one) and tunnel_splittings
+    (B, D); mj_weights (B, D) ground-(pseudo)doublet weight of |mJ| = J, J-1, ...; g_tensors (B, D, 3) main g
+    values of each doublet (ascending; for a non-Kramers pseudo-doublet only gZ is meaningful, and a lone last
+    level has NaN) and g_axes (B, D, 3, 3) their axes (rows, unit vectors in the frame of `positions`);
+    stevens_bk0 (B, 3) B_2^0, B_4^0, B_6^0 in cm-1; wybourne (B, 27) complex B^k_q in cm-1; eigenvectors.
     """
     keys, _ = operator_equivalents(ion)
     ham, bkq = hamiltonian(positions, charges, ion=ion, shielding=shielding)
     evals, evecs = np.linalg.eigh(ham)
-    evals = (evals - evals[:, :1]) * HARTREE_TO_CM
-    pairs = evals.reshape(len(evals), -1, 2)
+    levels = (evals - evals[:, :1]) * HARTREE_TO_CM
+    n_states, n_kd = levels.shape[1], ion.n_doublets
+    padded = np.concatenate([levels, levels[:, -1:]], axis=1) if n_states % 2 else levels
+    pairs = padded.reshape(len(levels), n_kd, 2)
     kd = pairs.mean(axis=-1)
     kd = kd - kd[:, :1]
 
     m, jz, jplus, jminus = angular_momentum(ion.J)
     jx, jy = (jplus + jminus) / 2, (jplus - jminus) / 2j
-    n_kd = kd.shape[1]
-    doublets = evecs.reshape(len(evecs), len(m), n_kd, 2)                          # (B, 16, KD, 2)
+    n_pairs = n_states // 2                      # the states that form (pseudo)doublets
     moments = []
     for op in (jx, jy, jz):      # <a|g_J J|b> for the two states a, b of each doublet
         full = np.conj(np.swapaxes(evecs, -1, -2)) @ (op @ evecs)
-        blocks = full.reshape(len(evecs), n_kd, 2, n_kd, 2)
-        moments.append(ion.g_J * blocks[:, np.arange(n_kd), :, np.arange(n_kd), :].swapaxes(0, 1))
-    moments = np.stack(moments, axis=2)                                           # (B, KD, 3, 2, 2)
+        blocks = full[:, : 2 * n_pairs, : 2 * n_pairs].reshape(len(evecs), n_pairs, 2, n_pairs, 2)
+        moments.append(ion.g_J * blocks[:, np.arange(n_pairs), :, np.arange(n_pairs), :].swapaxes(0, 1))
+    moments = np.stack(moments, axis=2)                                           # (B, pairs, 3, 2, 2)
     gmat = 2 * np.real(np.einsum("bkaij,bkcji->bkac", moments, moments))
     g2, axes = np.linalg.eigh(gmat)
-    g = np.sqrt(np.clip(g2, 0, None))
+    g = np.full((len(levels), n_kd, 3), np.nan)
+    g_axes = np.full((len(levels), n_kd, 3, 3), np.nan)
+    g[:, :n_pairs] = np.sqrt(np.clip(g2, 0, None))
+    g_axes[:, :n_pairs] = np.swapaxes(axes, -1, -2)
 
-    weights = np.sum(np.abs(doublets[:, :, 0, :]) ** 2, axis=-1) / 2              # (B, 16) over M = J..-J
-    mj_weights = weights[:, : n_kd] + weights[:, ::-1][:, : n_kd]                 # |M| = J, J-1, ..., 1/2
+    ground = np.abs(evecs[:, :, 0]) ** 2 + (np.abs(evecs[:, :, 1]) ** 2 if n_states > 1 else 0)
+    ground = ground / ground.sum(axis=1, keepdims=True)                           # (B, 2J+1) over M = J..-J
+    mj_weights = ground[:, :n_kd] + ground[:, ::-1][:, :n_kd]                     # |M| = J, J-1, ...
+    if n_states % 2:                                                              # M = 0 counted once, not twice
+        mj_weights[:, -1] = ground[:, n_states // 2]
     theta = np.array(ion.stevens) / np.array([_POLY_NORM[k] for k in (2, 4, 6)])
     q0 = [keys.index((k, 0)) for k in (2, 4, 6)]
-    return {"kd_energies": kd, "kd_gaps": value_schema.kd_gaps(kd),
-            "kramers_splitting": np.abs(pairs[..., 1] - pairs[..., 0]).max(axis=1),
-            "mj_weights": mj_weights, "g_tensors": g, "g_axes": np.swapaxes(axes, -1, -2),
+    tunnel = np.abs(pairs[..., 1] - pairs[..., 0])
+    return {"levels": levels, "kd_energies": kd, "kd_gaps": value_schema.kd_gaps(kd),
+            "kramers_splitting": tunnel.max(axis=1), "tunnel_splittings": tunnel,
+            "mj_weights": mj_weights, "g_tensors": g, "g_axes": g_axes,
             "stevens_bk0": np.real(bkq[:, q0]) * theta * HARTREE_TO_CM,
             "wybourne": bkq * HARTREE_TO_CM, "eigenvectors": evecs}
 
 
 @functools.lru_cache(maxsize=None)
 def mj_labels(ion: Ion = DY3) -> tuple[str, ...]:
-    """'±15/2', '±13/2', ... '±1/2' for the ground-doublet composition."""
-    return tuple(f"±{int(round(2 * (ion.J - i)))}/2" for i in range(int(round(ion.J + 0.5))))
+    """'±15/2', '±13/2', ... '±1/2' for the ground-doublet composition ('±6', ..., '±1', '0' for integer J)."""
+    if ion.kramers:
+        return tuple(f"±{int(round(2 * (ion.J - i)))}/2" for i in range(ion.n_doublets))
+    return tuple(f"±{int(round(ion.J - i))}" if ion.J - i > 0 else "0" for i in range(ion.n_doublets))
 
 
 @functools.lru_cache(maxsize=65536)
@@ -271,9 +369,11 @@ def _ligand_charges(symbols, equatorial_donors, axial_donors, ligand_smiles, cha
     return tuple(charges)
 
 
-def _prepare(cx: Complex, charges, charge_model: str) -> tuple[np.ndarray, np.ndarray]:
-    if cx.metal != "Dy":
-        raise ValueError(f"complex {cx.name}: metal {cx.metal}; the crystal-field constants are Dy(III)'s")
+def _prepare(cx: Complex, charges, charge_model: str) -> tuple[Ion, np.ndarray, np.ndarray]:
+    try:
+        ion = ion_of(cx.metal)
+    except ValueError as exc:
+        raise ValueError(f"complex {cx.name}: {exc}") from None
     q = default_charges(cx, charge_model) if charges is None else np.asarray(charges, dtype=float).reshape(-1)
     if len(q) != len(cx.symbols):
         raise ValueError(f"complex {cx.name}: {len(q)} charges for {len(cx.symbols)} atoms")
@@ -286,27 +386,30 @@ def _prepare(cx: Complex, charges, charge_model: str) -> tuple[np.ndarray, np.nd
     distance[cx.metal_index] = np.inf
     if distance.min() < 0.5:
         raise ValueError(f"complex {cx.name}: an atom sits within 0.5 A of the metal")
-    return positions, q
+    return ion, positions, q
 
 
-def _result(name: str, levels: dict, i: int, seconds: float, charges: np.ndarray) -> Result:
+def _result(name: str, ion: Ion, levels: dict, i: int, seconds: float, charges: np.ndarray) -> Result:
     weights = levels["mj_weights"][i]
-    labels = mj_labels()
+    labels = mj_labels(ion)
     values = {
+        "ion": ion.name, "kramers": ion.kramers, "levels": levels["levels"][i],
         "kd_energies": levels["kd_energies"][i], "kd_gaps": levels["kd_gaps"][i],
         "ground_mj_composition": {lab: float(w) for lab, w in zip(labels, weights)},
         "ground_mj": labels[int(np.argmax(weights))],
         "g_tensors": levels["g_tensors"][i], "g_axes": levels["g_axes"][i], "stevens_bk0": levels["stevens_bk0"][i],
         "kramers_splitting": float(levels["kramers_splitting"][i]), "atomic_charges": charges,
     }
+    if not ion.kramers:
+        values["tunnel_splittings"] = levels["tunnel_splittings"][i]
     return Result(name=name, backend=BACKEND, values=values, wall_seconds=seconds)
 
 
 def kd_energies_many(complexes: Sequence[Complex], *, charges: Sequence | None = None,
                      charge_model: str = "gasteiger", shielding=(0.0, 0.0, 0.0), **_ignored) -> list[Result]:
-    """One Result per complex, all valid complexes diagonalised in one vectorised call. `charges` is None (the
-    free-ligand rule `charge_model` for all) or one per-atom charge array (or None) per complex. A complex that
-    cannot be set up gets an INVALID_INPUT Result; the others are unaffected."""
+    """One Result per complex, the valid complexes of each ion diagonalised in one vectorised call. `charges` is
+    None (the free-ligand rule `charge_model` for all) or one per-atom charge array (or None) per complex. A
+    complex that cannot be set up gets an INVALID_INPUT Result; the others are unaffected."""
     start = time.perf_counter()
     charges = [None] * len(complexes) if charges is None else list(charges)
     if len(charges) != len(complexes):
@@ -318,23 +421,25 @@ def kd_energies_many(complexes: Sequence[Complex], *, charges: Sequence | None =
             prepared.append((i, *_prepare(cx, q, charge_model)))
         except ValueError as exc:
             results[i] = Result.failure(cx.name, BACKEND, Status.INVALID_INPUT, str(exc))
-    if prepared:
-        n_max = max(len(p[1]) for p in prepared)
-        pos = np.zeros((len(prepared), n_max, 3))
-        chg = np.zeros((len(prepared), n_max))
-        for row, (_, p, q) in enumerate(prepared):
+    for ion in dict.fromkeys(p[1] for p in prepared):        # one vectorised call per ion
+        group = [p for p in prepared if p[1] is ion]
+        n_max = max(len(p[2]) for p in group)
+        pos = np.zeros((len(group), n_max, 3))
+        chg = np.zeros((len(group), n_max))
+        for row, (_, _, p, q) in enumerate(group):
             pos[row, : len(p)], chg[row, : len(q)] = p, q
-        levels = crystal_field_levels(pos, chg, shielding=shielding)
+        levels = crystal_field_levels(pos, chg, ion=ion, shielding=shielding)
         seconds = (time.perf_counter() - start) / len(complexes)
-        for row, (i, _, q) in enumerate(prepared):
-            results[i] = _result(complexes[i].name, levels, row, seconds, q)
+        for row, (i, _, _, q) in enumerate(group):
+            results[i] = _result(complexes[i].name, ion, levels, row, seconds, q)
     return results
 
 
 def kd_energies(cx: Complex, *, name: str | None = None, workdir=None, charges=None,
                 charge_model: str = "gasteiger", shielding=(0.0, 0.0, 0.0), **_options) -> Result:
-    """The oracle interface: Kramers-doublet energies (8, cm-1, ground 0), kd_gaps (7), ground_mj_composition
-    ({'±15/2': weight, ...}), ground_mj, g_tensors (8 x 3), stevens_bk0, atomic_charges. Never raises for bad
+    """The oracle interface for the complex's metal (a trivalent lanthanide): Kramers-doublet energies (Dy: 8,
+    cm-1, ground 0; pseudo-doublets for a non-Kramers ion, `kramers` False), kd_gaps, levels,
+    ground_mj_composition ({'±15/2': weight, ...}), ground_mj, g_tensors, stevens_bk0, atomic_charges. Never raises for bad
     input: the Result says why (workdir and other backend options are accepted and unused)."""
     try:
         result = kd_energies_many([cx], charges=[charges], charge_model=charge_model, shielding=shielding)[0]
