@@ -15,12 +15,14 @@ name, status and reason (a line that is no SMILES is a row with status invalid_i
 paper's dE0i), the structural descriptors and the final geometry.
 
 Input: a SMILES file (.smi/.txt: `SMILES<TAB>name` per line), a CSV with a `smiles` column (and `name`), or a
-ligands.h5.
+ligands.h5. `--reinvent` instead reads SMILES on standard input and answers in REINVENT 4's ExternalProcess JSON,
+with a cache across calls (gauss_hpc/reinvent.py; reinvent/gauss_screen.toml is the REINVENT side).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -92,8 +94,14 @@ def screen(input_path: str | Path, out: str | Path, *, geometry: str | None = No
 def main(argv=None) -> int:
     defaults = config.load("screen")
     parser = argparse.ArgumentParser(prog="python -m gauss_hpc.screen", description=__doc__.split("\n\n")[0])
-    parser.add_argument("ligands", type=Path, help="SMILES file (.smi/.txt), CSV with a smiles column, or ligands.h5")
-    parser.add_argument("--out", type=Path, required=True, help="results file (schema of `jobs gather`)")
+    parser.add_argument("ligands", type=Path, nargs="?",
+                        help="SMILES file (.smi/.txt), CSV with a smiles column, or ligands.h5")
+    parser.add_argument("--out", type=Path, help="results file (schema of `jobs gather`)")
+    parser.add_argument("--reinvent", action="store_true",
+                        help="SMILES on standard input, REINVENT 4 ExternalProcess JSON on standard output")
+    parser.add_argument("--property", choices=("kd1", "total_splitting"), default="kd1",
+                        help="--reinvent: the value given as predictions (default kd1)")
+    parser.add_argument("--cache", type=Path, help=f"--reinvent: score cache (default {defaults['reinvent_cache']})")
     parser.add_argument("--geometry", choices=GEOMETRIES, help=f"geometry tier (default {defaults['geometry']})")
     parser.add_argument("--charge-model", choices=("gasteiger", "xtb"),
                         help=f"crystal-field charges of the free ligand (default {defaults['charge_model']})")
@@ -103,6 +111,17 @@ def main(argv=None) -> int:
     parser.add_argument("--campaign", type=Path, help="campaign directory (default: next to --out)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     args = parser.parse_args(argv)
+    if args.reinvent:
+        from . import reinvent
+
+        if args.ligands or args.out:
+            parser.error("--reinvent reads SMILES on standard input and answers on standard output: "
+                         "give no LIGANDS file and no --out")
+        cache = args.cache or Path(os.path.expanduser(defaults["reinvent_cache"]))
+        return reinvent.main(prop=args.property, cache=cache, geometry=args.geometry or defaults["geometry"],
+                             charge_model=args.charge_model or defaults["charge_model"], workers=args.workers)
+    if args.ligands is None or args.out is None:
+        parser.error("give a LIGANDS file and --out (or --reinvent)")
     if not args.ligands.is_file():
         print(f"screen: {args.ligands}: no such file (give a .smi, .csv or ligands.h5)", file=sys.stderr)
         return 2

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from gauss_hpc.abinitio import crystal_field as cf
-from gauss_hpc.abinitio.constants import F_ELECTRONS
+from gauss_hpc.abinitio.ions import F_ELECTRONS, ground_term, hund_ground_term
 from gauss_hpc.abinitio.result import Result, Status
 from gauss_hpc.chem.complexes import Complex, assemble
 
@@ -160,7 +160,8 @@ def _derived_stevens_factors(n_f):
     from sympy.physics.wigner import wigner_3j, wigner_6j
     from sympy import Rational
 
-    S, L, J = cf.hund_ground_term(n_f)
+    term = hund_ground_term(n_f)
+    S, L, J = term.S, term.L, term.J
     S, J = Rational(round(2 * S), 2), Rational(round(2 * J), 2)
     ml = [3, 2, 1, 0, -1, -2, -3]
     occupied = ml[:min(n_f, 7)] + ml[:max(n_f - 7, 0)]

@@ -262,3 +262,48 @@ def test_single_aniso_eight_doublets_of_the_same_jobiph():
     assert g.shape == (8, 3) and np.isfinite(g).all()
     assert g[:4, 2] == pytest.approx([20.01068, 16.86711, 13.83911, 11.13252], abs=1e-4)
     assert (g[:4, :2] < 1e-3).all()                                  # Ising-like lowest four doublets
+
+
+# ------------------------------------------------------------------------------------------------ other ions
+
+def test_erbium_log_gives_eight_kramers_doublets():
+    """Er(III) 4f11, 4I15/2: CAS(11,7) over the 13 quartets of 4I (a real cheap run, fixtures README)."""
+    r = molcas.parse_casscf(FIXTURES / "casscf_ErOH2_cheap.log", name="Er", metal="Er")
+    assert r.ok, r.message
+    v = r.values
+    assert "kramers" not in v and len(v["kd_energies"]) == 8 and len(v["so_energies"]) == 13 * 4
+    assert v["kd_energies"][1] == pytest.approx(100.61, abs=0.01) and v["kd_gaps"][-1] == pytest.approx(763.37, abs=0.01)
+    # the prolate Er(III) puts the doublet of largest |M| (gZ near 2 g_J J = 18) at the top in this axial field
+    assert v["g_tensors"][-1][2] == pytest.approx(17.909, abs=1e-3) and v["g_tensors"][0][2] < 17
+    assert r.values["casscf_energies"] and len(r.values["casscf_energies"]) == 13
+
+
+def test_terbium_log_gives_pseudo_doublets_not_a_kramers_error():
+    """Tb(III) 4f8, 7F6, non-Kramers: its 13 levels as 7 pseudo-doublets (the last alone) with tunnel splittings
+    and Ising g-tensors (gX = gY = 0), instead of the Kramers error a Dy-only parser gave."""
+    r = molcas.parse_casscf(FIXTURES / "casscf_TbOH2_cheap.log", name="Tb", metal="Tb")
+    assert r.ok, r.message
+    v = r.values
+    assert v["kramers"] is False and len(v["kd_energies"]) == 7 and len(v["tunnel_splittings"]) == 7
+    assert v["tunnel_splittings"][0] == pytest.approx(0.027, abs=0.001) and v["tunnel_splittings"][-1] == 0
+    assert v["kd_energies"][1] == pytest.approx(80.79, abs=0.01)
+    assert v["g_tensors"][0][2] == pytest.approx(17.833, abs=1e-3) and max(v["g_tensors"][0][:2]) < 1e-3
+    assert np.isnan(v["g_tensors"][6]).all()               # the lone 13th level has no pseudospin-1/2 g
+    # without the metal, a log whose integrals ran apart cannot tell: the Kramers check says what is wrong
+    unknown = molcas.parse_casscf(FIXTURES / "casscf_TbOH2_cheap.log", name="Tb")
+    assert unknown.status == Status.PARSE_ERROR and "not Kramers pairs" in unknown.message
+
+
+@pytest.mark.parametrize("metal, spin, nactel, roots, groups", [("Er", 4, 11, 13, 8), ("Tb", 7, 8, 7, 6),
+                                                                 ("Yb", 2, 13, 7, 4), ("Dy", 6, 9, 11, 8)])
+def test_casscf_input_of_each_ion(metal, spin, nactel, roots, groups, tmp_path):
+    from gauss_hpc.chem.complexes import metal_multiplicity
+
+    dy = assemble("[OH-]", relax="none")
+    cx = Complex.from_dict({**dy.to_dict(), "symbols": [metal] + list(dy.symbols[1:]),
+                            "multiplicity": metal_multiplicity(metal)})
+    context = molcas.casscf_context(cx, **molcas.CHEAP_CASSCF)
+    assert (context.nactel, context.ciroot, context.n_doublets) == (nactel, roots, groups)
+    text = molcas.render_casscf(context, tmp_path)[-1].read_text()
+    assert f"Spin = {spin}" in text and f"nActEl = {nactel} 0 0" in text and f"CIRoot = {roots} {roots} 1" in text
+    assert molcas.casscf_context(cx).ciroot == {"Er": 35, "Tb": 7, "Yb": 7, "Dy": 21}[metal]

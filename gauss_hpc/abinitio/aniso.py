@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .constants import GROUND_DOUBLETS, KRAMERS_TOLERANCE_CM
+from .constants import KRAMERS_TOLERANCE_CM
+from .ions import F_ELECTRONS, GroundTerm, ground_term
 from .values import kd_gaps
 
 
@@ -44,12 +45,34 @@ def kramers_doublets(so_energies, n_doublets: int | None = 8) -> tuple[list[floa
     return kd.tolist(), kd_gaps(kd).tolist()
 
 
-def doublet_count(symbols) -> int | None:
-    """Doublets of the ground J multiplet of the (first) lanthanide among `symbols`, None if there is none."""
+def pseudo_doublets(so_energies, n_states: int) -> tuple[list[float], list[float], list[float]]:
+    """(pseudo-doublet energies, their gaps dE0i, tunnel splittings) in cm-1 of a non-Kramers ion: the lowest
+    `n_states` spin-orbit states (its ground J multiplet) paired in energy order, the last alone when n_states is
+    odd (its splitting 0); each pair's energy is its mean, relative to the ground pair."""
+    energies = np.sort(np.asarray(so_energies, dtype=float))
+    if len(energies) < n_states:
+        raise NotKramers(f"{len(energies)} spin-orbit states, need the {n_states} of the ground J multiplet")
+    levels = energies[:n_states]
+    if n_states % 2:
+        levels = np.append(levels, levels[-1])
+    pairs = levels.reshape(-1, 2)
+    kd = pairs.mean(axis=1)
+    kd = kd - kd[0]
+    return kd.tolist(), kd_gaps(kd).tolist(), np.abs(pairs[:, 1] - pairs[:, 0]).tolist()
+
+
+def ion_of(symbols) -> GroundTerm | None:
+    """The ground term of the (first) open-shell trivalent lanthanide among `symbols`, None if there is none."""
     for symbol in symbols or ():
-        if symbol in GROUND_DOUBLETS:
-            return GROUND_DOUBLETS[symbol]
+        if F_ELECTRONS.get(symbol, 0) in range(1, 14):
+            return ground_term(symbol)
     return None
+
+
+def doublet_count(symbols) -> int | None:
+    """(Pseudo-)doublets of the ground J multiplet of the lanthanide among `symbols`, None if there is none."""
+    term = ion_of(symbols)
+    return term.n_doublets if term is not None else None
 
 
 _NUMBER = r"-?\d+\.\d+"
@@ -150,17 +173,23 @@ def parse_single_aniso(text: str) -> AnisoSection | None:
 
 
 def spectrum_values(so_energies, g_by_doublet: dict[int, list[float]], n_doublets: int | None,
-                    *, require_kramers: bool = True, axes_by_doublet: dict | None = None) -> tuple[dict, str]:
+                    *, require_kramers: bool = True, axes_by_doublet: dict | None = None,
+                    ion: GroundTerm | None = None) -> tuple[dict, str]:
     """Values of a spin-orbit spectrum: kd_energies, kd_gaps, g_tensors (NaN rows where no g-tensor was
     printed), g_axes (main magnetic axes per doublet, NaN where none were printed) and so_energies (cm-1
-    relative to the lowest state), plus a note saying what is missing. Raises
-    NotKramers when the states do not pair and `require_kramers`; otherwise the note says so and only
-    so_energies is returned."""
+    relative to the lowest state), plus a note saying what is missing. For a non-Kramers `ion` (an integer J:
+    Pr, Pm, Tb, Ho, Tm) the doublets are its pseudo-doublets (pseudo_doublets), with `kramers` False and their
+    tunnel_splittings. Otherwise raises NotKramers when the states do not pair and `require_kramers`, or the
+    note says so and only so_energies is returned."""
     so = np.sort(np.asarray(so_energies, dtype=float))
     so = (so - so[0]).tolist() if len(so) else []
     values: dict = {"so_energies": so}
     try:
-        kd, gaps = kramers_doublets(so, n_doublets)
+        if ion is not None and not ion.kramers:
+            kd, gaps, tunnel = pseudo_doublets(so, ion.n_states)
+            values.update(kramers=False, tunnel_splittings=tunnel)
+        else:
+            kd, gaps = kramers_doublets(so, n_doublets)
     except NotKramers as exc:
         if require_kramers:
             raise

@@ -5,6 +5,3 @@ BOHR_TO_ANGSTROM = 0.529177210903       # 1 a0 in Angstrom
 KRAMERS_TOLERANCE_CM = 0.5              # the largest split (cm-1) two spin-orbit states of one Kramers doublet may
                                         # show in a program's printout (ORCA prints 0.01 cm-1, numerics < 1e-3)
 LANTHANIDES = ("La", "Ce", "Pr", "Nd", "Pm", "Sm", "Eu", "Gd", "Tb", "Dy", "Ho", "Er", "Tm", "Yb", "Lu")
-F_ELECTRONS = {symbol: n for n, symbol in enumerate(LANTHANIDES)}      # 4f electrons of the trivalent ion
-# Kramers doublets of the ground J multiplet of the trivalent lanthanides with an odd 4f electron count
-GROUND_DOUBLETS = {"Ce": 3, "Nd": 5, "Sm": 3, "Gd": 4, "Dy": 8, "Er": 8, "Yb": 4}

@@ -49,7 +49,8 @@ from rdkit.Chem import AllChem
 from scipy.special import sph_harm_y
 
 from ..chem.complexes import Complex, ligand_blocks
-from .constants import BOHR_TO_ANGSTROM, F_ELECTRONS, HARTREE_TO_CM
+from .constants import BOHR_TO_ANGSTROM, HARTREE_TO_CM
+from .ions import ground_term
 from .result import Result, Status
 from . import values as value_schema
 
@@ -77,21 +78,6 @@ class Ion:
     def n_doublets(self) -> int:
         """Kramers doublets, or pseudo-doublets (levels paired in energy order, the last alone if 2J + 1 is odd)."""
         return (int(round(2 * self.J)) + 2) // 2
-
-
-def hund_ground_term(n_f: int) -> tuple[float, int, float]:
-    """(S, L, J) of the ground term of 4f^n by Hund's rules (J = |L - S| below half filling, L + S above)."""
-    if not 1 <= n_f <= 13:
-        raise ValueError(f"4f^{n_f}: expected 1 to 13 electrons")
-    ml = [3, 2, 1, 0, -1, -2, -3]
-    spin = min(n_f, 14 - n_f) / 2
-    orbital = abs(sum(ml[: n_f if n_f <= 7 else n_f - 7]))
-    total = abs(orbital - spin) if n_f < 7 else orbital + spin
-    return spin, orbital, total
-
-
-def lande_g(S: float, L: int, J: float) -> float:
-    return 1.0 + (J * (J + 1) + S * (S + 1) - L * (L + 1)) / (2 * J * (J + 1))
 
 
 # Stevens factors (alpha, beta, gamma) of the Hund's-rule ground term of Ln(III), Hutchings 1964, Table VI
@@ -122,15 +108,10 @@ _RADIAL = {
     "Tm": ((0.740, 1.555, 7.659), (0.554, -0.0567, -0.0306)),
     "Yb": ((0.710, 1.448, 7.003), (0.571, -0.0725, -0.0300)),
 }
-_TERM_LETTER = "SPDFGHIKLMN"
-
-
 def _make_ion(metal: str) -> Ion:
-    S, L, J = hund_ground_term(F_ELECTRONS[metal])
-    j = f"{int(2 * J)}/2" if round(2 * J) % 2 else str(int(J))
+    term = ground_term(metal)
     radial, shielding = _RADIAL[metal]
-    return Ion(f"{metal}(III) {int(2 * S + 1)}{_TERM_LETTER[L]}{j}", J, lande_g(S, L, J), _STEVENS[metal], radial,
-               shielding)
+    return Ion(f"{metal}(III) {term.label}", term.J, term.g_J, _STEVENS[metal], radial, shielding)
 
 
 IONS = {metal: _make_ion(metal) for metal in _STEVENS}

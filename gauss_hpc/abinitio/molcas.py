@@ -23,6 +23,7 @@ import numpy as np
 
 from . import aniso as aniso_mod
 from .constants import HARTREE_TO_CM
+from .ions import ground_term
 from .process import run_program
 from .result import Result, Status
 from .templates import (Geometry, LoPropContext, MolcasCasscfContext, Resources, TemplateError, render)
@@ -30,11 +31,12 @@ from .templates import (Geometry, LoPropContext, MolcasCasscfContext, Resources,
 BACKEND = "molcas"
 PROGRAM = "pymolcas"
 
-# cheap CASSCF for demos and tests: minimal ANO-RCC on the ligands, the sextet 6H term only (11 roots) — the
-# eight Kramers doublets of J = 15/2 come from 6H; the paper-quality default keeps all 21 sextets. Energy threshold
+# cheap CASSCF for demos and tests: minimal ANO-RCC on the ligands, the ground term's roots only (Dy: the 11 of 6H;
+# the eight Kramers doublets of J = 15/2 come from 6H); the paper-quality default keeps every high-spin root. Energy threshold
 # 1e-6 Eh = 0.2 cm-1, far below the KD gaps. Measured times and how far the cheap KDs lie from the paper-quality
 # ones: README, "Ab initio backends", and tests/fixtures/molcas/README.md.
-CHEAP_CASSCF = {"basis": "ANO-RCC-MB", "metal_basis": "ANO-RCC-VDZP", "ciroot": 11, "energy_threshold": 1e-6}
+CHEAP_CASSCF = {"basis": "ANO-RCC-MB", "metal_basis": "ANO-RCC-VDZP", "ciroot": "term",
+                "energy_threshold": 1e-6}
 
 _RASSCF_ITERATION = re.compile(r"^\s+(\d+)\s+\d+\s+\d+\s+\d+\s+-?\d+\.\d+\s+-?\d\.\d+E[-+]\d+", flags=re.M)
 _STOP = re.compile(r"--- Stop Module:\s+(\w+).*?/rc=(_RC_\w+_)")
@@ -340,19 +342,33 @@ def render_casscf(context: MolcasCasscfContext, workdir: str | Path, template_di
 
 
 def casscf_context(cx, *, name: str | None = None, basis: str = "ANO-RCC-VDZP", metal_basis: str = "ANO-RCC-VDZP",
-                   ciroot: int = 21, n_doublets: int = 8, cores: int = 2, memory_mb: int = 2000,
+                   ciroot: int | str = "all", n_doublets: int | None = None, cores: int = 2, memory_mb: int = 2000,
                    orbital_file: str = "", energy_threshold: float = 1e-8) -> MolcasCasscfContext:
+    """The CASSCF of the complex's lanthanide (ions.ground_term): CAS(n_f, 7) over its highest spin; `ciroot`
+    "all" (every high-spin root: Dy 21, Er 35, Tb 7), "term" (the ground term's 2L + 1: Dy 11, Er 13) or a
+    number; n_doublets None gives SINGLE_ANISO one pseudospin-1/2 group per (pseudo-)doublet of the ground J."""
+    try:
+        term = ground_term(cx.metal)
+    except ValueError as exc:
+        raise TemplateError(f"{name or cx.name}: {exc}") from None
+    roots = {"all": term.high_spin_roots, "term": term.term_roots}.get(ciroot, ciroot)
+    if not isinstance(roots, int) or isinstance(roots, bool):
+        raise TemplateError(f"{name or cx.name}: ciroot {ciroot!r}: expected 'all', 'term' or a number of roots")
+    if n_doublets is None:      # a non-Kramers ion: its pseudo-doublets, without the lone last level
+        n_doublets = term.n_doublets if term.kramers else term.n_states // 2
     return MolcasCasscfContext(name=name or cx.name, geometry=Geometry.from_complex(cx), metal_index=cx.metal_index,
-                               basis=basis, metal_basis=metal_basis, ciroot=ciroot, n_doublets=n_doublets,
-                               energy_threshold=energy_threshold, resources=Resources(cores, memory_mb),
-                               orbital_file=orbital_file)
+                               basis=basis, metal_basis=metal_basis, nactel=term.n_f, ciroot=roots,
+                               n_doublets=n_doublets, energy_threshold=energy_threshold,
+                               resources=Resources(cores, memory_mb), orbital_file=orbital_file)
 
 
 def kd_energies(cx, *, name: str | None = None, workdir: str | Path | None = None, guess: str = "fselect",
-                basis: str = "ANO-RCC-VDZP", metal_basis: str = "ANO-RCC-VDZP", ciroot: int = 21,
-                n_doublets: int = 8, energy_threshold: float = 1e-8, cores: int = 2, memory_mb: int = 2000,
+                basis: str = "ANO-RCC-VDZP", metal_basis: str = "ANO-RCC-VDZP", ciroot: int | str = "all",
+                n_doublets: int | None = None, energy_threshold: float = 1e-8, cores: int = 2, memory_mb: int = 2000,
                 timeout: float = 4 * 3600.0, template_dir=None, keep_scratch: bool = False) -> Result:
-    """Kramers doublets of a Dy(III) complex: SA-CASSCF(9,7)/RASSI-SO/SINGLE_ANISO with OpenMolcas.
+    """Kramers doublets of a Ln(III) complex (Dy: SA-CASSCF(9,7) over 21 sextets) with RASSI-SO/SINGLE_ANISO in
+    OpenMolcas; other ions by casscf_context (their active electrons and roots), a non-Kramers ion's
+    pseudo-doublets with `kramers` False.
 
     guess: "fselect" (default) types the 7 orbitals of largest Dy-4f weight in OpenMolcas's starting orbitals as
     active before RASSCF (robust when ligand orbitals lie among the 4f, e.g. phenolates); "molcas" uses the
@@ -404,7 +420,8 @@ def casscf_step_files(context: MolcasCasscfContext, inputs: list[Path], workdir:
                 return Result.failure(context.name, BACKEND, Status.FAILED,
                                       f"{context.name}: could not select the 4f starting orbitals: {exc}",
                                       wall_seconds=time.monotonic() - started, workdir=str(workdir))
-    parsed = parse_casscf(result.values["log"], name=context.name, n_doublets=context.n_doublets)
+    parsed = parse_casscf(result.values["log"], name=context.name, n_doublets=context.n_doublets,
+                          metal=context.geometry.symbols[context.metal_index])
     parsed.values.update(log=result.values["log"], guess="fselect" if context.orbital_file else "molcas",
                          **{f"guess_{k}": v for k, v in guess_info.items()})
     parsed.wall_seconds = time.monotonic() - started
@@ -463,7 +480,7 @@ def program_version(text: str) -> str:
 
 
 def parse_casscf(log: str | Path, *, name: str, n_doublets: int | None = None,
-                 require_kramers: bool = True) -> Result:
+                 require_kramers: bool = True, metal: str | None = None) -> Result:
     """Kramers doublets and g-tensors from an OpenMolcas RASSCF/RASSI-SO(/SINGLE_ANISO) log, any MLTP setting.
 
     Spin-orbit energies come from SINGLE_ANISO when it ran, else from RASSI's 'SO-RASSI State' energies (a log
@@ -476,8 +493,10 @@ def parse_casscf(log: str | Path, *, name: str, n_doublets: int | None = None,
     values: kd_energies (cm-1, ground 0), kd_gaps, g_tensors (per doublet [gX, gY, gZ], Z the main magnetic
     axis), g_axes (per doublet the unit vectors Xm, Ym, Zm in the &GATEWAY frame), so_energies (cm-1, ground 0), so_source ("single_aniso" | "rassi"), spin_free_energies (cm-1),
     casscf_energies (Eh, per root), symbols and coordinates (Angstrom, from &GATEWAY; empty if not in the log),
-    program_version. require_kramers False turns unpaired spin-orbit states
-    (an integer-spin ion) into an OK result with so_energies only, instead of PARSE_ERROR.
+    program_version. `metal` (the complex's, when the caller knows it: a log whose integrals ran apart has no
+    &GATEWAY table) decides Kramers doublets or, for a non-Kramers ion, pseudo-doublets (aniso.spectrum_values);
+    otherwise the lanthanide in the log's &GATEWAY geometry does. require_kramers False turns unpaired spin-orbit
+    states of a Kramers ion into an OK result with so_energies only, instead of PARSE_ERROR.
     """
     status, message = check_log(log, name)
     if status != Status.OK:
@@ -500,7 +519,8 @@ def parse_casscf(log: str | Path, *, name: str, n_doublets: int | None = None,
         notes.append("no SINGLE_ANISO section: KD energies from the RASSI spin-orbit states, no g-tensors")
     try:
         values, note = aniso_mod.spectrum_values(so, g, wanted, require_kramers=require_kramers,
-                                                 axes_by_doublet=axes)
+                                                 axes_by_doublet=axes,
+                                                 ion=aniso_mod.ion_of([metal] if metal else geometry(text)[0]))
     except aniso_mod.NotKramers as exc:
         return Result.failure(name, BACKEND, Status.PARSE_ERROR, f"{name}: {exc}")
     if note and source == "single_aniso":

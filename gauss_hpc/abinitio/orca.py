@@ -208,11 +208,11 @@ def parse_qdpt(output: str | Path, *, name: str, n_doublets: int | None = None, 
             aniso_mod.doublet_count(symbols)
     try:
         values, note = aniso_mod.spectrum_values(so, g, n_doublets, require_kramers=require_kramers,
-                                                 axes_by_doublet=axes)
+                                                 axes_by_doublet=axes, ion=aniso_mod.ion_of(symbols))
     except aniso_mod.NotKramers as exc:
         said = " ORCA itself says: integer-spin system" if INTEGER_SPIN in text else ""
         return Result.failure(name, BACKEND, Status.PARSE_ERROR, f"{name}: {exc}.{said}")
-    if INTEGER_SPIN in text and "kd_energies" in values:      # paired by accident within the tolerance
+    if INTEGER_SPIN in text and values.get("kramers", True) and "kd_energies" in values:   # paired by accident
         if require_kramers:
             return Result.failure(name, BACKEND, Status.PARSE_ERROR,
                                   f"{name}: ORCA says integer-spin system: no Kramers doublets")

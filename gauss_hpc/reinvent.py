@@ -1,0 +1,153 @@
+"""The screen as a scoring oracle for other generators: REINVENT 4's ExternalProcess protocol, with a cache.
+
+REINVENT 4 (its `ExternalProcess` scoring component) starts a program with SMILES on standard input, one per line,
+and reads one JSON object from its standard output: {"version": 1, "payload": {"predictions": [...]}} with one
+value per input line. `python -m gauss_hpc.screen --reinvent` speaks it:
+
+  predictions        the screened property of each line (--property: "kd1", the first KD gap dE01 in cm-1, the
+                     default; "total_splitting", dE07), NaN where the ligand could not be screened
+  kd1, total_splitting, status, reason, ligand_key
+                     every property and what happened, per line (reason names the problem of a NaN line: not a
+                     SMILES, assembly failure class, ...)
+
+Standard output carries that JSON only: everything else the screen and its child processes print goes to
+standard error. Each distinct ligand is screened once per call; the result is kept in a SQLite cache keyed by
+the ligand's donor-rooted identity (chem.ligands.ligand_key) and the screen settings (template, geometry tier,
+charge model), so a ligand a generator proposes again in a later call is never screened twice. Transient
+failures (a timeout, a crash, a killed task) are not cached.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import sqlite3
+import sys
+import tempfile
+from pathlib import Path
+
+from .chem.ligands import LigandError, ligand_key
+
+PROPERTIES = ("kd1", "total_splitting")
+TEMPLATE = "dy_h2o5_pbp"              # the paper's [Dy(H2O)5L2]+ (the only template the screen builds today)
+TRANSIENT = ("timeout", "crashed", "killed", "cancelled", "pending", "running")
+
+
+class ScoreCache:
+    """{(ligand_key, settings): scores} in SQLite: safe for several clients at once (REINVENT's parallel scoring)."""
+
+    def __init__(self, path: str | Path):
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        self.db = sqlite3.connect(str(path), timeout=60)
+        self.db.execute("CREATE TABLE IF NOT EXISTS scores (ligand_key TEXT, settings TEXT, kd1 REAL, "
+                        "total_splitting REAL, status TEXT, reason TEXT, PRIMARY KEY (ligand_key, settings))")
+
+    def get(self, keys: list[str], settings: str) -> dict[str, dict]:
+        found = {}
+        for key in keys:
+            row = self.db.execute("SELECT kd1, total_splitting, status, reason FROM scores WHERE ligand_key = ? "
+                                  "AND settings = ?", (key, settings)).fetchone()
+            if row is not None:
+                found[key] = {"kd1": _nan(row[0]), "total_splitting": _nan(row[1]), "status": row[2],
+                              "reason": row[3]}
+        return found
+
+    def put(self, scores: dict[str, dict], settings: str) -> None:
+        with self.db:
+            self.db.executemany("INSERT OR REPLACE INTO scores VALUES (?, ?, ?, ?, ?, ?)",
+                                [(key, settings, _none(s["kd1"]), _none(s["total_splitting"]), s["status"],
+                                  s["reason"]) for key, s in scores.items() if s["status"] not in TRANSIENT])
+
+
+def _nan(x):
+    return math.nan if x is None else float(x)
+
+
+def _none(x):
+    return None if x is None or (isinstance(x, float) and math.isnan(x)) else float(x)
+
+
+def settings_key(geometry: str, charge_model: str) -> str:
+    return json.dumps({"template": TEMPLATE, "geometry": geometry, "charge_model": charge_model}, sort_keys=True)
+
+
+def _screen_new(keys: list[str], workdir: Path, geometry: str, charge_model: str, workers: int | None) -> dict:
+    """Screen the ligands `keys` (donor-first SMILES) in `workdir`; {key: scores}."""
+    from . import store
+    from .screen import screen
+
+    workdir.mkdir(parents=True, exist_ok=True)
+    ligands = workdir / "ligands.smi"
+    ligands.write_text("".join(f"{k}\tligand{i}\n" for i, k in enumerate(keys)))
+    out = screen(ligands, workdir / "screen.h5", geometry=geometry, charge_model=charge_model, workers=workers,
+                 executor="local", quiet=True)
+    table = store.read_results(out, ["status", "reason"])
+    gaps = store.read_result_arrays(out, ["kd_gaps"])["kd_gaps"]
+    scores = {}
+    for k, key in enumerate(keys):
+        ok = table["status"].iloc[k] == "ok"
+        scores[key] = {"kd1": float(gaps[k, 0]) if ok else math.nan,
+                       "total_splitting": float(gaps[k, -1]) if ok else math.nan,
+                       "status": str(table["status"].iloc[k]), "reason": str(table["reason"].iloc[k])}
+    return scores
+
+
+def score(lines: list[str], *, cache: str | Path, geometry: str, charge_model: str, workers: int | None = None
+          ) -> list[dict]:
+    """One scores dict per input line (kd1, total_splitting, status, reason, ligand_key), cached as described."""
+    settings = settings_key(geometry, charge_model)
+    keys: list[str | None] = []
+    rows: list[dict | None] = []
+    for number, line in enumerate(lines, 1):
+        smiles = line.split()[0] if line.split() else ""
+        try:
+            keys.append(ligand_key(smiles))
+            rows.append(None)
+        except LigandError as exc:
+            keys.append(None)
+            rows.append({"kd1": math.nan, "total_splitting": math.nan, "status": "invalid_input",
+                         "reason": f"line {number} {line!r}: {exc}", "ligand_key": ""})
+    store_ = ScoreCache(cache)
+    wanted = list(dict.fromkeys(k for k in keys if k is not None))
+    known = store_.get(wanted, settings)
+    new = [k for k in wanted if k not in known]
+    print(f"[reinvent] {len(lines)} lines, {len(wanted)} distinct ligands: {len(known)} cached, {len(new)} to screen",
+          file=sys.stderr)
+    if new:
+        with tempfile.TemporaryDirectory(prefix="screen-", dir=Path(cache).parent) as tmp:
+            scored = _screen_new(new, Path(tmp), geometry, charge_model, workers)
+        store_.put(scored, settings)
+        known.update(scored)
+    return [row if row is not None else {**known[key], "ligand_key": key} for row, key in zip(rows, keys)]
+
+
+def payload(rows: list[dict], prop: str) -> dict:
+    """REINVENT 4's ExternalProcess answer: predictions (the chosen property) and every column per line."""
+    columns = {name: [r[name] for r in rows] for name in ("kd1", "total_splitting", "status", "reason", "ligand_key")}
+    return {"version": 1, "payload": {"predictions": columns[prop], **columns}}
+
+
+@contextlib.contextmanager
+def stdout_for_json_only():
+    """Yield a text stream on the real standard output while file descriptor 1 (ours and every child's) points
+    at standard error, so nothing but the answer reaches the client."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    os.dup2(2, 1)
+    try:
+        with os.fdopen(os.dup(saved), "w") as answer:
+            yield answer
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
+def main(*, prop: str, cache: Path, geometry: str, charge_model: str, workers: int | None) -> int:
+    with stdout_for_json_only() as answer:
+        lines = [line for line in sys.stdin.read().splitlines()]
+        rows = score(lines, cache=cache, geometry=geometry, charge_model=charge_model, workers=workers)
+        answer.write(json.dumps(payload(rows, prop)) + "\n")
+    return 0

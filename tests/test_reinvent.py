@@ -1,0 +1,50 @@
+"""The screen as REINVENT 4's ExternalProcess oracle (gauss_hpc.reinvent): a real client process writes SMILES to
+`python -m gauss_hpc.screen --reinvent` and reads its standard output as REINVENT does (json.loads, then
+payload["predictions"]), twice, the second time from the cache."""
+
+import json
+import math
+import subprocess
+import sys
+import time
+
+import pytest
+
+from gauss_hpc import store
+from gauss_hpc.screen import screen
+
+
+def _client(lines, cache, *extra):
+    """What REINVENT's ExternalProcess does: SMILES joined by newlines on stdin, one JSON object on stdout."""
+    run = subprocess.run([sys.executable, "-m", "gauss_hpc.screen", "--reinvent", "--cache", str(cache), *extra],
+                         input="\n".join(lines), capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr
+    return json.loads(run.stdout), run.stderr
+
+
+def test_a_generator_scores_ligands_through_the_protocol_and_the_cache(tmp_path):
+    lines = ["[O-]C", "C1CC1(", "O", "[O-]C", "[Cl-]"]
+    data, log = _client(lines, tmp_path / "cache.sqlite")
+    assert data["version"] == 1
+    p = data["payload"]
+    assert len(p["predictions"]) == len(lines) and p["predictions"] == p["kd1"]
+    assert p["status"][0] == "ok" and p["predictions"][0] > 0 and p["predictions"][0] == p["predictions"][3]
+    assert math.isnan(p["predictions"][1]) and p["status"][1] == "invalid_input" and "line 2" in p["reason"][1]
+    assert p["total_splitting"][0] > p["kd1"][0]
+    assert "3 distinct ligands: 0 cached, 3 to screen" in log
+    # the same numbers as the screen of a file
+    (tmp_path / "l.smi").write_text("[O-]C\tmethoxide\nO\twater\n")
+    screen(tmp_path / "l.smi", tmp_path / "s.h5", quiet=True)
+    gaps = store.read_result_arrays(tmp_path / "s.h5", ["kd_gaps"])["kd_gaps"]
+    assert p["kd1"][0] == pytest.approx(gaps[0, 0]) and p["kd1"][2] == pytest.approx(gaps[1, 0])
+    # a later call never screens a ligand twice; another property is another column of the same scores
+    start = time.monotonic()
+    again, log = _client(["O", "[O-]C"], tmp_path / "cache.sqlite", "--property", "total_splitting")
+    assert "2 cached, 0 to screen" in log and time.monotonic() - start < 30
+    assert again["payload"]["predictions"] == [p["total_splitting"][2], p["total_splitting"][0]]
+
+
+def test_reinvent_mode_refuses_files():
+    run = subprocess.run([sys.executable, "-m", "gauss_hpc.screen", "--reinvent", "x.smi"], capture_output=True,
+                         text=True, input="")
+    assert run.returncode == 2 and "standard input" in run.stderr
