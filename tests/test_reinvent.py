@@ -48,3 +48,23 @@ def test_reinvent_mode_refuses_files():
     run = subprocess.run([sys.executable, "-m", "gauss_hpc.screen", "--reinvent", "x.smi"], capture_output=True,
                          text=True, input="")
     assert run.returncode == 2 and "standard input" in run.stderr
+
+
+def test_the_shipped_reinvent_fragment_runs_as_reinvent_would_run_it(tmp_path, monkeypatch):
+    """reinvent/gauss_screen.toml: its endpoint's executable (here this Python) and shlex-split args, SMILES on
+    stdin, payload[params.property] one value per SMILES."""
+    import shlex
+    import tomllib
+    from pathlib import Path
+
+    fragment = tomllib.loads((Path(__file__).parents[1] / "reinvent" / "gauss_screen.toml").read_text())
+    endpoint = fragment["stage"]["scoring"]["component"][0]["ExternalProcess"]["endpoint"][0]
+    params = endpoint["params"]
+    assert params["args"].startswith("-m gauss_hpc.screen --reinvent")
+    monkeypatch.setenv("HOME", str(tmp_path))           # the default cache lies under ~/.cache
+    run = subprocess.run([sys.executable, *shlex.split(params["args"])], input="\n".join(["O", "[O-]C"]),
+                         capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr
+    scores = json.loads(run.stdout)["payload"][params["property"]]
+    assert len(scores) == 2 and scores[1] > scores[0] > 0
+    assert (tmp_path / ".cache" / "gauss_hpc" / "screen_scores.sqlite").is_file()
