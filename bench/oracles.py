@@ -3,6 +3,7 @@
     python bench/oracles.py                       # defaults below
     python bench/oracles.py --ligands 400 --complexes 5000 --skip-loprop
     python bench/oracles.py --assembly-ligands 1000 --assembly-ligands-file qm9_ligands.h5 --skip-loprop
+    python bench/oracles.py --parts assembly_failures --assembly-ligands 1000 --template dy_py5_pbp
 
 All rates are per core: one process, one OpenMP thread. The machine's load average is reported because
 shared nodes distort wall times. --parts measures only some parts. The last line is one JSON object with
@@ -38,6 +39,7 @@ sys.path.insert(0, str(ROOT))
 from gauss_hpc import store  # noqa: E402
 from gauss_hpc.abinitio import crystal_field, xtb  # noqa: E402
 from gauss_hpc.chem.complexes import AssemblyError, assemble, assemble_detailed  # noqa: E402
+from gauss_hpc.chem.templates import DEFAULT as DEFAULT_TEMPLATE, template as named_template  # noqa: E402
 
 # O-, N-, neutral O and N donors, aromatic and aliphatic: the assembly workload of the demo
 ASSEMBLY_LIGANDS = ["[O-]C", "[O-]c1ccccc1", "[O-]C(C)=O", "[O-]C(C)(C)C", "[NH-]C", "[n-]1cccc1", "OC",
@@ -59,11 +61,15 @@ def bench_assembly(repeats: int) -> dict:
             "assembly_count": len(times), "assembly_failed": failed}
 
 
-def bench_assembly_failures(n_ligands: int, ligands_path: Path, seed: int, log: Path | None = None) -> dict:
-    """Assemble n random ligands of a ligands file (rows drawn without replacement, seeded) with the default
-    relax path; count failures by reason and successes by path, with the mean seconds per complex of each.
-    `log`: one JSON line per ligand as it finishes (long runs can be watched and read when cut short)."""
+def bench_assembly_failures(n_ligands: int, ligands_path: Path, seed: int, log: Path | None = None,
+                            template: str = DEFAULT_TEMPLATE) -> dict:
+    """Assemble n random ligands of a ligands file (rows drawn without replacement, seeded) into `template`
+    (chem/templates.py) with the default relax path; count failures by reason and successes by path, with the
+    mean seconds per complex of each. `log`: one JSON line per ligand as it finishes (long runs can be watched
+    and read when cut short)."""
     import numpy as np
+
+    shape = named_template(template).assemble_params()
 
     smiles = store.read_ligands(ligands_path).smiles.tolist()
     rows = np.random.default_rng(seed).choice(len(smiles), min(n_ligands, len(smiles)), replace=False)
@@ -75,7 +81,7 @@ def bench_assembly_failures(n_ligands: int, ligands_path: Path, seed: int, log: 
         start = time.perf_counter()
         rejected, reason = [], None
         try:
-            built = assemble_detailed(smiles[row])
+            built = assemble_detailed(smiles[row], **shape)
             path, rejected = built.path, [f"{p}: {e.reason}" for p, e in built.rejected]
             direct_failed += path != "direct"
         except AssemblyError as exc:
@@ -96,7 +102,7 @@ def bench_assembly_failures(n_ligands: int, ligands_path: Path, seed: int, log: 
             "assembly_failure_reasons": reasons, "assembly_paths": paths,
             "assembly_seconds_per_complex_by_path": {p: round(seconds[p] / paths[p], 3) for p in paths},
             "assembly_failed_examples": {r: examples[:5] for r, examples in failed_examples.items()},
-            "assembly_ligands_file": str(ligands_path), "assembly_sample_seed": seed}
+            "assembly_ligands_file": str(ligands_path), "assembly_sample_seed": seed, "assembly_template": template}
 
 
 def bench_crystal_field(n_complexes: int) -> dict:
@@ -158,6 +164,8 @@ def main(argv=None) -> int:
                    help="ligands file they are drawn from (e.g. a full QM9 build)")
     p.add_argument("--assembly-seed", type=int, default=12, help="seed of the random draw")
     p.add_argument("--assembly-log", default=None, help="one JSON line per random ligand assembled, as it finishes")
+    p.add_argument("--template", default=DEFAULT_TEMPLATE,
+                   help="complex template of the assembly failure count (gauss_hpc/complex_templates.toml)")
     p.add_argument("--skip-loprop", action="store_true", help="no OpenMolcas run (about 20 s)")
     p.add_argument("--parts", nargs="+", default=PARTS, choices=PARTS, help="what to measure (default: all)")
     p.add_argument("--out", default=str(ROOT / "bench" / "results" / f"oracles_{time.strftime('%Y-%m-%d')}.json"),
@@ -168,7 +176,7 @@ def main(argv=None) -> int:
         out.update(bench_assembly(args.assembly_repeats))
     if "assembly_failures" in args.parts:
         out.update(bench_assembly_failures(args.assembly_ligands, Path(args.assembly_ligands_file), args.assembly_seed,
-                                           Path(args.assembly_log) if args.assembly_log else None))
+                                           Path(args.assembly_log) if args.assembly_log else None, args.template))
     if "crystal_field" in args.parts:
         out.update(bench_crystal_field(args.complexes))
     if "xtb" in args.parts:

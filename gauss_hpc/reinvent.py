@@ -5,7 +5,7 @@ and reads one JSON object from its standard output: {"version": 1, "payload": {"
 value per input line. `python -m gauss_hpc.screen --reinvent` speaks it:
 
   predictions        the screened property of each line (--property: "kd1", the first KD gap dE01 in cm-1, the
-                     default; "total_splitting", dE07), NaN where the ligand could not be screened
+                     default; "total_splitting", the last gap), NaN where the ligand could not be screened
   kd1, total_splitting, status, reason, ligand_key
                      every property and what happened, per line (reason names the problem of a NaN line: not a
                      SMILES, assembly failure class, ...)
@@ -31,7 +31,6 @@ from pathlib import Path
 from .chem.ligands import LigandError, ligand_key
 
 PROPERTIES = ("kd1", "total_splitting")
-TEMPLATE = "dy_h2o5_pbp"              # the paper's [Dy(H2O)5L2]+ (the only template the screen builds today)
 TRANSIENT = ("timeout", "crashed", "killed", "cancelled", "pending", "running")
 
 
@@ -69,11 +68,12 @@ def _none(x):
     return None if x is None or (isinstance(x, float) and math.isnan(x)) else float(x)
 
 
-def settings_key(geometry: str, charge_model: str) -> str:
-    return json.dumps({"template": TEMPLATE, "geometry": geometry, "charge_model": charge_model}, sort_keys=True)
+def settings_key(template: str, geometry: str, charge_model: str) -> str:
+    return json.dumps({"template": template, "geometry": geometry, "charge_model": charge_model}, sort_keys=True)
 
 
-def _screen_new(keys: list[str], workdir: Path, geometry: str, charge_model: str, workers: int | None) -> dict:
+def _screen_new(keys: list[str], workdir: Path, template: str, geometry: str, charge_model: str,
+                workers: int | None) -> dict:
     """Screen the ligands `keys` (donor-first SMILES) in `workdir`; {key: scores}."""
     from . import store
     from .screen import screen
@@ -82,7 +82,7 @@ def _screen_new(keys: list[str], workdir: Path, geometry: str, charge_model: str
     ligands = workdir / "ligands.smi"
     ligands.write_text("".join(f"{k}\tligand{i}\n" for i, k in enumerate(keys)))
     out = screen(ligands, workdir / "screen.h5", geometry=geometry, charge_model=charge_model, workers=workers,
-                 executor="local", quiet=True)
+                 executor="local", template=template, quiet=True)
     table = store.read_results(out, ["status", "reason"])
     gaps = store.read_result_arrays(out, ["kd_gaps"])["kd_gaps"]
     scores = {}
@@ -94,10 +94,10 @@ def _screen_new(keys: list[str], workdir: Path, geometry: str, charge_model: str
     return scores
 
 
-def score(lines: list[str], *, cache: str | Path, geometry: str, charge_model: str, workers: int | None = None
-          ) -> list[dict]:
+def score(lines: list[str], *, cache: str | Path, template: str, geometry: str, charge_model: str,
+          workers: int | None = None) -> list[dict]:
     """One scores dict per input line (kd1, total_splitting, status, reason, ligand_key), cached as described."""
-    settings = settings_key(geometry, charge_model)
+    settings = settings_key(template, geometry, charge_model)
     keys: list[str | None] = []
     rows: list[dict | None] = []
     for number, line in enumerate(lines, 1):
@@ -117,7 +117,7 @@ def score(lines: list[str], *, cache: str | Path, geometry: str, charge_model: s
           file=sys.stderr)
     if new:
         with tempfile.TemporaryDirectory(prefix="screen-", dir=Path(cache).parent) as tmp:
-            scored = _screen_new(new, Path(tmp), geometry, charge_model, workers)
+            scored = _screen_new(new, Path(tmp), template, geometry, charge_model, workers)
         store_.put(scored, settings)
         known.update(scored)
     return [row if row is not None else {**known[key], "ligand_key": key} for row, key in zip(rows, keys)]
@@ -145,9 +145,10 @@ def stdout_for_json_only():
         os.close(saved)
 
 
-def main(*, prop: str, cache: Path, geometry: str, charge_model: str, workers: int | None) -> int:
+def main(*, prop: str, cache: Path, template: str, geometry: str, charge_model: str, workers: int | None) -> int:
     with stdout_for_json_only() as answer:
-        lines = [line for line in sys.stdin.read().splitlines()]
-        rows = score(lines, cache=cache, geometry=geometry, charge_model=charge_model, workers=workers)
+        lines = sys.stdin.read().splitlines()
+        rows = score(lines, cache=cache, template=template, geometry=geometry, charge_model=charge_model,
+                     workers=workers)
         answer.write(json.dumps(payload(rows, prop)) + "\n")
     return 0

@@ -1,7 +1,9 @@
 """`python -m gauss_hpc.screen LIGANDS --out screen.h5`: the fast screen of a list of ligands in one command.
 
-Each ligand L becomes [Dy(H2O)5L2]+ (molSimplify), gets a geometry from the chosen tier and the Kramers doublets
-of the point-charge crystal field ([screen] in defaults.toml; --geometry, --charge-model):
+Each ligand L takes the axial sites of a complex template (--template, gauss_hpc/complex_templates.toml; the
+paper's [Dy(H2O)5L2]+ by default) by molSimplify, gets a geometry from the chosen tier and the (Kramers or
+pseudo-) doublets of the point-charge crystal field of the template's ion ([screen] in defaults.toml;
+--geometry, --charge-model):
 
   geometry "fast"    GFN2-xTB relaxation of the Y analogue with the axial metal-donor bonds held at the DFT tier's
                      length for their donor class (chem/donor_distances.py; seconds per complex)
@@ -30,15 +32,18 @@ import h5py
 import numpy as np
 
 from . import config, store
+from .chem.templates import DEFAULT as DEFAULT_TEMPLATE, template as named_template
 
 GEOMETRIES = ("fast", "rigid")
 
 
-def screen_spec(input_path: Path, *, geometry: str, charge_model: str, workers: int, tasks_per_job: int) -> dict:
+def screen_spec(input_path: Path, *, geometry: str, charge_model: str, workers: int, tasks_per_job: int,
+                template: str = DEFAULT_TEMPLATE) -> dict:
     """The job spec of a screen (a dict in the jobs TOML layout)."""
     if geometry not in GEOMETRIES:
         raise ValueError(f"geometry {geometry!r}: expected one of {GEOMETRIES}")
-    steps = [{"name": "assemble", "params": {"relax": "rotate"}, "resources": {"time_min": 3}}]
+    named_template(template)          # ValueError listing the shipped ones
+    steps = [{"name": "assemble", "params": {"relax": "rotate", "template": template}, "resources": {"time_min": 3}}]
     if geometry == "fast":
         steps.append({"name": "xtb_relax", "params": {"swap_to": "Y", "axial_distances": "calibrated"},
                       "resources": {"time_min": 10}})
@@ -69,15 +74,16 @@ def _one_row_per_line(campaign_results: Path, spec: dict, out: Path) -> int:
 
 def screen(input_path: str | Path, out: str | Path, *, geometry: str | None = None, charge_model: str | None = None,
            workers: int | None = None, executor: str | None = None, campaign_dir: str | Path | None = None,
-           quiet: bool = False) -> Path:
+           template: str | None = None, quiet: bool = False) -> Path:
     """Screen every ligand of `input_path` into the results file `out` (see the module docstring)."""
     from . import jobs
 
     settings = config.load("screen", overrides={"geometry": geometry, "charge_model": charge_model, "workers": workers,
-                                                "executor": executor})
+                                                "executor": executor, "template": template})
     input_path, out = Path(input_path).resolve(), Path(out)
     spec = screen_spec(input_path, geometry=settings["geometry"], charge_model=settings["charge_model"],
-                       workers=int(settings["workers"]), tasks_per_job=int(settings["tasks_per_job"]))
+                       workers=int(settings["workers"]), tasks_per_job=int(settings["tasks_per_job"]),
+                       template=settings["template"])
     campaign_dir = Path(campaign_dir) if campaign_dir else out.with_name(out.name + ".campaign")
     campaign = jobs.submit(spec, campaign_dir, executor=settings["executor"], quiet=quiet)
     campaign.wait(progress=not quiet)
@@ -103,6 +109,8 @@ def main(argv=None) -> int:
                         help="--reinvent: the value given as predictions (default kd1)")
     parser.add_argument("--cache", type=Path, help=f"--reinvent: score cache (default {defaults['reinvent_cache']})")
     parser.add_argument("--geometry", choices=GEOMETRIES, help=f"geometry tier (default {defaults['geometry']})")
+    parser.add_argument("--template", help=f"complex template (gauss_hpc/complex_templates.toml; default "
+                                           f"{defaults['template']})")
     parser.add_argument("--charge-model", choices=("gasteiger", "xtb"),
                         help=f"crystal-field charges of the free ligand (default {defaults['charge_model']})")
     parser.add_argument("--workers", type=int, help=f"local processes (default {defaults['workers']})")
@@ -119,7 +127,8 @@ def main(argv=None) -> int:
                          "give no LIGANDS file and no --out")
         cache = args.cache or Path(os.path.expanduser(defaults["reinvent_cache"]))
         return reinvent.main(prop=args.property, cache=cache, geometry=args.geometry or defaults["geometry"],
-                             charge_model=args.charge_model or defaults["charge_model"], workers=args.workers)
+                             charge_model=args.charge_model or defaults["charge_model"], workers=args.workers,
+                             template=args.template or defaults["template"])
     if args.ligands is None or args.out is None:
         parser.error("give a LIGANDS file and --out (or --reinvent)")
     if not args.ligands.is_file():
@@ -127,7 +136,7 @@ def main(argv=None) -> int:
         return 2
     try:
         screen(args.ligands, args.out, geometry=args.geometry, charge_model=args.charge_model, workers=args.workers,
-               executor=args.executor, campaign_dir=args.campaign, quiet=args.quiet)
+               executor=args.executor, campaign_dir=args.campaign, template=args.template, quiet=args.quiet)
     except (ValueError, store.SchemaError) as exc:      # SpecError included: bad input, said once
         print(f"screen: {exc}", file=sys.stderr)
         return 2

@@ -24,7 +24,8 @@ highest alone when 2J + 1 is odd, each pair's tunnel splitting reported (`kramer
 
 Charges. `charges=` gives one charge per atom of the complex (e.g. xTB or LoProp charges; the metal's entry is
 ignored). Without it, each free ligand's charges are placed on its atoms (axial ligands from
-`Complex.ligand_smiles`; equatorial ligands must be water, recognised by their O, H, H atoms), by
+`Complex.ligand_smiles`, equatorial ones from `Complex.equatorial_smiles` or, when that is empty, water,
+recognised by their O, H, H atoms), by
 `charge_model`: "gasteiger" (Gasteiger-Marsili charges by RDKit from the SMILES) or "xtb" (GFN2-xTB charges of
 the free ligand at its RDKit/MMFF geometry, xtb.label_ligand); each ligand's charges sum to its formal charge.
 "xtb_complex" instead takes the GFN2-xTB charges of the whole complex (Y analogue) at its geometry
@@ -314,17 +315,19 @@ def default_charges(cx: Complex, charge_model: str = "gasteiger") -> np.ndarray:
 
 
 def ligand_charges(cx: Complex, charges_of) -> np.ndarray:
-    """Per-atom charges of a complex from `charges_of(smiles) -> (symbols, charges)` of each free ligand (water
-    for the equatorial ligands); ValueError naming the complex and what does not match."""
+    """Per-atom charges of a complex from `charges_of(smiles) -> (symbols, charges)` of each free ligand (the
+    equatorial ones from `equatorial_smiles`, water when it is empty); ValueError naming the complex and what
+    does not match."""
     try:
         return np.array(_ligand_charges(tuple(cx.symbols), tuple(cx.equatorial_donors), tuple(cx.axial_donors),
-                                        tuple(cx.ligand_smiles), charges_of))
+                                        tuple(cx.ligand_smiles), tuple(cx.equatorial_smiles), charges_of))
     except ValueError as exc:
         raise ValueError(f"complex {cx.name}: {exc}") from None
 
 
 @functools.lru_cache(maxsize=65536)
-def _ligand_charges(symbols, equatorial_donors, axial_donors, ligand_smiles, charges_of) -> tuple[float, ...]:
+def _ligand_charges(symbols, equatorial_donors, axial_donors, ligand_smiles, equatorial_smiles,
+                    charges_of) -> tuple[float, ...]:
     """Cached on the atoms and ligands alone: a screen meets the same complex topology many times."""
     cx = Complex(name="", symbols=list(symbols), coords=np.zeros((len(symbols), 3)), charge=0, multiplicity=1,
                  metal_index=0, equatorial_donors=list(equatorial_donors), axial_donors=list(axial_donors),
@@ -334,9 +337,10 @@ def _ligand_charges(symbols, equatorial_donors, axial_donors, ligand_smiles, cha
     if len(axial) != len(axial_donors):
         raise ValueError(f"ligand_smiles has {len(ligand_smiles)} entries for "
                          f"{len(axial_donors)} axial ligands; pass charges= explicitly")
+    equatorial = dict(zip(equatorial_donors, equatorial_smiles))
     for block in ligand_blocks(cx):
         start, stop = block.start, block.stop
-        smiles = axial.get(start)
+        smiles = axial.get(start) or equatorial.get(start)
         if smiles is None:
             if list(symbols[start:stop]) != ["O", "H", "H"]:
                 raise ValueError(f"equatorial ligand at atom {start} "

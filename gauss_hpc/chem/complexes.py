@@ -35,6 +35,7 @@ class Complex:
     equatorial_donors: list[int]
     axial_donors: list[int]
     ligand_smiles: list[str] = field(default_factory=list)   # axial ligands, donor atom first
+    equatorial_smiles: list[str] = field(default_factory=list)   # equatorial ligands in order; empty: all water
 
     def __post_init__(self):
         self.coords = np.asarray(self.coords, dtype=float).reshape(-1, 3)
@@ -55,7 +56,8 @@ class Complex:
         return {"name": self.name, "symbols": list(self.symbols), "coords": self.coords.tolist(),
                 "charge": int(self.charge), "multiplicity": int(self.multiplicity),
                 "metal_index": int(self.metal_index), "equatorial_donors": [int(i) for i in self.equatorial_donors],
-                "axial_donors": [int(i) for i in self.axial_donors], "ligand_smiles": list(self.ligand_smiles)}
+                "axial_donors": [int(i) for i in self.axial_donors], "ligand_smiles": list(self.ligand_smiles),
+                "equatorial_smiles": list(self.equatorial_smiles)}
 
     @classmethod
     def from_dict(cls, data: dict) -> "Complex":
@@ -258,14 +260,15 @@ def _rotations(axis: np.ndarray, angles: np.ndarray) -> np.ndarray:
             + (1 - np.cos(angles))[:, None, None] * (k @ k))
 
 
-def _turn_axial_ligands(symbols, coords: np.ndarray, blocks: list[slice], n_equatorial: int) -> None:
-    """Turn each axial ligand about its metal-donor axis to the angle (10 degree steps) that keeps it farthest,
-    in units of vdW contact, from the other ligands: molSimplify leaves that rotation to chance, and bulky
-    2,6-substituted rings otherwise poke into the waters."""
+def _turn_ligands(symbols, coords: np.ndarray, blocks: list[slice]) -> None:
+    """Turn each ligand of `blocks` (in order) about its metal-donor axis to the angle (10 degree steps) that keeps
+    it farthest, in units of vdW contact, from the other ligands: molSimplify leaves that rotation to chance, and
+    bulky 2,6-substituted rings otherwise poke into the waters (axial ligands), five pyridines in one plane
+    into each other (equatorial ones)."""
     radii = np.array([_VDW.get(s, 2.0) for s in symbols])
     angles = np.radians(np.arange(0, 360, 10))
     metal = coords[0]
-    for block in blocks[n_equatorial:]:
+    for block in blocks:
         axis = coords[block.start] - metal
         axis /= np.linalg.norm(axis)
         others = np.ones(len(symbols), bool)
@@ -544,12 +547,15 @@ def assemble_detailed(axial: str | Sequence[str], *, metal: str = "Dy", equatori
             targets.append((block, target))
     for block, target in targets:
         _set_distance(coords, coords[0], block, target)
-    _turn_axial_ligands(symbols, coords, blocks, n_equatorial)
+    if equatorial != WATER:       # two sweeps: each turn changes what its neighbours see
+        _turn_ligands(symbols, coords, blocks[:n_equatorial] * 2)
+    _turn_ligands(symbols, coords, blocks[n_equatorial:])
     charge = oxidation_state + sum(info[s][1] for s in placed)
     cx = Complex(name=name or _default_name(metal, equatorial, n_equatorial, axial, geometry),
                  symbols=symbols, coords=coords, charge=int(charge), multiplicity=int(multiplicity),
                  metal_index=0, equatorial_donors=[b.start for b in blocks[:n_equatorial]],
-                 axial_donors=[b.start for b in blocks[n_equatorial:]], ligand_smiles=placed[n_equatorial:])
+                 axial_donors=[b.start for b in blocks[n_equatorial:]], ligand_smiles=placed[n_equatorial:],
+                 equatorial_smiles=[] if equatorial == WATER else placed[:n_equatorial])
 
     rejected, seconds = [], {}
     for path in ASSEMBLY_PATHS[relax]:
@@ -587,7 +593,8 @@ def swap_metal(cx: Complex, metal: str, *, oxidation_state: int = 3, multiplicit
                    charge=int(cx.charge - 3 + oxidation_state),
                    multiplicity=int(multiplicity or metal_multiplicity(metal, oxidation_state)),
                    metal_index=cx.metal_index, equatorial_donors=list(cx.equatorial_donors),
-                   axial_donors=list(cx.axial_donors), ligand_smiles=list(cx.ligand_smiles))
+                   axial_donors=list(cx.axial_donors), ligand_smiles=list(cx.ligand_smiles),
+                   equatorial_smiles=list(cx.equatorial_smiles))
 
 
 def _assemble_or_error(args):

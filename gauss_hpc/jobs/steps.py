@@ -26,9 +26,11 @@ from ..abinitio.result import Result, Status
 StepFunction = Callable[..., Result]
 
 
-def assemble(smiles: str, workdir: Path, *, name: str, metal: str = "Dy", **params) -> Result:
-    """[M(H2O)5L2]+ with molSimplify (gauss_hpc.chem.complexes.assemble; params such as relax = "none" |
-    "rotate" | "xtb" go to it, defaults there); values: complex, n_atoms, assembly_path ("direct", "rotated",
+def assemble(smiles: str, workdir: Path, *, name: str, template: str | None = None, **params) -> Result:
+    """The complex of `template` (chem/templates.py; default the paper's [Dy(H2O)5L2]+) with the ligand on its
+    axial sites, by molSimplify (gauss_hpc.chem.complexes.assemble; params such as relax = "none" | "rotate" |
+    "xtb" go to it, defaults there, and may not contradict the template); values: complex, n_atoms, template,
+    assembly_path ("direct", "rotated",
     "conformer" or "xtb_relaxed": what produced the geometry). A failure says its class in values["assembly_failure"]
     (complexes.REASONS); an xTB relaxation that did not converge is geometry_not_converged, so that resubmitting
     with a larger relax_max_steps makes sense. The geometry is also written to complex.xyz in the step's work
@@ -39,8 +41,18 @@ def assemble(smiles: str, workdir: Path, *, name: str, metal: str = "Dy", **para
     if not isinstance(smiles, str):
         return Result.failure(name, "molsimplify", Status.INVALID_INPUT,
                               "assemble takes a ligand SMILES; put it first in [[steps]]")
+    from ..chem.templates import DEFAULT, template as named_template
+
     try:
-        built = assemble_detailed(smiles, metal=metal, name=name, **params)
+        shape = named_template(template or DEFAULT).assemble_params()
+    except ValueError as exc:
+        return Result.failure(name, "molsimplify", Status.INVALID_INPUT, str(exc))
+    clash = sorted(k for k in set(shape) & set(params) if params[k] != shape[k])
+    if template and clash:
+        return Result.failure(name, "molsimplify", Status.INVALID_INPUT,
+                              f"params {clash} contradict template {template!r}; drop them or the template")
+    try:
+        built = assemble_detailed(smiles, name=name, **{**shape, **params})
     except AssemblyError as exc:
         status = Status.GEOMETRY_NOT_CONVERGED if exc.reason == "xtb_not_converged" else Status.INVALID_INPUT
         return Result.failure(name, "molsimplify", status, str(exc), values={"assembly_failure": exc.reason},
@@ -48,7 +60,8 @@ def assemble(smiles: str, workdir: Path, *, name: str, metal: str = "Dy", **para
     cx = built.complex
     (Path(workdir) / "complex.xyz").write_text(cx.to_xyz())
     return Result(name=name, backend="molsimplify", values={"complex": cx.to_dict(), "n_atoms": len(cx.symbols),
-                                                            "assembly_path": built.path},
+                                                            "assembly_path": built.path,
+                                                            "template": template or DEFAULT},
                   wall_seconds=time.perf_counter() - start, workdir=str(workdir))
 
 
