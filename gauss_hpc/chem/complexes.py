@@ -260,18 +260,20 @@ def _rotations(axis: np.ndarray, angles: np.ndarray) -> np.ndarray:
             + (1 - np.cos(angles))[:, None, None] * (k @ k))
 
 
-def _turn_ligands(symbols, coords: np.ndarray, blocks: list[slice]) -> None:
+def _turn_ligands(symbols, coords: np.ndarray, blocks: list[slice], among: slice | None = None) -> None:
     """Turn each ligand of `blocks` (in order) about its metal-donor axis to the angle (10 degree steps) that keeps
-    it farthest, in units of vdW contact, from the other ligands: molSimplify leaves that rotation to chance, and
-    bulky 2,6-substituted rings otherwise poke into the waters (axial ligands), five pyridines in one plane
-    into each other (equatorial ones)."""
+    it farthest, in units of vdW contact, from the other ligands (those within the atoms `among`, default all):
+    molSimplify leaves that rotation to chance, and bulky 2,6-substituted rings otherwise poke into the waters
+    (axial ligands), five pyridines in one plane into each other (equatorial ones)."""
     radii = np.array([_VDW.get(s, 2.0) for s in symbols])
     angles = np.radians(np.arange(0, 360, 10))
     metal = coords[0]
+    considered = np.zeros(len(symbols), bool)
+    considered[among if among is not None else slice(None)] = True
     for block in blocks:
         axis = coords[block.start] - metal
         axis /= np.linalg.norm(axis)
-        others = np.ones(len(symbols), bool)
+        others = considered.copy()
         others[block] = False
         others[0] = False
         rel = coords[block] - coords[block.start]
@@ -547,8 +549,9 @@ def assemble_detailed(axial: str | Sequence[str], *, metal: str = "Dy", equatori
             targets.append((block, target))
     for block, target in targets:
         _set_distance(coords, coords[0], block, target)
-    if equatorial != WATER:       # two sweeps: each turn changes what its neighbours see
-        _turn_ligands(symbols, coords, blocks[:n_equatorial] * 2)
+    if equatorial != WATER:       # among themselves (the axial ligands move later), two sweeps: each turn
+        _turn_ligands(symbols, coords, blocks[:n_equatorial] * 2,     # changes what its neighbours see
+                      slice(0, blocks[n_equatorial].start))
     _turn_ligands(symbols, coords, blocks[n_equatorial:])
     charge = oxidation_state + sum(info[s][1] for s in placed)
     cx = Complex(name=name or _default_name(metal, equatorial, n_equatorial, axial, geometry),
@@ -565,6 +568,8 @@ def assemble_detailed(axial: str | Sequence[str], *, metal: str = "Dy", equatori
                 shapes = ([_conformer_shapes(smi, CONFORMERS, seed) for smi in cx.ligand_smiles]
                           if path == "conformer" else None)
                 _orient_axial_ligands(cx.symbols, cx.coords, blocks, n_equatorial, shapes)
+                if equatorial != WATER:       # then the equatorial rings make room for them
+                    _turn_ligands(cx.symbols, cx.coords, blocks[:n_equatorial] * 2)
             elif path == "xtb_relaxed":
                 cx = _relax_with_xtb(cx, relax_max_steps)
                 for block, target in targets:         # the caller's distances hold for the final geometry too

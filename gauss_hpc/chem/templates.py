@@ -19,10 +19,14 @@ class Template:
     geometry: str = "pbp"
     equatorial: str = "O"
     n_equatorial: int = 5
+    equatorial_distance: float = 0.0     # metal-equatorial donor distance (A); 0 keeps molSimplify's
 
     def assemble_params(self) -> dict:
         """The keyword arguments of chem.complexes.assemble that build this template."""
-        return {k: v for k, v in asdict(self).items() if k not in ("name", "description")}
+        params = {k: v for k, v in asdict(self).items() if k not in ("name", "description", "equatorial_distance")}
+        if self.equatorial_distance:
+            params["metal_donor_distance"] = {"equatorial": self.equatorial_distance}
+        return params
 
 
 def templates() -> dict[str, Template]:
