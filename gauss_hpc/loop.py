@@ -9,12 +9,13 @@ Round NN writes rounds/NN/, each stage reading the previous stage's files and wr
                ranks; every sample records the round
   screen/      campaign: assembly + crystal field of `screen` novel unique samples, taken from each seed in turn
   oracle/      campaign: the expensive oracle (a job spec, e.g. jobs/kd_casscf_molcas.toml) on the `oracle_top`
-               screened ligands with the largest crystal-field KD1; with oracle = "screen" the crystal field is
+               screened ligands best by the target ([loop.target]: crystal-field KD1, largest first, by
+               default); with oracle = "screen" the crystal field is
                the oracle (a fast loop) and there is no second campaign
   ligands.h5   the round's ligands plus the oracle's results as backend-named labels (gauss_hpc.merge)
   model/       fine-tuned from model_in on ligands.h5 with the KD head on `kd_label` (gauss_hpc.train)
   round.json   what the round changed: labels added, the KD head's R² on them before and after fine-tuning,
-               generated ligands that beat the best seed, and the paper's Fig. 10 numbers
+               generated ligands that beat the best seed on the target, and the paper's Fig. 10 numbers
 Every stage is skipped when its output exists and every writer is atomic, so a driver that was killed (or a
 Slurm job that ran out of time) continues where it stopped and ends with the files of an uninterrupted run.
 Campaigns go to Slurm when it answers (`executor = "auto"`); the driver waits for them and resubmitting a
@@ -38,6 +39,7 @@ import pandas as pd
 
 from . import config, store
 from .abinitio import values as value_schema
+from .targets import Target
 from .launch import bundled, mpi_launcher, run
 
 log = logging.getLogger("gauss_hpc.loop")
@@ -129,7 +131,11 @@ class Round:
         if self.samples.is_file():
             return
         rule = "--seed-top" if cfg["seed_rule"] == "top" else "--seed-bins"
-        rule_args = [cfg["seed_label"], str(cfg["seeds"])] + (["1"] if cfg["seed_rule"] == "bins" else [])
+        target = Target.from_config(cfg["target"])
+        label = target.seed_label(cfg["kd_label"]) if cfg["seed_label"] == "target" else cfg["seed_label"]
+        rule_args = [label, str(cfg["seeds"])] + (["1"] if cfg["seed_rule"] == "bins" else [])
+        if cfg["seed_rule"] == "top":
+            rule_args += ["--seed-order", target.order]
         run(mpi_launcher(int(cfg["ranks"])) + [
             sys.executable, "-m", "gauss_hpc.sample", str(self.model_in), "--ligands", str(self.ligands_in),
             "--out", str(self.samples), rule, *rule_args, "--seed-by", cfg["seed_by"],
@@ -151,8 +157,10 @@ class Round:
         if self.cfg["oracle"] == "screen":
             return screened
         table = store.read_results(screened, ["status", "sample_row"])
-        table["kd1"] = store.read_result_arrays(screened, ("kd_gaps",))["kd_gaps"][:, 0]
-        best = table[(table["status"] == "ok") & table["kd1"].notna()].nlargest(int(self.cfg["oracle_top"]), "kd1")
+        target = Target.from_config(self.cfg["target"])
+        value = np.where(table["status"] == "ok",
+                         target.values(store.read_result_arrays(screened, ("kd_gaps",))["kd_gaps"]), np.nan)
+        best = table.iloc[target.ranked(value)[: int(self.cfg["oracle_top"])]]
         spec = oracle_spec(self.cfg["oracle"], sample_rows_input(self.samples, best["sample_row"]))
         return run_campaign(spec, self.oracle, self.cfg["executor"])
 
@@ -266,8 +274,9 @@ def round_summary(rnd: Round, screened: Path) -> dict:
     smiles = store.read_ligands(rnd.ligands)["smiles"].to_numpy()[new].tolist()
     truth = gaps[new, 0]
     seeds = store.read_samples(rnd.samples, "seeds", ["ligand_row"])["ligand_row"].to_numpy()
-    seed_kd1 = gaps_in[seeds[seeds >= 0], 0] if len(gaps_in) else np.zeros(0)
-    best_seed = float(np.nanmax(seed_kd1)) if np.isfinite(seed_kd1).any() else None
+    target = Target.from_config(rnd.cfg["target"])
+    seed_values = target.values(gaps_in[seeds[seeds >= 0]]) if len(gaps_in) else np.zeros(0)
+    best_seed = target.best(seed_values)
     before = kd_head_kd1(rnd.model_in, smiles, descriptors[new])
     after = kd_head_kd1(rnd.model, smiles, descriptors[new])
     history = store.read_history(rnd.model / "history.h5")
@@ -282,8 +291,9 @@ def round_summary(rnd: Round, screened: Path) -> dict:
         "kd1_new_labels_std_cm1": round(float(truth.std()), 2) if len(truth) else None,
         "held_out_r2_kd_gaps_after": float(history["r2_kd_gaps_mean"].iloc[-1])
         if "r2_kd_gaps_mean" in history else None,
-        "best_seed_kd1": best_seed,
-        "generated_beating_best_seed": int((truth > best_seed).sum()) if best_seed is not None else None,
+        "target": target.describe(), "best_seed_target": best_seed,
+        "generated_beating_best_seed": int(target.beats(target.values(gaps[new]), best_seed).sum())
+        if best_seed is not None else None,
         "fig10": repopulation(rnd.samples, screened, gaps_in[mask_in, 0] if len(gaps_in) else np.zeros(0)),
     }
 
@@ -356,6 +366,9 @@ def run_round(root: Path, number: int, cfg: dict, start: Path) -> dict:
 
 
 def check(cfg: dict) -> None:
+    target = Target.from_config(cfg["target"])
+    if cfg["seed_label"] == "target":
+        target.seed_label(cfg["kd_label"])          # a weighted target needs a seed_label of its own
     if cfg["seed_rule"] not in ("top", "bins"):
         raise ValueError(f"[loop] seed_rule = {cfg['seed_rule']!r}: use \"top\" or \"bins\"")
     if cfg["seed_by"] not in ("label", "prediction"):
