@@ -39,11 +39,19 @@ import pandas as pd
 
 from . import config, store
 from .abinitio import values as value_schema
+from .chem.templates import DEFAULT as DEFAULT_TEMPLATE, template as named_template
 from .targets import Target
 from .launch import bundled, mpi_launcher, run
 
 log = logging.getLogger("gauss_hpc.loop")
-CF_SCREEN = [{"name": "assemble"}, {"name": "crystal_field"}]
+
+
+def cf_screen(template: str) -> list[dict]:
+    """The fast screen's steps: assembly into `template` (named only when not the paper's, so the default's task
+    ids stay those of earlier rounds) and the crystal field."""
+    assemble = {"name": "assemble"} if template == DEFAULT_TEMPLATE else {"name": "assemble",
+                                                                         "params": {"template": template}}
+    return [assemble, {"name": "crystal_field"}]
 
 
 # --- campaigns ----------------------------------------------------------------------------------------------
@@ -90,14 +98,19 @@ def run_campaign(spec, campaign: Path, executor: str | None = None) -> Path:
     return jobs.gather(campaign)
 
 
-def oracle_spec(path: str | Path, source: dict) -> dict:
-    """A user's job spec (TOML) with the round's ligands as its input."""
+def oracle_spec(path: str | Path, source: dict, template: str = DEFAULT_TEMPLATE) -> dict:
+    """A user's job spec (TOML) with the round's ligands as its input, its assemble steps in the loop's template
+    unless they name one."""
     path = bundled(path)
     if not path.is_file():
         raise FileNotFoundError(f"[loop] oracle = {str(path)!r}: no such job spec (or use oracle = \"screen\")")
     with open(path, "rb") as fh:
         spec = tomllib.load(fh)
     spec["input"] = source
+    if template != DEFAULT_TEMPLATE:
+        for step in spec.get("steps", []):
+            if step.get("name") == "assemble":
+                step.setdefault("params", {}).setdefault("template", template)
     return spec
 
 
@@ -150,7 +163,8 @@ class Round:
             raise ValueError(f"{self.samples}: no novel unique ligand to screen; delete it and sample more "
                              f"([loop] batches, sigmas) or from other seeds, then rerun")
         spec = campaign_spec(f"round{self.number:02d}-screen", sample_rows_input(self.samples, chosen.index),
-                             CF_SCREEN, self.cfg["executor"], int(self.cfg["workers"]), int(self.cfg["tasks_per_job"]))
+                             cf_screen(self.cfg["template"]), self.cfg["executor"], int(self.cfg["workers"]),
+                             int(self.cfg["tasks_per_job"]))
         return run_campaign(spec, self.screen, self.cfg["executor"])
 
     def oracle_results(self, screened: Path) -> Path:
@@ -161,7 +175,8 @@ class Round:
         value = np.where(table["status"] == "ok",
                          target.values(store.read_result_arrays(screened, ("kd_gaps",))["kd_gaps"]), np.nan)
         best = table.iloc[target.ranked(value)[: int(self.cfg["oracle_top"])]]
-        spec = oracle_spec(self.cfg["oracle"], sample_rows_input(self.samples, best["sample_row"]))
+        spec = oracle_spec(self.cfg["oracle"], sample_rows_input(self.samples, best["sample_row"]),
+                           self.cfg["template"])
         return run_campaign(spec, self.oracle, self.cfg["executor"])
 
     def merge(self, results: Path) -> None:
@@ -328,8 +343,9 @@ def labelled_start(root: Path, cfg: dict) -> Path:
                                                                    replace=False))
     log.info("%s has no %s: labelling %d random ligands with the oracle first", ligands, cfg["kd_label"], len(rows))
     source = {"path": str(ligands), "kind": "ligands", "rows": rows.tolist()}
-    spec = (campaign_spec("initial-labels", source, CF_SCREEN, cfg["executor"], int(cfg["workers"]),
-                          int(cfg["tasks_per_job"])) if cfg["oracle"] == "screen" else oracle_spec(cfg["oracle"], source))
+    spec = (campaign_spec("initial-labels", source, cf_screen(cfg["template"]), cfg["executor"], int(cfg["workers"]),
+                          int(cfg["tasks_per_job"])) if cfg["oracle"] == "screen"
+            else oracle_spec(cfg["oracle"], source, cfg["template"]))
     campaign = root / "initial_labels"
     results = run_campaign(spec, campaign, cfg["executor"])
     status = store.read_results(results, ["status"])["status"]
@@ -374,6 +390,7 @@ def check(cfg: dict) -> None:
     if cfg["seed_by"] not in ("label", "prediction"):
         raise ValueError(f"[loop] seed_by = {cfg['seed_by']!r}: use \"label\" or \"prediction\"")
     value_schema.kd_descriptor_label(cfg["kd_label"])
+    named_template(cfg["template"])
     if cfg["oracle"] != "screen":
         oracle_spec(cfg["oracle"], {})
     for key in ("seeds", "batches", "batch_size", "screen", "oracle_top", "ranks", "workers", "initial_labels"):
@@ -387,8 +404,18 @@ def check(cfg: dict) -> None:
         raise ValueError(f"[loop.train] unknown keys {unknown}: they are [train] settings of the fine-tuning")
 
 
+def template_kd_label(kd_label: str, template: str) -> str:
+    """The KD label of the loop's template: labels of another template than the paper's carry its name
+    (abinitio/values.py label_name), so cf_kd_gaps becomes cf_<template>_kd_gaps."""
+    suffix = f"_{value_schema.KD_GAPS}"
+    if template == DEFAULT_TEMPLATE or f"_{template}{suffix}" in kd_label or not kd_label.endswith(suffix):
+        return kd_label
+    return f"{kd_label[: -len(suffix)]}_{template}{suffix}"
+
+
 def loop(root: str | Path, cfg: dict, rounds: int) -> list[dict]:
-    cfg = {**cfg, "model": str(bundled(cfg["model"])), "ligands": str(bundled(cfg["ligands"]))}
+    cfg = {**cfg, "model": str(bundled(cfg["model"])), "ligands": str(bundled(cfg["ligands"])),
+           "kd_label": template_kd_label(cfg["kd_label"], cfg["template"])}
     check(cfg)
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
@@ -415,6 +442,7 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--oracle", help='"screen" (the crystal field) or a job spec TOML')
     ap.add_argument("--executor", help="auto, slurm, local")
     ap.add_argument("--ranks", type=int, help="MPI ranks for sampling and fine-tuning")
+    ap.add_argument("--template", help="complex template of the screen and oracle (gauss_hpc/complex_templates.toml)")
     return ap
 
 
@@ -423,7 +451,8 @@ def main(argv=None) -> int:
     args = parser().parse_args(argv)
     try:
         cfg = config.load("loop", args.config, {k: getattr(args, k) for k in
-                                                ("rounds", "ligands", "model", "oracle", "executor", "ranks")})
+                                                ("rounds", "ligands", "model", "oracle", "executor", "ranks",
+                                                 "template")})
         summaries = loop(args.root, cfg, int(cfg["rounds"]))
     except (FileNotFoundError, ValueError, store.SchemaError) as exc:
         print(f"gauss_hpc.loop: {exc}", file=sys.stderr)

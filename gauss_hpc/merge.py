@@ -97,10 +97,10 @@ def _ligand_row(smiles: str, canonical: str, task_id: str) -> dict:
 
 
 def _row_values(row, kd_gaps: np.ndarray | None, backend: str, scalar_backend: str) -> dict[str, np.ndarray]:
-    """{label name: value} one finished task gives."""
+    """{label name: value} one finished task gives (KD labels named with the complex's template)."""
     out = {}
     if kd_gaps is not None and np.isfinite(kd_gaps).all():
-        gaps_name = value_schema.label_name(backend, value_schema.KD_GAPS)
+        gaps_name = value_schema.label_name(backend, value_schema.KD_GAPS, str(row.get("template") or ""))
         out[gaps_name] = np.asarray(kd_gaps, float)
         descriptors = np.asarray([row.get(d, np.nan) for d in DESCRIPTOR_NAMES], float)
         if np.isfinite(descriptors).all():

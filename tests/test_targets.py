@@ -48,3 +48,14 @@ def test_the_loop_reads_and_records_its_target(tmp_path):
     again = tmp_path / "again.toml"          # what loop writes into its run directory reads back the same
     again.write_text(config.dumps(weighted, "loop"))
     assert config.load("loop", again)["target"] == weighted["target"]
+
+
+def test_another_template_has_labels_of_its_own():
+    from gauss_hpc.abinitio.values import label_name
+    from gauss_hpc.loop import template_kd_label
+
+    assert label_name("crystal_field", "kd_gaps", "dy_h2o5_pbp") == "cf_kd_gaps"
+    assert label_name("crystal_field", "kd_gaps", "er_h2o5_pbp") == "cf_er_h2o5_pbp_kd_gaps"
+    assert template_kd_label("cf_kd_gaps", "er_h2o5_pbp") == "cf_er_h2o5_pbp_kd_gaps"
+    assert template_kd_label("cf_er_h2o5_pbp_kd_gaps", "er_h2o5_pbp") == "cf_er_h2o5_pbp_kd_gaps"
+    assert template_kd_label("molcas_kd_gaps", "dy_h2o5_pbp") == "molcas_kd_gaps"

@@ -95,9 +95,17 @@ LABEL_PREFIX = {"crystal_field": "cf"}      # every other backend is its own pre
 KD_GAPS, KD_DESCRIPTORS = "kd_gaps", "kd_descriptors"
 
 
-def label_name(backend: str, quantity: str) -> str:
-    """The one naming rule of labels in ligands.h5."""
-    return f"{LABEL_PREFIX.get(backend, backend)}_{quantity}"
+DEFAULT_TEMPLATE = "dy_h2o5_pbp"     # chem/templates.py: its labels carry no template in their names
+
+
+def label_name(backend: str, quantity: str, template: str = "") -> str:
+    """The one naming rule of labels in ligands.h5: <backend prefix>[_<template>]_<quantity>, the template named
+    when it is not the paper's (cf_kd_gaps, cf_dy_py5_pbp_kd_gaps), so that values of different complexes of
+    one ligand never mix."""
+    prefix = LABEL_PREFIX.get(backend, backend)
+    if template and template != DEFAULT_TEMPLATE:
+        prefix = f"{prefix}_{template}"
+    return f"{prefix}_{quantity}"
 
 
 def kd_descriptor_label(kd_gaps_label: str) -> str:

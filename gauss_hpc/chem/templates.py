@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
-DEFAULT = "dy_h2o5_pbp"
+from ..abinitio.values import DEFAULT_TEMPLATE as DEFAULT     # the paper's [Dy(H2O)5L2]+
 TEMPLATES_PATH = Path(__file__).parents[1] / "complex_templates.toml"
 
 

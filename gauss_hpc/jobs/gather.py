@@ -30,7 +30,7 @@ from .executor import JobStates
 from .status import latest_submission, task_state_and_shard
 
 TASK_COLUMNS = ("task_id", "index", "name", "smiles", *store.LIGAND_PROVENANCE, "step", "backend", "status",
-                "reason", "message", "attempt", "job_id", "wall_seconds", "ground_mj", "kd_step")
+                "reason", "message", "attempt", "job_id", "wall_seconds", "ground_mj", "kd_step", "template")
 WIDTH = value_schema.result_arrays()      # {name: per-row shape}, declared once in abinitio/values.py
 _RESERVED = set(TASK_COLUMNS) | set(DESCRIPTOR_NAMES) | set(WIDTH) | {"has_kd_energies", "has_g_tensors"}
 
@@ -106,7 +106,7 @@ def _row(task: dict, state: dict, shard: dict | None) -> tuple[dict, dict]:
            "status": status_word, "reason": state["reason"], "message": state["message"],
            "attempt": int(state["attempt"]), "job_id": str(state["job_id"]),
            "wall_seconds": float(state["wall_seconds"]), "ground_mj": str(values.get("ground_mj", "")),
-           "kd_step": _kd_step(shard) if shard else ""}
+           "kd_step": _kd_step(shard) if shard else "", "template": str(values.get("template", ""))}
     descriptors = shard.get("descriptors", {}) if shard else {}
     for name in DESCRIPTOR_NAMES:
         value = descriptors.get(name)

@@ -150,7 +150,7 @@ def import_outputs(paths, out: str | Path, *, energies: str = "casscf", quiet: b
                   "source_file": row["path"], "step": "import", "backend": row["program"],
                   "status": row["status"], "reason": row["reason"], "message": row["message"], "attempt": 0,
                   "job_id": "", "wall_seconds": math.nan, "ground_mj": "", "kd_step": "import" if
-                  values.get("kd_energies") else ""}
+                  values.get("kd_energies") else "", "template": ""}
         record.update({d: math.nan for d in DESCRIPTOR_NAMES})
         record.update({k: row[k] for k in IMPORT_COLUMNS})
         table.append(record)
