@@ -9,11 +9,15 @@ the same, one core):
   conventional  no RICD: conventional two-electron integrals
   cholesky      Cholesky decomposition of the integrals (SEWARD's Cholesky keyword) instead of RICD
   ricd_loose    RICD with a looser decomposition threshold (CDThreshold 1e-3; OpenMolcas's default 1e-4)
+  ricd_library  RICD with the auxiliary basis read from a shared library (molcas.kd_energies(ricd_library=...),
+                abinitio/ricd_library.py) that another complex with the same elements filled (--library-ligand,
+                computed first and reported as library_source)
 
 Per variant: wall seconds of the whole CASSCF step and of each OpenMolcas module (from the logs), KD energies and
 their largest difference from the ricd variant. One JSON document on stdout.
 
     python bench/casscf_integrals.py [--ligand "[O-]C"] [--variants ricd conventional cholesky]
+    python bench/casscf_integrals.py --variants ricd ricd_library --library-ligand "[O-]CC"
 """
 
 from __future__ import annotations
@@ -40,7 +44,8 @@ from gauss_hpc.chem.complexes import assemble  # noqa: E402
 CHEAP = {"basis": "ANO-RCC-MB", "metal_basis": "ANO-RCC-VDZ", "ciroot": 11, "energy_threshold": 1e-6, "cores": 1,
          "memory_mb": 3000}
 VARIANTS = {"ricd": ("  RICD\n", "  RICD\n"), "conventional": ("  RICD\n", ""),
-            "cholesky": ("  RICD\n", ""), "ricd_loose": ("  RICD\n", "  RICD\n  CDThreshold = 1.0d-3\n")}
+            "cholesky": ("  RICD\n", ""), "ricd_loose": ("  RICD\n", "  RICD\n  CDThreshold = 1.0d-3\n"),
+            "ricd_library": ("  RICD\n", "  RICD\n")}
 MODULE = re.compile(r"--- Start Module: (\w+) at (.+?) ---.*?--- Stop Module: \1 at (.+?) /rc", re.S)
 
 
@@ -75,27 +80,35 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--ligand", default="[O-]C")
     p.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
+    p.add_argument("--library-ligand", default="[O-]CC",
+                   help="ricd_library: the complex that fills the library first (same elements as --ligand)")
     args = p.parse_args(argv)
     cx = assemble(args.ligand)
     rows = []
     with tempfile.TemporaryDirectory(prefix="casscf_integrals_") as tmp:
+        library = Path(tmp) / "ricd_library"
         for variant in args.variants:
-            workdir = Path(tmp) / f"run_{variant}"
-            start = time.perf_counter()
-            res = molcas.kd_energies(cx, name=variant, workdir=workdir, template_dir=template_dir(variant, Path(tmp)),
-                                     keep_scratch=False, **CHEAP)
-            rows.append({"variant": variant, "status": res.status, "message": res.message[:300],
-                         "wall_seconds": round(time.perf_counter() - start, 1),
-                         "module_seconds": module_seconds(workdir),
-                         "kd_energies": [round(float(e), 2) for e in res.values.get("kd_energies", [])]})
-            print(f"[casscf_integrals] {variant}: {rows[-1]['status']} {rows[-1]['wall_seconds']} s "
-                  f"{rows[-1]['module_seconds']}", file=sys.stderr)
+            runs = [("library_source", assemble(args.library_ligand))] if variant == "ricd_library" else []
+            for label, complex_ in runs + [(variant, cx)]:
+                workdir = Path(tmp) / f"run_{label}"
+                start = time.perf_counter()
+                res = molcas.kd_energies(complex_, name=label, workdir=workdir,
+                                         template_dir=template_dir(variant, Path(tmp)), keep_scratch=False,
+                                         ricd_library=str(library) if variant == "ricd_library" else "", **CHEAP)
+                rows.append({"variant": label, "status": res.status, "message": res.message[:300],
+                             "wall_seconds": round(time.perf_counter() - start, 1),
+                             "module_seconds": module_seconds(workdir),
+                             "ricd_library_used": bool(res.values.get("ricd_library_used")),
+                             "kd_energies": [round(float(e), 2) for e in res.values.get("kd_energies", [])]})
+                print(f"[casscf_integrals] {label}: {rows[-1]['status']} {rows[-1]['wall_seconds']} s "
+                      f"{rows[-1]['module_seconds']}", file=sys.stderr)
     base = next((r for r in rows if r["variant"] == "ricd" and r["kd_energies"]), None)
     for r in rows:
-        if base and r["kd_energies"]:
+        if base and r["kd_energies"] and r["variant"] != "library_source":
             r["max_kd_difference_cm"] = round(float(np.max(np.abs(np.subtract(r["kd_energies"],
                                                                               base["kd_energies"])))), 2)
     print(json.dumps({"bench": "casscf_integrals", "date": dt.date.today().isoformat(), "ligand": args.ligand,
+                      "library_ligand": args.library_ligand if "ricd_library" in args.variants else None,
                       "settings": CHEAP, "load_average": os.getloadavg()[0], "variants": rows}, indent=1))
     return 0
 

@@ -22,6 +22,7 @@ import h5py
 import numpy as np
 
 from . import aniso as aniso_mod
+from . import ricd_library as ricd
 from .constants import HARTREE_TO_CM
 from .ions import ground_term
 from .process import run_program
@@ -343,7 +344,7 @@ def render_casscf(context: MolcasCasscfContext, workdir: str | Path, template_di
 
 def casscf_context(cx, *, name: str | None = None, basis: str = "ANO-RCC-VDZP", metal_basis: str = "ANO-RCC-VDZP",
                    ciroot: int | str = "all", n_doublets: int | None = None, cores: int = 2, memory_mb: int = 2000,
-                   orbital_file: str = "", energy_threshold: float = 1e-8) -> MolcasCasscfContext:
+                   orbital_file: str = "", energy_threshold: float = 1e-8, xricd: bool = False) -> MolcasCasscfContext:
     """The CASSCF of the complex's lanthanide (ions.ground_term): CAS(n_f, 7) over its highest spin; `ciroot`
     "all" (every high-spin root: Dy 21, Er 35, Tb 7), "term" (the ground term's 2L + 1: Dy 11, Er 13) or a
     number; n_doublets None gives SINGLE_ANISO one pseudospin-1/2 group per (pseudo-)doublet of the ground J."""
@@ -359,20 +360,23 @@ def casscf_context(cx, *, name: str | None = None, basis: str = "ANO-RCC-VDZP", 
     return MolcasCasscfContext(name=name or cx.name, geometry=Geometry.from_complex(cx), metal_index=cx.metal_index,
                                basis=basis, metal_basis=metal_basis, nactel=term.n_f, ciroot=roots,
                                n_doublets=n_doublets, energy_threshold=energy_threshold,
-                               resources=Resources(cores, memory_mb), orbital_file=orbital_file)
+                               resources=Resources(cores, memory_mb), orbital_file=orbital_file, xricd=xricd)
 
 
 def kd_energies(cx, *, name: str | None = None, workdir: str | Path | None = None, guess: str = "fselect",
                 basis: str = "ANO-RCC-VDZP", metal_basis: str = "ANO-RCC-VDZP", ciroot: int | str = "all",
                 n_doublets: int | None = None, energy_threshold: float = 1e-8, cores: int = 2, memory_mb: int = 2000,
-                timeout: float = 4 * 3600.0, template_dir=None, keep_scratch: bool = False) -> Result:
+                timeout: float = 4 * 3600.0, template_dir=None, keep_scratch: bool = False,
+                ricd_library: str = "") -> Result:
     """Kramers doublets of a Ln(III) complex (Dy: SA-CASSCF(9,7) over 21 sextets) with RASSI-SO/SINGLE_ANISO in
     OpenMolcas; other ions by casscf_context (their active electrons and roots), a non-Kramers ion's
     pseudo-doublets with `kramers` False.
 
     guess: "fselect" (default) types the 7 orbitals of largest Dy-4f weight in OpenMolcas's starting orbitals as
     active before RASSCF (robust when ligand orbitals lie among the 4f, e.g. phenolates); "molcas" uses the
-    program's own guess unchanged. Paper quality: ANO-RCC-VDZP everywhere, 21 sextet roots, RASSCF energy
+    program's own guess unchanged. ricd_library: a directory shared by many runs (abinitio/ricd_library.py):
+    when it holds the auxiliary basis of every element of this complex, &GATEWAY reads it (XRICD) instead of
+    building it; otherwise it is built and added. Paper quality: ANO-RCC-VDZP everywhere, 21 sextet roots, RASSCF energy
     converged to `energy_threshold` (hartree; OpenMolcas's default 1e-8). `CHEAP_CASSCF`
     holds the cheap demo settings. values: kd_energies (cm-1, ground 0), kd_gaps, g_tensors (gx, gy, gz per
     doublet), so_energies, casscf_energies, guess details. Never raises: failures are statuses.
@@ -385,16 +389,22 @@ def kd_energies(cx, *, name: str | None = None, workdir: str | Path | None = Non
     name = name or cx.name
     stem = safe_name(name)
     orbital_file = str((workdir / f"{stem}.guess.h5").resolve()) if guess == "fselect" else ""
+    needs = [(symbol, metal_basis if k == cx.metal_index else basis) for k, symbol in enumerate(cx.symbols)]
+    xricd = bool(ricd_library) and ricd.compose(ricd_library, needs, workdir / "scratch" / stem / f"{stem}.RICDLib")
     try:
         context = casscf_context(cx, name=name, basis=basis, metal_basis=metal_basis, ciroot=ciroot,
                                  n_doublets=n_doublets, energy_threshold=energy_threshold, cores=cores,
-                                 memory_mb=memory_mb, orbital_file=orbital_file)
+                                 memory_mb=memory_mb, orbital_file=orbital_file, xricd=xricd)
         inputs = render_casscf(context, workdir, template_dir)
     except (TemplateError, ValueError) as exc:
         return _finish(Result.failure(name, BACKEND, Status.INVALID_INPUT, str(exc), workdir=str(workdir)),
                        workdir, temporary, keep_scratch)
-    return _finish(casscf_step_files(context, inputs, workdir, timeout=timeout, started=started),
-                   workdir, temporary, keep_scratch)
+    result = casscf_step_files(context, inputs, workdir, timeout=timeout, started=started)
+    produced = workdir / f"{stem}.RICDLib"        # pymolcas copies it back next to the inputs
+    if ricd_library and not xricd and result.ok and produced.is_file():
+        ricd.keep(ricd_library, produced)
+    result.values["ricd_library_used"] = xricd
+    return _finish(result, workdir, temporary, keep_scratch)
 
 
 def casscf_step_files(context: MolcasCasscfContext, inputs: list[Path], workdir: Path, *, timeout: float,

@@ -199,6 +199,7 @@ class MolcasCasscfContext(_MetalContext):
     energy_threshold: float = 1e-8      # RASSCF energy convergence (hartree)
     resources: Resources = field(default_factory=Resources)
     orbital_file: str = field(default="", metadata=OPTIONAL)
+    xricd: bool = field(default=False, metadata=OPTIONAL)     # read the auxiliary basis from $Project.RICDLib
 
     @property
     def n_inactive(self) -> int:
