@@ -86,14 +86,15 @@ def main(argv=None) -> int:
     cx = assemble(args.ligand)
     rows = []
     with tempfile.TemporaryDirectory(prefix="casscf_integrals_") as tmp:
-        library = Path(tmp) / "ricd_library"
+        library = Path(tmp) / "aux_basis_library"
         for variant in args.variants:
+            templates = template_dir(variant, Path(tmp))
             runs = [("library_source", assemble(args.library_ligand))] if variant == "ricd_library" else []
             for label, complex_ in runs + [(variant, cx)]:
                 workdir = Path(tmp) / f"run_{label}"
                 start = time.perf_counter()
                 res = molcas.kd_energies(complex_, name=label, workdir=workdir,
-                                         template_dir=template_dir(variant, Path(tmp)), keep_scratch=False,
+                                         template_dir=templates, keep_scratch=False,
                                          ricd_library=str(library) if variant == "ricd_library" else "", **CHEAP)
                 rows.append({"variant": label, "status": res.status, "message": res.message[:300],
                              "wall_seconds": round(time.perf_counter() - start, 1),

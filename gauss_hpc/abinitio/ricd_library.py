@@ -1,10 +1,11 @@
 """A shared library of OpenMolcas's on-the-fly auxiliary basis sets, so that &GATEWAY builds each only once.
 
 With RICD, &GATEWAY derives an atomic compact Cholesky (acCD) auxiliary basis for every element and basis of
-the complex, every run: for the Dy(III)/Er(III) ANO-RCC-VDZP metal that is most of the integral step (39 s of
-56 s for [Er(H2O)5(OH)2]+ on this machine, bench/casscf_integrals.py). The set depends only on the element, its
-valence basis and the decomposition settings, not on the geometry, and OpenMolcas writes it to
-$Project.RICDLib; with the GATEWAY keyword XRICD it reads it back from $WorkDir/$Project.RICDLib instead.
+the complex, every run; for a lanthanide's ANO-RCC-VDZP basis that is most of the integral step (measured by
+bench/casscf_integrals.py, variant ricd_library). The set depends only on the element, its valence basis and the
+decomposition settings, not on the geometry, and OpenMolcas writes it to $Project.RICDLib; with the GATEWAY
+keyword XRICD it reads it back from $WorkDir/$Project.RICDLib instead. A library holds the blocks of one set of
+decomposition settings: the template's (OpenMolcas's default threshold), which every run here uses.
 
 A library is a directory of blocks, one file per (element, valence basis, auxiliary type), named after the
 block's own header (/ER.ANO-RCC-VDZP....acCD-aux-basis.). `compose` writes the library of one complex when every
