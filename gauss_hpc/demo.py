@@ -171,7 +171,7 @@ def sampling_run(cfg: dict, ligands: Path, out: Path, own_run: Path) -> Path:
 
 
 def sample(cfg: dict, ligands: Path, run_dir: Path, samples: Path) -> None:
-    seeds = binned_seeds(ligands, run_dir, int(cfg["seed_bins"]), int(cfg["seed"]), int(cfg["seeds_per_bin"]))
+    seeds = binned_seeds(ligands, run_dir, int(cfg["kd1_bins"]), int(cfg["seed"]), int(cfg["seeds_per_bin"]))
     cmd = mpi_launcher(int(cfg["ranks"])) + [
         sys.executable, "-m", "gauss_hpc.sample", str(run_dir), "--ligands", str(ligands), "--out", str(samples),
         "--seed-ids", *map(str, seeds), "--sigmas", *map(str, cfg["sigmas"]), "--batches", str(cfg["batches"]),
@@ -288,7 +288,7 @@ def demo(cfg: dict, out: Path) -> Path:
     sampler = step(4, f"the shipped model ({cfg['model']}) encodes the demo's ligands",
                    lambda: sampling_run(cfg, ligands, out, run_dir))
     step(5, f"sampling on {cfg['ranks']} MPI ranks around {cfg['seeds_per_bin']} seeds from each of "
-            f"{cfg['seed_bins']} bins of KD1",
+            f"{cfg['kd1_bins']} bins of KD1",
          lambda: sample(cfg, ligands, sampler, samples), samples.exists())
     step(6, f"assembly + crystal-field KDs of {cfg['screen_top']} generated ligands (local job array)",
          lambda: screen(cfg, samples, ligands, out), (out / "campaigns/screen/results.h5").exists())
