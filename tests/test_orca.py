@@ -199,3 +199,18 @@ def test_bad_input_is_a_status_naming_the_complex(tmp_path):
     y = swap_metal(assemble("[O-]C", name="Dy_OMe2"), "Y")
     result = orca.optimise(y, constrained=True, workdir=tmp_path, metal_basis="SARC2-DKH-QZVP")
     assert result.status == Status.INVALID_INPUT and "Dy_OMe2_Y" in result.message and " Y" in result.message
+
+
+@pytest.mark.parametrize("metal, nel, mult, nroots, groups", [("Dy", 9, 6, 21, 8), ("Er", 11, 4, 35, 8),
+                                                              ("Tb", 8, 7, 7, 6), ("Yb", 13, 2, 7, 4)])
+def test_casscf_input_follows_the_ion(metal, nel, mult, nroots, groups, tmp_path):
+    from gauss_hpc.chem.complexes import Complex, assemble, metal_multiplicity
+
+    dy = assemble("[OH-]", relax="none")
+    cx = Complex.from_dict({**dy.to_dict(), "symbols": [metal] + list(dy.symbols[1:]),
+                            "multiplicity": metal_multiplicity(metal)})
+    context = orca.casscf_context(cx)
+    (inp,) = orca.render_casscf(context, tmp_path)
+    text = inp.read_text()
+    assert f"nel {nel}" in text and f"mult {mult}" in text and f"nroots {nroots}" in text
+    assert f"MLTP {','.join(['2'] * groups)}" in text and f"* xyz 1 {mult}" in text

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 from . import aniso as aniso_mod
+from .ions import ground_term
 from .molcas import safe_name
 from .process import run_program
 from .result import Result, Status
@@ -257,8 +258,16 @@ def opt_context(cx, *, constrained: bool, name: str | None = None, cores: int = 
 
 def casscf_context(cx, *, name: str | None = None, cores: int = 1, memory_mb: int = 4000,
                    **choices) -> OrcaCasscfContext:
+    """The SA-CASSCF/QDPT of the complex's lanthanide (ions.ground_term): CAS(n_f, 7) over every root of the
+    highest spin and one SINGLE_ANISO group per (pseudo-)doublet, unless `choices` say otherwise."""
+    try:
+        term = ground_term(cx.metal)
+    except ValueError as exc:
+        raise TemplateError(f"{name or cx.name}: {exc}") from None
+    ion = {"nel": term.n_f, "mult": int(round(2 * term.S + 1)), "nroots": term.high_spin_roots,
+           "n_doublets": term.n_doublets if term.kramers else term.n_states // 2}
     return OrcaCasscfContext(name=name or f"{cx.name}_casscf", geometry=Geometry.from_complex(cx),
-                             metal_index=cx.metal_index, resources=Resources(cores, memory_mb), **choices)
+                             metal_index=cx.metal_index, resources=Resources(cores, memory_mb), **{**ion, **choices})
 
 
 def _step(render_fn, make_context, parse_fn, cx, workdir, timeout, template_dir, **params) -> Result:

@@ -235,7 +235,8 @@ class OrcaOptContext(_MetalContext):
 
 @dataclass(frozen=True)
 class OrcaCasscfContext(_MetalContext):
-    """ORCA SA-CASSCF(9,7) over the sextets with SOC by QDPT (the 8 Kramers doublets of J = 15/2)."""
+    """ORCA SA-CASSCF(nel, 7) over the high-spin roots with SOC by QDPT; the defaults are Dy(III)'s (9 electrons, 21
+    sextets, the 8 Kramers doublets of J = 15/2), orca.casscf_context sets those of the complex's ion."""
 
     relativity: str = "DKH2"
     basis: str = "DKH-def2-TZVPP"
