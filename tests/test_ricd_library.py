@@ -42,3 +42,11 @@ def test_a_casscf_reading_the_library_gives_the_same_doublets(tmp_path):
     assert again.ok and again.values["ricd_library_used"]
     assert any("XRICD" in p.read_text() for p in (tmp_path / "b").glob("*.inp"))
     assert np.allclose(first.values["kd_energies"], again.values["kd_energies"], atol=0.01)
+
+
+def test_the_default_library_is_per_user_and_can_be_moved(monkeypatch, tmp_path):
+    monkeypatch.delenv("GAUSS_HPC_RICD_LIBRARY", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert ricd_library.default_path() == tmp_path / ".cache" / "gauss_hpc" / "ricd_library"
+    monkeypatch.setenv("GAUSS_HPC_RICD_LIBRARY", str(tmp_path / "shared"))
+    assert ricd_library.default_path() == tmp_path / "shared"

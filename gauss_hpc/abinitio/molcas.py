@@ -367,16 +367,17 @@ def kd_energies(cx, *, name: str | None = None, workdir: str | Path | None = Non
                 basis: str = "ANO-RCC-VDZP", metal_basis: str = "ANO-RCC-VDZP", ciroot: int | str = "all",
                 n_doublets: int | None = None, energy_threshold: float = 1e-8, cores: int = 2, memory_mb: int = 2000,
                 timeout: float = 4 * 3600.0, template_dir=None, keep_scratch: bool = False,
-                ricd_library: str = "") -> Result:
+                ricd_library: str = "auto") -> Result:
     """Kramers doublets of a Ln(III) complex (Dy: SA-CASSCF(9,7) over 21 sextets) with RASSI-SO/SINGLE_ANISO in
     OpenMolcas; other ions by casscf_context (their active electrons and roots), a non-Kramers ion's
     pseudo-doublets with `kramers` False.
 
     guess: "fselect" (default) types the 7 orbitals of largest Dy-4f weight in OpenMolcas's starting orbitals as
     active before RASSCF (robust when ligand orbitals lie among the 4f, e.g. phenolates); "molcas" uses the
-    program's own guess unchanged. ricd_library: a directory shared by many runs (abinitio/ricd_library.py):
-    when it holds the auxiliary basis of every element of this complex, &GATEWAY reads it (XRICD) instead of
-    building it; otherwise it is built and added. Paper quality: ANO-RCC-VDZP everywhere, 21 sextet roots, RASSCF energy
+    program's own guess unchanged. ricd_library: a directory shared by many runs (abinitio/ricd_library.py;
+    "auto": ricd_library.default_path(), "" for none): when it holds the auxiliary basis of every element of
+    this complex, &GATEWAY reads it (XRICD) instead of building it, otherwise it is built and added; the
+    doublets are the same either way (bench/casscf_integrals.py). Paper quality: ANO-RCC-VDZP everywhere, 21 sextet roots, RASSCF energy
     converged to `energy_threshold` (hartree; OpenMolcas's default 1e-8). `CHEAP_CASSCF`
     holds the cheap demo settings. values: kd_energies (cm-1, ground 0), kd_gaps, g_tensors (gx, gy, gz per
     doublet), so_energies, casscf_energies, guess details. Never raises: failures are statuses.
@@ -389,6 +390,7 @@ def kd_energies(cx, *, name: str | None = None, workdir: str | Path | None = Non
     name = name or cx.name
     stem = safe_name(name)
     orbital_file = str((workdir / f"{stem}.guess.h5").resolve()) if guess == "fselect" else ""
+    ricd_library = str(ricd.default_path()) if ricd_library == "auto" else ricd_library
     needs = [(symbol, metal_basis if k == cx.metal_index else basis) for k, symbol in enumerate(cx.symbols)]
     xricd = bool(ricd_library) and ricd.compose(ricd_library, needs, workdir / "scratch" / stem / f"{stem}.RICDLib")
     try:
@@ -403,6 +405,9 @@ def kd_energies(cx, *, name: str | None = None, workdir: str | Path | None = Non
     produced = workdir / f"{stem}.RICDLib"        # pymolcas copies it back next to the inputs
     if ricd_library and not xricd and result.ok and produced.is_file():
         ricd.keep(ricd_library, produced)
+    if xricd and not result.ok and "RICDLIB" in result.message.upper():
+        result.message += (f" (the auxiliary basis came from {ricd_library}: remove that directory, or pass "
+                           "ricd_library=\"\" to build it in the run)")
     result.values["ricd_library_used"] = xricd
     return _finish(result, workdir, temporary, keep_scratch)
 

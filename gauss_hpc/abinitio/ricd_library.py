@@ -20,6 +20,11 @@ import tempfile
 from pathlib import Path
 
 
+def default_path() -> Path:
+    """$GAUSS_HPC_RICD_LIBRARY, else ~/.cache/gauss_hpc/ricd_library (a home directory every node of a cluster sees)."""
+    return Path(os.environ.get("GAUSS_HPC_RICD_LIBRARY") or Path.home() / ".cache" / "gauss_hpc" / "ricd_library")
+
+
 def blocks(text: str) -> dict[str, str]:
     """{header: block text} of a RICDLib file; the header is the first line of the block, without spaces."""
     out: dict[str, str] = {}
