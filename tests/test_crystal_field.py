@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from gauss_hpc.abinitio import crystal_field as cf
-from gauss_hpc.abinitio.ions import F_ELECTRONS, ground_term, hund_ground_term
+from gauss_hpc.abinitio.ions import F_ELECTRONS, hund_ground_term
 from gauss_hpc.abinitio.result import Result, Status
 from gauss_hpc.chem.complexes import Complex, assemble
 

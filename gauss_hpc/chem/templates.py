@@ -7,6 +7,8 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 from ..abinitio.values import DEFAULT_TEMPLATE as DEFAULT     # the paper's [Dy(H2O)5L2]+
+
+__all__ = ["DEFAULT", "Template", "template", "templates"]
 TEMPLATES_PATH = Path(__file__).parents[1] / "complex_templates.toml"
 
 
