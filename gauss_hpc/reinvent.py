@@ -15,6 +15,11 @@ standard error. Each distinct ligand is screened once per call; the result is ke
 the ligand's donor-rooted identity (chem.ligands.ligand_key) and the screen settings (template, geometry tier,
 charge model), so a ligand a generator proposes again in a later call is never screened twice. Transient
 failures (a timeout, a crash, a killed task) are not cached.
+
+The expensive oracle (CASSCF job arrays) cannot answer within one call: `python -m gauss_hpc.reinvent submit
+--spec SPEC` sends a batch (SMILES on standard input) through a job spec as a campaign and prints a ticket;
+`python -m gauss_hpc.reinvent collect TICKET` prints the same JSON for it, NaN with status pending or running
+for lines not finished yet.
 """
 
 from __future__ import annotations
@@ -27,6 +32,8 @@ import sqlite3
 import sys
 import tempfile
 from pathlib import Path
+
+import numpy as np
 
 from .chem.ligands import LigandError, ligand_key
 
@@ -152,3 +159,101 @@ def main(*, prop: str, cache: Path, template: str, geometry: str, charge_model: 
                      workers=workers)
         answer.write(json.dumps(payload(rows, prop)) + "\n")
     return 0
+
+
+# --- the expensive oracle: submit a batch now, collect its scores later -----------------------------------------
+
+def submit_batch(lines: list[str], spec_path: str | Path, root: str | Path, executor: str | None = None) -> Path:
+    """Send the ligands of `lines` (one per line, SMILES first) through a job spec (e.g. jobs/kd_casscf_molcas.toml)
+    as a campaign under `root`; returns the campaign directory, the ticket that `collect` reads. Line k becomes
+    the task named line<k+1>, so every line keeps its place whatever the program makes of it."""
+    import hashlib
+    import time as _time
+
+    from . import jobs
+    from .config import read_toml
+
+    spec = read_toml(Path(spec_path), "job spec ")
+    digest = hashlib.sha256("\n".join(lines).encode()).hexdigest()[:8]
+    ticket = Path(root) / f"batch-{_time.strftime('%Y%m%dT%H%M%S')}-{digest}"
+    ticket.mkdir(parents=True, exist_ok=False)
+    batch = ticket / "batch.smi"
+    batch.write_text("".join(f"{(line.split() or ['<empty>'])[0]}\tline{k + 1}\n" for k, line in enumerate(lines)))
+    spec["input"] = {"path": str(batch.resolve())}
+    spec.setdefault("campaign", {})["name"] = ticket.name
+    jobs.submit(spec, ticket / "campaign", executor=executor, quiet=True)
+    (ticket / "lines.json").write_text(json.dumps({"n_lines": len(lines), "spec": str(spec_path)}))
+    return ticket
+
+
+def collect(ticket: str | Path, prop: str = "kd1") -> dict:
+    """REINVENT's payload for a submitted batch: the scores of the finished lines; a line whose task has not
+    finished is NaN with status pending or running (collect again later), a failed one NaN with its reason."""
+    from . import jobs, store
+
+    ticket = Path(ticket)
+    meta = ticket / "lines.json"
+    if not meta.is_file():
+        raise ValueError(f"{ticket}: not a batch ticket of `python -m gauss_hpc.reinvent submit` (no lines.json)")
+    n_lines = json.loads(meta.read_text())["n_lines"]
+    results = jobs.gather(ticket / "campaign", quiet=True)
+    table = store.read_results(results, ["name", "smiles", "status", "reason", "message"])
+    gaps = store.read_result_arrays(results, ["kd_gaps"]).get("kd_gaps")
+    rows = [{"kd1": math.nan, "total_splitting": math.nan, "status": "missing", "reason": "no task", "ligand_key": ""}
+            for _ in range(n_lines)]
+    for i, row in enumerate(table.to_dict("records")):
+        k = int(str(row["name"]).removeprefix("line")) - 1
+        ok = row["status"] == "ok" and gaps is not None and np.isfinite(gaps[i, 0])
+        try:
+            key = ligand_key(str(row["smiles"]))
+        except LigandError:
+            key = ""
+        unfinished = row["status"] in ("pending", "running", "not_submitted")
+        rows[k] = {"kd1": float(gaps[i, 0]) if ok else math.nan,
+                   "total_splitting": float(gaps[i][np.isfinite(gaps[i])][-1]) if ok else math.nan,
+                   "status": str(row["status"]),
+                   "reason": "" if ok else ("not finished: collect again later" if unfinished
+                                            else str(row["message"] or row["reason"])),
+                   "ligand_key": key}
+    return payload(rows, prop)
+
+
+def cli(argv=None) -> int:
+    import argparse
+
+    p = argparse.ArgumentParser(prog="python -m gauss_hpc.reinvent",
+                                description="The expensive oracle for asynchronous generators: `submit` sends the "
+                                            "SMILES on standard input through a job spec (a Slurm array where Slurm "
+                                            "answers) and prints a ticket; `collect TICKET` prints REINVENT 4's "
+                                            "ExternalProcess JSON for it (NaN with status pending/running for lines "
+                                            "not finished yet). The fast screen is `python -m gauss_hpc.screen "
+                                            "--reinvent`.")
+    sub = p.add_subparsers(dest="command", required=True)
+    s = sub.add_parser("submit", help="SMILES on standard input -> a campaign; prints its ticket as JSON")
+    s.add_argument("--spec", required=True, type=Path, help="job spec TOML, e.g. jobs/kd_casscf_molcas.toml")
+    s.add_argument("--root", type=Path, default=Path("campaigns/reinvent"), help="where batches go")
+    s.add_argument("--executor", choices=("auto", "local", "slurm", "debug"))
+    c = sub.add_parser("collect", help="a ticket -> REINVENT 4 ExternalProcess JSON on standard output")
+    c.add_argument("ticket", type=Path)
+    c.add_argument("--property", choices=PROPERTIES, default="kd1")
+    c.add_argument("--wait", action="store_true", help="wait until every task has finished")
+    args = p.parse_args(argv)
+    try:
+        with stdout_for_json_only() as answer:
+            if args.command == "submit":
+                ticket = submit_batch(sys.stdin.read().splitlines(), args.spec, args.root, args.executor)
+                answer.write(json.dumps({"ticket": str(ticket)}) + "\n")
+            else:
+                if args.wait:
+                    from .jobs import Campaign
+
+                    Campaign(args.ticket / "campaign").wait(progress=False)
+                answer.write(json.dumps(collect(args.ticket, args.property)) + "\n")
+    except (ValueError, FileNotFoundError, FileExistsError) as exc:
+        print(f"gauss_hpc.reinvent: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(cli())

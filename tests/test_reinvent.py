@@ -68,3 +68,25 @@ def test_the_shipped_reinvent_fragment_runs_as_reinvent_would_run_it(tmp_path, m
     scores = json.loads(run.stdout)["payload"][params["property"]]
     assert len(scores) == 2 and scores[1] > scores[0] > 0
     assert (tmp_path / ".cache" / "gauss_hpc" / "screen_scores.sqlite").is_file()
+
+
+def test_the_expensive_oracle_is_a_submit_and_collect_pair(tmp_path):
+    """An asynchronous client sends a batch through a job spec (here the crystal-field spec, local executor:
+    the pair is the same for jobs/kd_casscf_molcas.toml on Slurm), gets a ticket and collects REINVENT's JSON."""
+    from pathlib import Path
+
+    spec = Path(__file__).parents[1] / "jobs" / "cf_screen.toml"
+    sent = subprocess.run([sys.executable, "-m", "gauss_hpc.reinvent", "submit", "--spec", str(spec), "--root",
+                           str(tmp_path), "--executor", "local"], input="[O-]C\nC1CC1(\nO\n", capture_output=True,
+                          text=True, timeout=300)
+    assert sent.returncode == 0, sent.stderr
+    ticket = json.loads(sent.stdout)["ticket"]
+    got = subprocess.run([sys.executable, "-m", "gauss_hpc.reinvent", "collect", ticket, "--wait"],
+                         capture_output=True, text=True, timeout=600)
+    assert got.returncode == 0, got.stderr
+    p = json.loads(got.stdout)["payload"]
+    assert p["status"] == ["ok", "invalid_input", "ok"] and p["ligand_key"][0] == "[O-]C"
+    assert p["predictions"][0] > 300 and math.isnan(p["predictions"][1]) and "C1CC1(" in p["reason"][1]
+    bad = subprocess.run([sys.executable, "-m", "gauss_hpc.reinvent", "collect", str(tmp_path)],
+                         capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and "not a batch ticket" in bad.stderr
