@@ -11,6 +11,7 @@ STAGES = {
     "sample": "local-perturbation sampling around seed ligands with global dedup",
     "screen": "the fast screen of a list of ligands: one command, a results.h5 with one row per ligand",
     "jobs": "ab initio job arrays: submit, status, resubmit, gather, cancel",
+    "reinvent": "the expensive oracle for other generators: submit a batch through a job spec, collect its scores",
     "analyze": "figures and a report from the HDF5 files of the stages",
     "loop": "design rounds: train, sample, screen, compute, merge labels, again (resumable)",
     "demo": "the whole method end to end on the bundled data",

@@ -152,7 +152,9 @@ def stdout_for_json_only():
         os.close(saved)
 
 
-def main(*, prop: str, cache: Path, template: str, geometry: str, charge_model: str, workers: int | None) -> int:
+def answer_screen(*, prop: str, cache: Path, template: str, geometry: str, charge_model: str,
+                  workers: int | None) -> int:
+    """`python -m gauss_hpc.screen --reinvent`: SMILES on standard input, the screen's JSON on standard output."""
     with stdout_for_json_only() as answer:
         lines = sys.stdin.read().splitlines()
         rows = score(lines, cache=cache, template=template, geometry=geometry, charge_model=charge_model,
@@ -218,7 +220,7 @@ def collect(ticket: str | Path, prop: str = "kd1") -> dict:
     return payload(rows, prop)
 
 
-def cli(argv=None) -> int:
+def main(argv=None) -> int:
     import argparse
 
     p = argparse.ArgumentParser(prog="python -m gauss_hpc.reinvent",
@@ -256,4 +258,4 @@ def cli(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(cli())
+    sys.exit(main())

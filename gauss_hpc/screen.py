@@ -126,9 +126,10 @@ def main(argv=None) -> int:
             parser.error("--reinvent reads SMILES on standard input and answers on standard output: "
                          "give no LIGANDS file and no --out")
         cache = args.cache or Path(os.path.expanduser(defaults["reinvent_cache"]))
-        return reinvent.main(prop=args.property, cache=cache, geometry=args.geometry or defaults["geometry"],
-                             charge_model=args.charge_model or defaults["charge_model"], workers=args.workers,
-                             template=args.template or defaults["template"])
+        return reinvent.answer_screen(prop=args.property, cache=cache,
+                                      geometry=args.geometry or defaults["geometry"],
+                                      charge_model=args.charge_model or defaults["charge_model"],
+                                      workers=args.workers, template=args.template or defaults["template"])
     if args.ligands is None or args.out is None:
         parser.error("give a LIGANDS file and --out (or --reinvent)")
     if not args.ligands.is_file():
