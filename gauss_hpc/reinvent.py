@@ -36,6 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from .chem.ligands import LigandError, ligand_key
+from .targets import Target
 
 PROPERTIES = ("kd1", "total_splitting")
 TRANSIENT = ("timeout", "crashed", "killed", "cancelled", "pending", "running")
@@ -79,6 +80,14 @@ def settings_key(template: str, geometry: str, charge_model: str) -> str:
     return json.dumps({"template": template, "geometry": geometry, "charge_model": charge_model}, sort_keys=True)
 
 
+def _property_values(gaps: np.ndarray | None, ok: np.ndarray) -> dict[str, np.ndarray]:
+    """Each of PROPERTIES per results row, as the design targets define them (targets.py: total_splitting is each
+    ion's own last gap, not the NaN padding), NaN where the row is not ok."""
+    if gaps is None:
+        return {prop: np.full(len(ok), math.nan) for prop in PROPERTIES}
+    return {prop: np.where(ok, Target(prop).values(gaps), math.nan) for prop in PROPERTIES}
+
+
 def _screen_new(keys: list[str], workdir: Path, template: str, geometry: str, charge_model: str,
                 workers: int | None) -> dict:
     """Screen the ligands `keys` (donor-first SMILES) in `workdir`; {key: scores}."""
@@ -91,14 +100,11 @@ def _screen_new(keys: list[str], workdir: Path, template: str, geometry: str, ch
     out = screen(ligands, workdir / "screen.h5", geometry=geometry, charge_model=charge_model, workers=workers,
                  executor="local", template=template, quiet=True)
     table = store.read_results(out, ["status", "reason"])
-    gaps = store.read_result_arrays(out, ["kd_gaps"])["kd_gaps"]
-    scores = {}
-    for k, key in enumerate(keys):
-        ok = table["status"].iloc[k] == "ok"
-        scores[key] = {"kd1": float(gaps[k, 0]) if ok else math.nan,
-                       "total_splitting": float(gaps[k, -1]) if ok else math.nan,
-                       "status": str(table["status"].iloc[k]), "reason": str(table["reason"].iloc[k])}
-    return scores
+    values = _property_values(store.read_result_arrays(out, ["kd_gaps"]).get("kd_gaps"),
+                              (table["status"] == "ok").to_numpy())
+    return {key: {**{prop: float(values[prop][k]) for prop in PROPERTIES},
+                  "status": str(table["status"].iloc[k]), "reason": str(table["reason"].iloc[k])}
+            for k, key in enumerate(keys)}
 
 
 def score(lines: list[str], *, cache: str | Path, template: str, geometry: str, charge_model: str,
@@ -200,21 +206,20 @@ def collect(ticket: str | Path, prop: str = "kd1") -> dict:
     n_lines = json.loads(meta.read_text())["n_lines"]
     results = jobs.gather(ticket / "campaign", quiet=True)
     table = store.read_results(results, ["name", "smiles", "status", "reason", "message"])
-    gaps = store.read_result_arrays(results, ["kd_gaps"]).get("kd_gaps")
+    ok = (table["status"] == "ok").to_numpy()
+    values = _property_values(store.read_result_arrays(results, ["kd_gaps"]).get("kd_gaps"), ok)
     rows = [{"kd1": math.nan, "total_splitting": math.nan, "status": "missing", "reason": "no task", "ligand_key": ""}
             for _ in range(n_lines)]
     for i, row in enumerate(table.to_dict("records")):
         k = int(str(row["name"]).removeprefix("line")) - 1
-        ok = row["status"] == "ok" and gaps is not None and np.isfinite(gaps[i, 0])
         try:
             key = ligand_key(str(row["smiles"]))
         except LigandError:
             key = ""
         unfinished = row["status"] in ("pending", "running", "not_submitted")
-        rows[k] = {"kd1": float(gaps[i, 0]) if ok else math.nan,
-                   "total_splitting": float(gaps[i][np.isfinite(gaps[i])][-1]) if ok else math.nan,
+        rows[k] = {**{prop: float(values[prop][i]) for prop in PROPERTIES},
                    "status": str(row["status"]),
-                   "reason": "" if ok else ("not finished: collect again later" if unfinished
+                   "reason": "" if ok[i] else ("not finished: collect again later" if unfinished
                                             else str(row["message"] or row["reason"])),
                    "ligand_key": key}
     return payload(rows, prop)

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from gauss_hpc.abinitio import molcas
-from gauss_hpc.chem.complexes import Complex, metal_multiplicity
+from gauss_hpc.chem.complexes import Complex, swap_metal
 
 
 def dft_geometry(campaign: Path, ligand: str) -> Complex:
@@ -39,9 +39,7 @@ def main() -> None:
     args = p.parse_args()
     base = dft_geometry(args.campaign, args.ligand)
     for metal in args.metals:
-        symbols = [metal if i == base.metal_index else s for i, s in enumerate(base.symbols)]
-        cx = Complex.from_dict({**base.to_dict(), "symbols": symbols, "name": f"{metal}_{args.ligand}",
-                                "multiplicity": metal_multiplicity(metal)})
+        cx = swap_metal(base, metal, name=f"{metal}_{args.ligand}")
         workdir = args.out / cx.name
         result = molcas.kd_energies(cx, workdir=workdir, cores=args.cores, memory_mb=3000, keep_scratch=True,
                                     **molcas.CHEAP_CASSCF)

@@ -7,7 +7,7 @@ import pytest
 
 from gauss_hpc.abinitio import molcas
 from gauss_hpc.abinitio.result import Status
-from gauss_hpc.chem.complexes import Complex, assemble
+from gauss_hpc.chem.complexes import Complex, assemble, swap_metal
 
 FIXTURES = Path(__file__).parent / "fixtures" / "molcas"
 HAVE_MOLCAS = molcas.program_path() is not None
@@ -297,11 +297,7 @@ def test_terbium_log_gives_pseudo_doublets_not_a_kramers_error():
 @pytest.mark.parametrize("metal, spin, nactel, roots, groups", [("Er", 4, 11, 13, 8), ("Tb", 7, 8, 7, 6),
                                                                  ("Yb", 2, 13, 7, 4), ("Dy", 6, 9, 11, 8)])
 def test_casscf_input_of_each_ion(metal, spin, nactel, roots, groups, tmp_path):
-    from gauss_hpc.chem.complexes import metal_multiplicity
-
-    dy = assemble("[OH-]", relax="none")
-    cx = Complex.from_dict({**dy.to_dict(), "symbols": [metal] + list(dy.symbols[1:]),
-                            "multiplicity": metal_multiplicity(metal)})
+    cx = swap_metal(assemble("[OH-]", relax="none"), metal)
     context = molcas.casscf_context(cx, **molcas.CHEAP_CASSCF)
     assert (context.nactel, context.ciroot, context.n_doublets) == (nactel, roots, groups)
     text = molcas.render_casscf(context, tmp_path)[-1].read_text()

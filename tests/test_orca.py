@@ -204,11 +204,7 @@ def test_bad_input_is_a_status_naming_the_complex(tmp_path):
 @pytest.mark.parametrize("metal, nel, mult, nroots, groups", [("Dy", 9, 6, 21, 8), ("Er", 11, 4, 35, 8),
                                                               ("Tb", 8, 7, 7, 6), ("Yb", 13, 2, 7, 4)])
 def test_casscf_input_follows_the_ion(metal, nel, mult, nroots, groups, tmp_path):
-    from gauss_hpc.chem.complexes import Complex, assemble, metal_multiplicity
-
-    dy = assemble("[OH-]", relax="none")
-    cx = Complex.from_dict({**dy.to_dict(), "symbols": [metal] + list(dy.symbols[1:]),
-                            "multiplicity": metal_multiplicity(metal)})
+    cx = swap_metal(assemble("[OH-]", relax="none"), metal)
     context = orca.casscf_context(cx)
     (inp,) = orca.render_casscf(context, tmp_path)
     text = inp.read_text()

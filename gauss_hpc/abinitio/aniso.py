@@ -61,7 +61,7 @@ def pseudo_doublets(so_energies, n_states: int) -> tuple[list[float], list[float
     return kd.tolist(), kd_gaps(kd).tolist(), np.abs(pairs[:, 1] - pairs[:, 0]).tolist()
 
 
-def ion_of(symbols) -> GroundTerm | None:
+def ground_term_of(symbols) -> GroundTerm | None:
     """The ground term of the (first) open-shell trivalent lanthanide among `symbols`, None if there is none."""
     for symbol in symbols or ():
         if F_ELECTRONS.get(symbol, 0) in range(1, 14):
@@ -71,7 +71,7 @@ def ion_of(symbols) -> GroundTerm | None:
 
 def doublet_count(symbols) -> int | None:
     """(Pseudo-)doublets of the ground J multiplet of the lanthanide among `symbols`, None if there is none."""
-    term = ion_of(symbols)
+    term = ground_term_of(symbols)
     return term.n_doublets if term is not None else None
 
 

@@ -43,6 +43,12 @@ class GroundTerm:
         return (self.n_states + 1) // 2
 
     @property
+    def aniso_groups(self) -> int:
+        """Pseudospin-1/2 groups SINGLE_ANISO is asked for: every Kramers doublet, or every pseudo-doublet
+        without the lone last level of an integer J."""
+        return self.n_doublets if self.kramers else self.n_states // 2
+
+    @property
     def g_J(self) -> float:
         S, L, J = self.S, self.L, self.J
         return 1.0 + (J * (J + 1) + S * (S + 1) - L * (L + 1)) / (2 * J * (J + 1)) if J else 0.0

@@ -355,8 +355,8 @@ def casscf_context(cx, *, name: str | None = None, basis: str = "ANO-RCC-VDZP", 
     roots = {"all": term.high_spin_roots, "term": term.term_roots}.get(ciroot, ciroot)
     if not isinstance(roots, int) or isinstance(roots, bool):
         raise TemplateError(f"{name or cx.name}: ciroot {ciroot!r}: expected 'all', 'term' or a number of roots")
-    if n_doublets is None:      # a non-Kramers ion: its pseudo-doublets, without the lone last level
-        n_doublets = term.n_doublets if term.kramers else term.n_states // 2
+    if n_doublets is None:
+        n_doublets = term.aniso_groups
     return MolcasCasscfContext(name=name or cx.name, geometry=Geometry.from_complex(cx), metal_index=cx.metal_index,
                                basis=basis, metal_basis=metal_basis, nactel=term.n_f, ciroot=roots,
                                n_doublets=n_doublets, energy_threshold=energy_threshold,
@@ -535,7 +535,7 @@ def parse_casscf(log: str | Path, *, name: str, n_doublets: int | None = None,
     try:
         values, note = aniso_mod.spectrum_values(so, g, wanted, require_kramers=require_kramers,
                                                  axes_by_doublet=axes,
-                                                 ion=aniso_mod.ion_of([metal] if metal else geometry(text)[0]))
+                                                 ion=aniso_mod.ground_term_of([metal] if metal else geometry(text)[0]))
     except aniso_mod.NotKramers as exc:
         return Result.failure(name, BACKEND, Status.PARSE_ERROR, f"{name}: {exc}")
     if note and source == "single_aniso":

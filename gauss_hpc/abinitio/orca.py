@@ -209,7 +209,7 @@ def parse_qdpt(output: str | Path, *, name: str, n_doublets: int | None = None, 
             aniso_mod.doublet_count(symbols)
     try:
         values, note = aniso_mod.spectrum_values(so, g, n_doublets, require_kramers=require_kramers,
-                                                 axes_by_doublet=axes, ion=aniso_mod.ion_of(symbols))
+                                                 axes_by_doublet=axes, ion=aniso_mod.ground_term_of(symbols))
     except aniso_mod.NotKramers as exc:
         said = " ORCA itself says: integer-spin system" if INTEGER_SPIN in text else ""
         return Result.failure(name, BACKEND, Status.PARSE_ERROR, f"{name}: {exc}.{said}")
@@ -265,7 +265,7 @@ def casscf_context(cx, *, name: str | None = None, cores: int = 1, memory_mb: in
     except ValueError as exc:
         raise TemplateError(f"{name or cx.name}: {exc}") from None
     ion = {"nel": term.n_f, "mult": int(round(2 * term.S + 1)), "nroots": term.high_spin_roots,
-           "n_doublets": term.n_doublets if term.kramers else term.n_states // 2}
+           "n_doublets": term.aniso_groups}
     return OrcaCasscfContext(name=name or f"{cx.name}_casscf", geometry=Geometry.from_complex(cx),
                              metal_index=cx.metal_index, resources=Resources(cores, memory_mb), **{**ion, **choices})
 
