@@ -115,3 +115,25 @@ def test_local_sigkill_and_cancel(tmp_path):
     for pid in left:
         cwd = os.readlink(f"/proc/{pid}/cwd") if os.path.exists(f"/proc/{pid}/cwd") else ""
         assert not cwd.startswith(str(campaign.dir)), f"orphaned program {pid} in {cwd}"
+
+
+def test_local_workers_flag_and_resubmit_wait_gathers(tmp_path):
+    """`--local-workers` overrides the spec's local_parallelism for one submission (tasks dealt round-robin),
+    and `resubmit --wait` gathers as `submit --wait` does."""
+    from gauss_hpc.jobs.cli import main
+
+    spec = tmp_path / "spec.toml"
+    spec.write_text('[campaign]\nname = "workers"\nexecutor = "local"\n[input]\nsmiles = ["A", "B", "C", "D"]\n'
+                    '[resources]\nlocal_parallelism = 1\n'
+                    '[[steps]]\nname = "program"\nparams = { command = ["false"] }\nresources = { time_min = 1 }\n')
+    campaign = tmp_path / "c"
+    assert main(["submit", str(spec), "--campaign", str(campaign), "--local-workers", "2", "--wait"]) == 0
+    first = shards.read_submissions(campaign)[0]
+    ids = jobs.status(campaign)["task_id"].tolist()
+    assert [job["tasks"] for job in first["jobs"]] == [ids[0::2], ids[1::2]]
+    (campaign / "results.h5").unlink()
+    assert main(["resubmit", str(campaign), "--failed", "--local-workers", "3", "--wait"]) == 0
+    second = shards.read_submissions(campaign)[1]
+    assert len(second["jobs"]) == 3 and sorted(sum((j["tasks"] for j in second["jobs"]), [])) == sorted(ids)
+    results = store.read_results(campaign / "results.h5")
+    assert sorted(results["task_id"]) == sorted(ids) and set(results["status"]) == {"crashed"}     # `false` exits 1

@@ -110,14 +110,16 @@ def _write_campaign(campaign: Path, spec: Spec, tasks: list[dict]) -> None:
 
 
 def _submit_tasks(campaign: Path, spec: Spec, task_ids: list[str], executor: str, *, time_factor: float = 1.0,
-                  time_min: float | None = None, mem_gb: float | None = None, quiet: bool = False) -> dict | None:
+                  time_min: float | None = None, mem_gb: float | None = None, local_workers: int | None = None,
+                  quiet: bool = False) -> dict | None:
     """Submit the tasks as one submission record: one array, or on Slurm as many arrays as the cluster's
-    MaxArraySize needs (each indexed from 0, its offset in the record). Returns the record."""
+    MaxArraySize needs (each indexed from 0, its offset in the record). `local_workers` replaces the spec's
+    local_parallelism for this submission (how many tasks the local executor runs at once). Returns the record."""
     if not task_ids:
         return None
     kind, note = choose(executor)
     _say(note, quiet)
-    groups = chunks(task_ids, kind, spec.tasks_per_job, spec.local_parallelism)
+    groups = chunks(task_ids, kind, spec.tasks_per_job, local_workers or spec.local_parallelism)
     per_job = max(len(g) for g in groups)
     res = resources_for_job(spec.steps, per_job)
     if time_min is not None:
@@ -170,10 +172,11 @@ def _submit_tasks(campaign: Path, spec: Spec, task_ids: list[str], executor: str
 
 
 def submit(spec: str | Path | Mapping | Spec, campaign_dir: str | Path | None = None, executor: str | None = None,
-           *, input: str | Path | None = None, limit: int | None = None, quiet: bool = False) -> Campaign:
+           *, input: str | Path | None = None, limit: int | None = None, local_workers: int | None = None,
+           quiet: bool = False) -> Campaign:
     """Render every task of the spec into the campaign directory and submit the ones not yet submitted (tasks
     already done, failed or active are left alone: resubmitting a spec is idempotent). `executor` overrides
-    the spec's; `input`/`limit` override its [input]."""
+    the spec's; `input`/`limit` override its [input]; `local_workers` its local_parallelism."""
     spec = load_spec(spec)
     if input is not None:
         spec.input = {k: v for k, v in spec.input.items() if k not in ("path", "smiles", "names", "kind")}
@@ -195,15 +198,15 @@ def submit(spec: str | Path | Mapping | Spec, campaign_dir: str | Path | None = 
         _say(f"{counts.get('done', 0)} done, {counts.get('failed', 0)} failed (see `jobs status`; "
              f"`jobs resubmit --failed`), {counts.get('pending', 0) + counts.get('running', 0)} active, "
              f"{len(todo)} to submit", quiet)
-        _submit_tasks(campaign, spec, todo, executor or spec.executor, quiet=quiet)
+        _submit_tasks(campaign, spec, todo, executor or spec.executor, local_workers=local_workers, quiet=quiet)
     return Campaign(campaign)
 
 
 def resubmit(campaign_dir: str | Path, *, failed: bool = True, reasons: Iterable[str] | None = None,
              executor: str | None = None, time_factor: float = 1.0, time_min: float | None = None,
-             mem_gb: float | None = None, quiet: bool = False) -> Campaign:
+             mem_gb: float | None = None, local_workers: int | None = None, quiet: bool = False) -> Campaign:
     """Submit again the failed tasks (optionally only those with the given reasons), and any not yet
-    submitted, optionally with more time (`time_factor`, or `time_min` per task) or memory."""
+    submitted, optionally with more time (`time_factor`, or `time_min` per task), memory, or local workers."""
     campaign = Campaign(campaign_dir)
     spec = campaign.spec
     with shards.campaign_lock(campaign.dir):
@@ -219,7 +222,7 @@ def resubmit(campaign_dir: str | Path, *, failed: bool = True, reasons: Iterable
              + (f" ({', '.join(f'{r}: {n}' for r, n in table.loc[wanted, 'reason'].value_counts().items() if r)})"
                 if len(todo) else ""), quiet)
         _submit_tasks(campaign.dir, spec, todo, executor or spec.executor, time_factor=time_factor,
-                      time_min=time_min, mem_gb=mem_gb, quiet=quiet)
+                      time_min=time_min, mem_gb=mem_gb, local_workers=local_workers, quiet=quiet)
     return campaign
 
 

@@ -9,6 +9,13 @@ from .shards import CampaignError
 from .spec import SpecError
 
 
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text}: must be a positive whole number")
+    return value
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m gauss_hpc.jobs",
                                 description="Ab initio job arrays: submit, status, resubmit, gather, cancel; "
@@ -21,6 +28,8 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--input", help="override [input] path (samples.h5, ligands.h5, SMILES file)")
     s.add_argument("--limit", type=int, help="only the first N inputs")
     s.add_argument("--wait", action="store_true", help="wait for the tasks, then gather")
+    s.add_argument("--local-workers", type=_positive_int, metavar="N",
+                   help="local executor: tasks run at once (default: [resources] local_parallelism, else the CPUs)")
     st = sub.add_parser("status", help="pending / running / done / failed by reason")
     st.add_argument("campaign")
     st.add_argument("--tasks", action="store_true", help="also list every task that is not done")
@@ -32,7 +41,9 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--time-min", type=float, help="minutes per task instead of the steps' times")
     r.add_argument("--mem-gb", type=float, help="memory per job")
     r.add_argument("--executor", choices=["auto", "slurm", "local", "debug"])
-    r.add_argument("--wait", action="store_true")
+    r.add_argument("--local-workers", type=_positive_int, metavar="N",
+                   help="local executor: tasks run at once (default: [resources] local_parallelism, else the CPUs)")
+    r.add_argument("--wait", action="store_true", help="wait for the tasks, then gather")
     g = sub.add_parser("gather", help="merge the shards into results.h5")
     g.add_argument("campaign")
     g.add_argument("--out", help="output file (default <campaign>/results.h5)")
@@ -74,7 +85,8 @@ def main(argv=None) -> int:
 
     try:
         if args.command == "submit":
-            c = cp.submit(args.spec, args.campaign, args.executor, input=args.input, limit=args.limit)
+            c = cp.submit(args.spec, args.campaign, args.executor, input=args.input, limit=args.limit,
+                          local_workers=args.local_workers)
             if args.wait:
                 c.wait()
                 gather(c.dir)
@@ -83,9 +95,10 @@ def main(argv=None) -> int:
             return _print_status(args.campaign, args.tasks)
         if args.command == "resubmit":
             c = cp.resubmit(args.campaign, reasons=args.reason, executor=args.executor, time_factor=args.time_factor,
-                            time_min=args.time_min, mem_gb=args.mem_gb)
+                            time_min=args.time_min, mem_gb=args.mem_gb, local_workers=args.local_workers)
             if args.wait:
                 c.wait()
+                gather(c.dir)
             return _print_status(c.dir, False)
         if args.command == "gather":
             print(gather(args.campaign, args.out, workers=args.workers))
