@@ -1,6 +1,6 @@
 """The HDF5 schema of every file the stages exchange, in one place.
 
-Conventions (see README "File formats"):
+Conventions (docs/formats.md):
 - every file carries provenance attributes: format version, gauss_hpc version, creation time, the command and
   config that made it, and content hashes of its source files;
 - tables are groups with one 1-D (or N-D, first axis = rows) dataset per column; strings are variable-length
