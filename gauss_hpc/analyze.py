@@ -131,11 +131,36 @@ def learning_curves(report: Report, run_dir: Path) -> None:
             ax.set_yscale("log")
         ax.legend(fontsize=7)
     report.save(fig, "learning_curves.png", title, f"{len(history)} epochs of {run_dir}")
-    best = history.loc[history["val_loss"].idxmin()] if "val_loss" in history else history.iloc[-1]
-    for column in ("val_char_accuracy", "val_string_accuracy"):
-        if column in history:
-            report.numbers[f"held-out {column[4:].replace('_', ' ')} (best epoch)"] = round(float(best[column]), 4)
-    report.numbers["epochs"] = len(history)
+    report.numbers["training run: epochs"] = len(history)
+
+
+def model_numbers(report: Report, run_dirs: list[Path], samples: Path | None) -> None:
+    """Held-out reconstruction of the model that sampled (the generated ligands came from it; samples.h5 names
+    it), then of the training run given with --run when that is another model: a short run shown for its
+    curves must not stand for the model that wrote the ligands."""
+    models = []
+    if samples is not None and samples.is_file():
+        with store.open_checked(samples, "samples") as h5:
+            sampler = str(h5.attrs.get("run_dir", ""))
+        if sampler:
+            report.numbers["sampling model"] = sampler
+            models.append(("sampling model", Path(sampler)))
+    if run_dirs and not any(_same_dir(run_dirs[0], m) for _, m in models):
+        models.append(("training run", run_dirs[0]))
+    for name, run_dir in models:
+        history = store.read_history(run_dir / "history.h5") if (run_dir / "history.h5").is_file() else None
+        if history is None or history.empty or "val_loss" not in history:
+            continue
+        best = history.loc[history["val_loss"].idxmin()]
+        report.numbers[f"{name}: held-out whole strings / characters (epoch {int(best['epoch'])})"] = \
+            f"{best['val_string_accuracy']:.3f} / {best['val_char_accuracy']:.3f}"
+
+
+def _same_dir(a: Path, b: Path) -> bool:
+    try:
+        return a.resolve() == b.resolve()
+    except OSError:
+        return False
 
 
 def training_size(run_dir: Path) -> int:
@@ -650,6 +675,7 @@ def analyze(out: str | Path, runs: list[str | Path] = (), samples: str | Path | 
         ligands = store.read_latents(run_dirs[0] / "latents.h5")["ligands_file"]
     table = _results([Path(p) for p in results])
     ligands_path = Path(ligands) if ligands is not None else None
+    model_numbers(report, run_dirs, Path(samples) if samples is not None else None)   # first in Key numbers
     figures = []
     if samples is not None:     # the molecules first: what a chemist opens the report for
         figures += [("Generated ligands", generated_molecules, (Path(samples), table, ligands_path)),

@@ -245,22 +245,6 @@ def casscf(cfg: dict, out: Path) -> dict:
             "casscf_kd_gaps": arrays["kd_gaps"][ok].round(1).tolist(), "messages": results.loc[~ok, "message"].tolist()}
 
 
-def model_numbers(sampler: Path, own_run: Path) -> dict:
-    """Held-out reconstruction of the model that sampled (its own history: the shipped model was scored on the
-    held-out split of the set it was trained on), beside the demo's own short run."""
-    numbers = {}
-    for name, run_dir in (("sampling model", sampler), ("demo's own run", own_run)):
-        history = store.read_history(run_dir / "history.h5") if (run_dir / "history.h5").is_file() else None
-        if history is None or history.empty or "val_loss" not in history:
-            continue
-        best = history.loc[history["val_loss"].idxmin()]
-        numbers[f"{name}: held-out whole strings / characters (epoch {int(best['epoch'])})"] = \
-            f"{best['val_string_accuracy']:.3f} / {best['val_char_accuracy']:.3f}"
-        if sampler == own_run:
-            break
-    return numbers
-
-
 def demo(cfg: dict, out: Path) -> Path:
     from .analyze import analyze
 
@@ -300,7 +284,7 @@ def demo(cfg: dict, out: Path) -> Path:
     results = [p for p in (out / "campaigns/screen/results.h5", out / "campaigns/casscf/results.h5") if p.exists()]
     step(9, "report", lambda: analyze(out / "report", [run_dir], samples, results, ligands=ligands))
     banner(10, total, "summary")
-    numbers = {**json.loads((out / "report" / "numbers.json").read_text()), **model_numbers(sampler, run_dir),
+    numbers = {**json.loads((out / "report" / "numbers.json").read_text()),
                **{f"round: {k}": v for k, v in (round_summary or {}).items()}}
     width = max(map(len, list(numbers) + list(timings)))
     for key, value in numbers.items():

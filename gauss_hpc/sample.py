@@ -392,7 +392,7 @@ def _sources(cfg, latents: Latents | None) -> list[Path]:
 
 def _file_attrs(cfg, setup: Setup, size: int, seconds: dict) -> dict:
     plan, latents, loaded = setup.plan, setup.latents, setup.loaded
-    return {"run_dir": str(cfg["run"]), "ligands_file": str(latents.ligands_file) if latents else "",
+    return {"run_dir": str(Path(cfg["run"]).resolve()), "ligands_file": str(latents.ligands_file) if latents else "",
             "sigmas": list(plan.sigmas), "batches": plan.batches, "batch_size": plan.batch_size,
             "decoding": cfg["decoding"], "temperature": float(cfg["temperature"]),
             "precision": setup.decoder.precision, "keep_donor": bool(cfg["keep_donor"]), "rng_seed": plan.base_seed,

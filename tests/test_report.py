@@ -82,7 +82,13 @@ def test_report_draws_ligands_seeds_and_complexes(stage_files, report):
     # the existing PNG figures and numbers are still there
     for png in ("learning_curves.png", "latent_maps.png", "parity.png", "sigma_sweep.png", "campaign_status.png"):
         assert png in page and (report.out / png).is_file()
-    assert json.loads((report.out / "numbers.json").read_text())["sampling attempts"] == 3 * 2 * 2 * 40
+    numbers = json.loads((report.out / "numbers.json").read_text())
+    assert numbers["sampling attempts"] == 3 * 2 * 2 * 40
+    # Key numbers lead with the model that wrote the ligands (here also the training run: said once)
+    keys = list(numbers)
+    assert numbers[keys[0]] == str((stage_files[0] / "run").resolve()) and keys[0] == "sampling model"
+    assert keys[1].startswith("sampling model: held-out whole strings / characters (epoch ")
+    assert not any(k.startswith("training run: held-out") for k in keys)
     # a figure whose inputs are missing is listed with the reason: no generated ligand was computed here
     assert "Not made" in page and figures["Seed → sample fidelity, interactive: point at a generated ligand"].missing
     size = (report.out / "index.html").stat().st_size
@@ -167,3 +173,15 @@ def test_fidelity_interval_says_how_much_the_score_rests_on_the_seeds_picked():
     lo, hi = analyze.fidelity_interval(joined)
     score = analyze.fidelity_score(joined["seed_kd1_gap"], joined["kd1_gap"])
     assert lo < score < hi and hi - lo > 0.5
+
+
+def test_key_numbers_tell_the_sampling_model_from_a_short_training_run(stage_files, tmp_path):
+    """The demo shows curves of its own 5-minute run but samples with the shipped model: both are named."""
+    _, samples = stage_files
+    shipped = ROOT / "data" / "models" / "qm9_autoregressive"
+    made = analyze.Report(tmp_path)
+    analyze.model_numbers(made, [shipped], samples)
+    keys = list(made.numbers)
+    assert keys[0] == "sampling model" and keys[1].startswith("sampling model: held-out")
+    assert keys[2] == "training run: held-out whole strings / characters (epoch 3)"
+    assert made.numbers[keys[2]].startswith("0.92")          # the shipped model's held-out whole strings
