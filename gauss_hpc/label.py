@@ -1,8 +1,8 @@
 """Proxy labels of the donor atom for the ligands of a ligands.h5 file, from any backend with `label_ligand`.
 
-    python -m gauss_hpc.label --backend xtb --in data/ligands.h5 [--limit N] [--rows 0:500,900] [--workers 2]
-    python -m gauss_hpc.label --backend molcas --in data/ligands.h5 --rows 0:5
-    python -m gauss_hpc.label merge campaigns/x/results.h5 --into ligands.h5     (see gauss_hpc.merge)
+    python -m gauss_hpc.label --backend xtb --ligands data/ligands.h5 [--limit N] [--rows 0:500,900] [--workers 2]
+    python -m gauss_hpc.label --backend molcas --ligands data/ligands.h5 --rows 0:5
+    python -m gauss_hpc.label merge campaigns/x/results.h5 --ligands ligands.h5     (see gauss_hpc.merge)
 
 The backend is the module gauss_hpc.abinitio.<backend>; its `label_ligand(smiles, name=, workdir=, **options)`
 returns a Result with donor_charge, donor_dipole and donor_polarizability. Labels are written into the ligands
@@ -250,9 +250,10 @@ def _parse_option(text: str) -> tuple[str, object]:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m gauss_hpc.label", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter,
-                                epilog="subcommand:\n  merge RESULTS.h5... --into LIGANDS.h5   computed results become "
+                                epilog="subcommand:\n  merge RESULTS.h5... --ligands LIGANDS.h5   computed results become "
                                        "labels (python -m gauss_hpc.label merge --help)")
-    p.add_argument("--in", dest="path", required=True, help="ligands.h5 made by gauss_hpc.data")
+    p.add_argument("--ligands", "--in", dest="path", required=True,
+                   help="ligands.h5 made by gauss_hpc.data (--in: the older name)")
     p.add_argument("--backend", help="module of gauss_hpc.abinitio with label_ligand (default from [label])")
     p.add_argument("--config", help="TOML file with a [label] section")
     p.add_argument("--rows", help="subset of rows, e.g. 0:1000,1500 (default: all)")
@@ -265,7 +266,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--retry-failed", action="store_true", default=None, help="rerun ligands that failed before")
     p.add_argument("--restart", action="store_true", help="ignore the progress file and start over")
     p.add_argument("--workdir", help="where backends that write files work (default next to the ligands file)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--no-progress", "--quiet", dest="quiet", action="store_true",
+                   help="no progress bar (--quiet: the older name)")
     return p
 
 

@@ -191,7 +191,7 @@ class Round:
         run(mpi_launcher(int(self.cfg["ranks"])) + [
             sys.executable, "-m", "gauss_hpc.train", "--ligands", str(self.ligands), "--out", str(self.model),
             "--init-from", str(self.model_in), "--kd-head", "--kd-label", self.cfg["kd_label"], "--threads", "1",
-            "--seed", str(int(self.cfg["seed"]) + self.number), "--no-progress", *overrides]
+            "--rng-seed", str(int(self.cfg["seed"]) + self.number), "--no-progress", *overrides]
             + (["--resume"] if resume else []))
 
 

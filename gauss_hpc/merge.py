@@ -1,6 +1,6 @@
 """Results become labels: what a campaign computed goes back into a ligands file for the next training round.
 
-    python -m gauss_hpc.label merge campaigns/x/results.h5 [more results.h5 ...] --into ligands.h5 [--replace]
+    python -m gauss_hpc.label merge campaigns/x/results.h5 [more results.h5 ...] --ligands ligands.h5 [--replace]
 
 Per finished task (status ok) the ligand is found by its identity (the canonical key that travelled from
 samples.h5 through the campaign's task into results.h5, with the donor: chem.ligands.ligand_key), or appended to /ligands with its provenance (round,
@@ -268,7 +268,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m gauss_hpc.label merge", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("results", nargs="+", help="results.h5 of gauss_hpc.jobs gather (or jobs import)")
-    p.add_argument("--into", required=True, help="ligands.h5 to add the labels (and new ligands) to")
+    p.add_argument("--ligands", "--into", dest="into", required=True,
+                   help="ligands.h5 to add the labels (and new ligands) to (--into: the older name)")
     p.add_argument("--replace", action="store_true",
                    help="overwrite values the file already has for the same label (default: keep them)")
     return p

@@ -117,7 +117,8 @@ def main(argv=None) -> int:
     parser.add_argument("--executor", choices=("auto", "local", "slurm", "debug"),
                         help=f"where the tasks run (default {defaults['executor']})")
     parser.add_argument("--campaign", type=Path, help="campaign directory (default: next to --out)")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+    parser.add_argument("--no-progress", "--quiet", dest="quiet", action="store_true",
+                        help="no progress bar or summary (--quiet: the same)")
     args = parser.parse_args(argv)
     if args.reinvent:
         from . import reinvent

@@ -127,6 +127,9 @@ def build_parser() -> argparse.ArgumentParser:
         elif kind == "list_str":
             parser.add_argument(_flag(key), dest=key, type=lambda s: [x.strip() for x in s.split(",") if x.strip()],
                                 default=None, help=f"{text} (default: {','.join(default)})")
+        elif key == "seed":       # --rng-seed, as in sample (where --seed-* name seed ligands); --seed still works
+            parser.add_argument("--rng-seed", "--seed", dest=key, type=kind, default=None,
+                                help=f"{text} (default: {default}; --seed: the older name)")
         else:
             parser.add_argument(_flag(key), dest=key, type=kind, default=None, help=f"{text} (default: {default})")
     return parser
@@ -253,7 +256,7 @@ def load_dataset(cfg: dict, vocab: Vocabulary | None = None) -> Dataset:
         if targets not in file_labels or descriptors not in file_labels:
             raise InputError(f"{path}: kd_head needs labels {targets!r} (n, 7) and {descriptors!r} (n, 6); "
                              f"found {sorted(file_labels)}. Merge KD results first (python -m gauss_hpc.label "
-                             f"merge results.h5 --into {path}), choose another --kd-label, or train without "
+                             f"merge results.h5 --ligands {path}), choose another --kd-label, or train without "
                              f"--kd-head.")
         (gaps, gmask), (desc, dmask) = file_labels[targets], file_labels[descriptors]
         kd_mask = gmask & dmask & np.isfinite(gaps).all(1) & np.isfinite(desc).all(1)

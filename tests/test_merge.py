@@ -114,9 +114,9 @@ def test_a_merge_that_dies_mid_write_leaves_the_old_file(tmp_path, monkeypatch):
 
 def test_bad_inputs_say_what_is_wrong(tmp_path, capsys):
     ligands = make_ligands(tmp_path / "ligands.h5")
-    assert label.main(["merge", str(ligands), "--into", str(ligands)]) == 2
+    assert label.main(["merge", str(ligands), "--ligands", str(ligands)]) == 2
     assert "is a ligands file, expected results" in capsys.readouterr().err
-    assert label.main(["merge", str(tmp_path / "nope.h5"), "--into", str(ligands)]) == 2
+    assert label.main(["merge", str(tmp_path / "nope.h5"), "--ligands", str(ligands)]) == 2
     assert "no such file" in capsys.readouterr().err
 
 
