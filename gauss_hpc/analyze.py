@@ -2,7 +2,9 @@
 
 The report shows the molecules first (generated ligands beside their seeds with their KD1, the seeds, the computed
 complexes and a 3-D view of them), then interactive maps (plotly, its JavaScript embedded so that the file opens
-offline), then the PNG figures for papers. Each figure is made from whatever files are given; a figure whose inputs
+offline), then the PNG figures for papers. It ranks by the design target of the round (KD1, highest first, unless
+`--target`/`--direction` or a loop's `--config` say otherwise) and reads the seeds' crystal-field labels of the
+complex template the results were computed on (`--template` when they mix several). Each figure is made from whatever files are given; a figure whose inputs
 are missing is listed in the report with the reason instead of failing the whole report.
 """
 
@@ -27,6 +29,7 @@ import pandas as pd  # noqa: E402
 from . import store  # noqa: E402
 from .report import kd  # noqa: E402
 from .report.kd import novelty_key  # noqa: E402
+from .targets import Target  # noqa: E402
 
 log = logging.getLogger("gauss_hpc.analyze")
 
@@ -48,6 +51,7 @@ class Figure:
 @dataclass
 class Report:
     out: Path
+    focus: kd.Focus = field(default_factory=kd.Focus)     # what ligands and complexes are ranked by
     figures: list[Figure] = field(default_factory=list)
     numbers: dict = field(default_factory=dict)
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
@@ -369,8 +373,9 @@ def sigma_sweep_interactive(report: Report, samples: Path, results: pd.DataFrame
         return report.skip(title, f"{samples} has no sampling statistics")
     from .report import interactive
 
-    report.add(title, interactive.sigma_sweep(stats, kd.ranked(samples, results)),
-               "right: each novel unique ligand at its σ and its most trusted KD1 (CASSCF > crystal field > "
+    focus = report.focus
+    report.add(title, interactive.sigma_sweep(stats, kd.ranked(samples, results, focus), focus.name),
+               f"right: each novel unique ligand at its σ and its most trusted {focus.name} (CASSCF > crystal field > "
                "predicted from the nearest labelled latents)", plotly=True)
 
 
@@ -384,7 +389,9 @@ def metrics_table(report: Report, samples: Path) -> None:
 
 # --- figures: campaigns ------------------------------------------------------------------------------------------
 
-def _results(paths: list[Path]) -> pd.DataFrame:
+def _results(paths: list[Path], target: Target) -> pd.DataFrame:
+    """Every row of the results files, with `target` (the design target from the KD gaps), KD1 and KD7 (the
+    paper's fidelity figures), the ground doublet's g values and main axis, and where each row came from."""
     frames = []
     for path in paths:
         table = store.read_results(path)
@@ -392,6 +399,7 @@ def _results(paths: list[Path]) -> pd.DataFrame:
         if "kd_gaps" in arrays:
             table["kd1_gap"] = arrays["kd_gaps"][:, 0]
             table["kd7_gap"] = arrays["kd_gaps"][:, 6]
+            table["target"] = target.values(arrays["kd_gaps"])
         if "g_tensors" in arrays:       # principal g values of the ground Kramers doublet
             for k in range(3):
                 table[f"ground_g{k + 1}"] = arrays["g_tensors"][:, 0, k]
@@ -415,15 +423,16 @@ def campaign_status(report: Report, results: pd.DataFrame) -> None:
         report.numbers[f"{campaign}: tasks ok / all"] = f"{int(row.get('ok', 0))} / {int(row.sum())}"
 
 
-def seed_kd_gaps(samples: Path, ligands_file: Path) -> pd.DataFrame:
-    """Per unique generated ligand (canonical SMILES): its seed's crystal-field KD gaps from the ligands file."""
+def seed_kd_gaps(samples: Path, ligands_file: Path, kd_label: str = KD_GAPS_LABEL) -> pd.DataFrame:
+    """Per unique generated ligand (canonical SMILES): its seed's crystal-field KD gaps (`kd_label`) from the
+    ligands file."""
     seeds = store.read_samples(samples, "seeds")
     generated = store.read_samples(samples, "samples", ["canonical", "seed_id", "seed_smiles", "sigma", "unique"])
     generated = generated[generated["unique"].astype(bool)]
     labels = store.read_labels(ligands_file)
-    if KD_GAPS_LABEL not in labels:
+    if kd_label not in labels:
         return pd.DataFrame()
-    values, mask = labels[KD_GAPS_LABEL]
+    values, mask = labels[kd_label]
     rows = seeds.set_index("seed_id")["ligand_row"]
     seed_row = generated["seed_id"].map(rows).to_numpy()
     known = (seed_row >= 0) & mask[np.clip(seed_row, 0, None)]
@@ -450,9 +459,10 @@ def fidelity_interval(joined: pd.DataFrame, gap: str = "kd1", rounds: int = 1000
     return tuple(round(float(q), 3) for q in np.nanpercentile(scores, [5, 95]))
 
 
-def fidelity_join(results: pd.DataFrame, samples: Path, ligands_file: Path) -> pd.DataFrame:
+def fidelity_join(results: pd.DataFrame, samples: Path, ligands_file: Path,
+                  kd_label: str = KD_GAPS_LABEL) -> pd.DataFrame:
     """Finished generated complexes with their seed's labelled KD gaps, σ and seed SMILES."""
-    seeds = seed_kd_gaps(samples, ligands_file)
+    seeds = seed_kd_gaps(samples, ligands_file, kd_label)
     ok = results[(results["status"] == "ok") & results["kd1_gap"].notna()]
     ok = ok.drop(columns=[c for c in seeds.columns if c in ok.columns])   # the samples file is authoritative
     return ok.assign(key=[novelty_key(c, s) for c, s in zip(ok["canonical"], ok["smiles"])]).join(
@@ -461,7 +471,7 @@ def fidelity_join(results: pd.DataFrame, samples: Path, ligands_file: Path) -> p
 
 def seed_fidelity(report: Report, results: pd.DataFrame, samples: Path, ligands_file: Path) -> None:
     title = "Seed → sample fidelity of the KD gaps (paper Fig. 5, 8)"
-    joined = fidelity_join(results, samples, ligands_file)
+    joined = fidelity_join(results, samples, ligands_file, report.focus.kd_label)
     if len(joined) < 3:
         return report.skip(title, f"only {len(joined)} generated complexes with a KD-labelled seed")
     fig, axes = plt.subplots(1, 2, figsize=(10, 4), layout="constrained")
@@ -491,7 +501,7 @@ def seed_fidelity(report: Report, results: pd.DataFrame, samples: Path, ligands_
 
 def seed_fidelity_interactive(report: Report, results: pd.DataFrame, samples: Path, ligands_file: Path) -> None:
     title = "Seed → sample fidelity, interactive: point at a generated ligand"
-    joined = fidelity_join(results, samples, ligands_file)
+    joined = fidelity_join(results, samples, ligands_file, report.focus.kd_label)
     if joined.empty:
         return report.skip(title, "no generated complex with a computed KD1 and a KD-labelled seed")
     from .report import interactive
@@ -500,58 +510,61 @@ def seed_fidelity_interactive(report: Report, results: pd.DataFrame, samples: Pa
                "campaign's kd_step (crystal field or CASSCF)", plotly=True)
 
 
-def kd1_distribution(report: Report, results: pd.DataFrame, ligands_file: Path) -> None:
-    title = "KD1 gap of generated ligands vs the labelled set (paper Fig. 10b)"
+def target_distribution(report: Report, results: pd.DataFrame, ligands_file: Path) -> None:
+    focus = report.focus
+    title = f"{focus.name} of generated ligands vs the labelled set (paper Fig. 10b)"
     labels = store.read_labels(ligands_file)
-    ok = results[(results["status"] == "ok") & results["kd1_gap"].notna()]
-    if KD_GAPS_LABEL not in labels or ok.empty:
-        return report.skip(title, f"needs {KD_GAPS_LABEL} labels in the ligands file and finished KD results")
-    values, mask = labels[KD_GAPS_LABEL]
-    labelled = values[mask, 0]
+    ok = results[(results["status"] == "ok") & results["target"].notna()] if "target" in results else results.iloc[:0]
+    if focus.kd_label not in labels or ok.empty:
+        return report.skip(title, f"needs {focus.kd_label} labels in the ligands file and finished KD results")
+    values, mask = labels[focus.kd_label]
+    labelled = focus.target.values(values[mask])
+    labelled = labelled[np.isfinite(labelled)]
     fig, ax = plt.subplots(figsize=(6, 3.8))
-    bins = np.histogram_bin_edges(np.concatenate([labelled, ok["kd1_gap"]]), bins=30)
+    bins = np.histogram_bin_edges(np.concatenate([labelled, ok["target"]]), bins=30)
     ax.hist(labelled, bins=bins, alpha=0.6, density=True, label=f"labelled set (n = {len(labelled)})")
     for campaign, group in ok.groupby("campaign"):
-        ax.hist(group["kd1_gap"], bins=bins, alpha=0.6, density=True,
+        ax.hist(group["target"], bins=bins, alpha=0.6, density=True,
                 label=f"generated, {campaign} (n = {len(group)})")
-    ax.set_xlabel("KD1 gap (cm⁻¹)")
+    ax.set_xlabel(f"{focus.name} (cm⁻¹)")
     ax.set_ylabel("density")
     ax.legend(fontsize=8)
-    report.save(fig, "kd1_distribution.png", title)
-    report.numbers["KD1 gap labelled set, median (cm⁻¹)"] = round(float(np.median(labelled)), 1)
-    report.numbers["KD1 gap generated, median (cm⁻¹)"] = round(float(ok["kd1_gap"].median()), 1)
+    report.save(fig, "target_distribution.png", title)
+    report.numbers[f"{focus.name} labelled set, median (cm⁻¹)"] = round(float(np.median(labelled)), 1)
+    report.numbers[f"{focus.name} generated, median (cm⁻¹)"] = round(float(ok["target"].median()), 1)
 
 
 def screen_vs_casscf(report: Report, results: pd.DataFrame) -> None:
-    """KD1 of the screen (crystal field) against CASSCF for every ligand the results have both for: parity and
-    rank, with Spearman's rho and the MAE (how far this run's screen can be trusted to pick what CASSCF gets)."""
+    """The target by the screen (crystal field) against CASSCF for every ligand the results have both for: parity
+    and rank, with Spearman's rho and the MAE (how far this run's screen can be trusted to pick what CASSCF gets)."""
     from scipy.stats import spearmanr
 
-    title = "Screen against CASSCF: KD1 of every ligand computed both ways"
-    wide = kd.computed(results)
-    both = wide.dropna(subset=["kd1_crystal_field", "kd1_casscf"]) if {"kd1_crystal_field", "kd1_casscf"} <= \
+    name = report.focus.name
+    title = f"Screen against CASSCF: {name} of every ligand computed both ways"
+    wide = kd.computed(results, report.focus)
+    both = wide.dropna(subset=["value_crystal_field", "value_casscf"]) if {"value_crystal_field", "value_casscf"} <= \
         set(wide.columns) else wide.iloc[:0]
     if len(both) < 3:
-        return report.skip(title, f"only {len(both)} ligands have both a crystal-field and a CASSCF KD1 (run a "
+        return report.skip(title, f"only {len(both)} ligands have both a crystal-field and a CASSCF {name} (run a "
                                   "CASSCF campaign on screened ligands and pass both results files)")
-    screen_kd1, casscf_kd1 = both["kd1_crystal_field"].to_numpy(), both["kd1_casscf"].to_numpy()
-    rho = float(spearmanr(screen_kd1, casscf_kd1)[0])
+    screen, casscf = both["value_crystal_field"].to_numpy(), both["value_casscf"].to_numpy()
+    rho = float(spearmanr(screen, casscf)[0])
     fig, (parity_ax, rank_ax) = plt.subplots(1, 2, figsize=(10, 4), layout="constrained")
-    parity_ax.scatter(casscf_kd1, screen_kd1, s=14)
-    top = max(screen_kd1.max(), casscf_kd1.max()) * 1.05
+    parity_ax.scatter(casscf, screen, s=14)
+    top = max(screen.max(), casscf.max()) * 1.05
     parity_ax.plot([0, top], [0, top], "k--", lw=0.8)
-    parity_ax.set_xlabel("CASSCF KD1 (cm⁻¹)")
-    parity_ax.set_ylabel("screen KD1 (cm⁻¹)")
-    parity_ax.set_title(f"parity: MAE {np.mean(np.abs(screen_kd1 - casscf_kd1)):.0f} cm⁻¹", fontsize=10)
-    rank_ax.scatter(pd.Series(casscf_kd1).rank(), pd.Series(screen_kd1).rank(), s=14)
+    parity_ax.set_xlabel(f"CASSCF {name} (cm⁻¹)")
+    parity_ax.set_ylabel(f"screen {name} (cm⁻¹)")
+    parity_ax.set_title(f"parity: MAE {np.mean(np.abs(screen - casscf)):.0f} cm⁻¹", fontsize=10)
+    rank_ax.scatter(pd.Series(casscf).rank(), pd.Series(screen).rank(), s=14)
     rank_ax.set_xlabel("CASSCF rank")
     rank_ax.set_ylabel("screen rank")
     rank_ax.set_title(f"rank: Spearman ρ {rho:.2f} (n = {len(both)})", fontsize=10)
     report.save(fig, "screen_vs_casscf.png", title, "one point per ligand with both numbers in the results files "
                 "given; CASSCF includes ORCA and imported outputs")
     report.numbers["screen vs CASSCF: ligands with both"] = int(len(both))
-    report.numbers["screen vs CASSCF: Spearman rho (KD1)"] = round(rho, 3)
-    report.numbers["screen vs CASSCF: MAE KD1 (cm⁻¹)"] = round(float(np.mean(np.abs(screen_kd1 - casscf_kd1))), 1)
+    report.numbers[f"screen vs CASSCF: Spearman rho ({name})"] = round(rho, 3)
+    report.numbers[f"screen vs CASSCF: MAE {name} (cm⁻¹)"] = round(float(np.mean(np.abs(screen - casscf))), 1)
 
 
 # --- molecules --------------------------------------------------------------------------------------------------
@@ -562,51 +575,60 @@ VIEWS_3D = 2              # 3-D views (each carries its geometry; plotly.js is s
 
 
 def generated_molecules(report: Report, samples: Path, results: pd.DataFrame, ligands_file: Path | None) -> None:
-    title = "Generated ligands beside their seeds, best KD1 first"
-    table = kd.ranked(samples, results)
+    focus = report.focus
+    title = f"Generated ligands beside their seeds, {focus.best_first}"
+    table = kd.ranked(samples, results, focus)
     if table.empty:
         return report.skip(title, f"{samples} holds no novel unique ligand")
     from .report import molecules
 
     shown = table.head(TOP_LIGANDS)
     said = ", ".join(f"{(shown['method'] == m).sum()} {kd.METHODS[m]}" for m in kd.METHODS
-                     if (shown["method"] == m).any()) or "no KD1 known: ordered by times generated"
-    report.add(title, molecules.generated_cards(table, kd.seeds(samples, ligands_file), TOP_LIGANDS),
+                     if (shown["method"] == m).any()) or f"no {focus.name} known: ordered by times generated"
+    report.add(title, molecules.generated_cards(table, kd.seeds(samples, ligands_file, focus), TOP_LIGANDS,
+                                                focus.name),
                f"{len(shown)} of {len(table)} novel unique ligands, the CASSCF-computed first, then crystal-field, "
-               f"then predicted, each by KD1 ({said}); the method is written on each drawing; the donor atom "
-               f"(bound to Dy) is highlighted; the seed is drawn on the left with its labelled KD1")
+               f"then predicted, each {focus.best_first} ({said}); the method is written on each drawing; the "
+               f"donor atom (bound to the metal) is highlighted; the seed is drawn on the left with its labelled "
+               f"{focus.name} ({focus.kd_label})")
 
 
 def seed_molecules(report: Report, samples: Path, ligands_file: Path | None) -> None:
     title = "Seeds of the sampling run"
-    seeds = kd.seeds(samples, ligands_file)
+    seeds = kd.seeds(samples, ligands_file, report.focus)
     if seeds.empty:
         return report.skip(title, f"{samples} has no seeds")
     from .report import molecules
 
-    counts = kd.generated(samples)["seed_id"].value_counts()
-    report.add(title, molecules.seed_cards(seeds, counts), "KD1: the crystal-field label of the ligands file")
+    counts = kd.generated(samples, report.focus)["seed_id"].value_counts()
+    report.add(title, molecules.seed_cards(seeds, counts, report.focus.name),
+               f"{report.focus.name}: from the crystal-field label {report.focus.kd_label} of the ligands file")
 
 
-def _complex_order(results: pd.DataFrame) -> pd.DataFrame:
-    """CASSCF results first, then finished before failed, each by KD1 descending."""
-    return results.assign(_casscf=results["kd_step"] != "casscf", _failed=results["status"] != "ok",
-                          _kd1=-results.get("kd1_gap", pd.Series(np.nan, results.index)).fillna(-np.inf)) \
-        .sort_values(["_casscf", "_failed", "_kd1"]).drop(columns=["_casscf", "_failed", "_kd1"])
+def _complex_order(results: pd.DataFrame, focus: kd.Focus) -> pd.DataFrame:
+    """CASSCF results first (OpenMolcas, ORCA or imported: kd.KD_STEP_METHOD), then finished before failed, each
+    best first in the target's direction."""
+    multireference = results["kd_step"].map(kd.KD_STEP_METHOD) == "casscf"
+    value = results["target"] if "target" in results else pd.Series(np.nan, results.index)
+    return results.assign(_casscf=~multireference, _failed=results["status"] != "ok",
+                          _value=focus.sort_key(value)) \
+        .sort_values(["_casscf", "_failed", "_value"], kind="stable").drop(columns=["_casscf", "_failed", "_value"])
 
 
 def complex_molecules(report: Report, results: pd.DataFrame) -> None:
     from .report import molecules
 
-    shown = _complex_order(results).head(MAX_COMPLEXES)
-    report.add("Computed complexes", molecules.complex_cards(shown),
+    focus = report.focus
+    shown = _complex_order(results, focus).head(MAX_COMPLEXES)
+    report.add("Computed complexes", molecules.complex_cards(shown, focus.name),
                f"{len(shown)} of {len(results)} tasks ({', '.join(results['campaign'].unique())}): the axial ligand "
-               f"of each complex, CASSCF first, then by KD1; red: failed or unfinished")
+               f"of each complex, CASSCF first, then {focus.best_first}; red: failed or unfinished")
 
 
 def complex_views(report: Report, results: pd.DataFrame) -> None:
     title = "3-D view of computed complexes"
-    finished = _complex_order(results[results["status"] == "ok"])
+    focus = report.focus
+    finished = _complex_order(results[results["status"] == "ok"], focus)
     if finished.empty:
         return report.skip(title, "no finished complex")
     from .report import interactive
@@ -616,16 +638,17 @@ def complex_views(report: Report, results: pd.DataFrame) -> None:
         symbols, coords = store.read_geometry(row["results_file"], int(row["results_row"]))
         if symbols:
             method = kd.METHODS.get(kd.KD_STEP_METHOD.get(row["kd_step"]), row["kd_step"])
-            kd1 = f", KD1 {row['kd1_gap']:.0f} cm⁻¹ ({method})" if pd.notna(row.get("kd1_gap")) else ""
+            value = f", {focus.name} {row['target']:.0f} cm⁻¹ ({method})" if pd.notna(row.get("target")) else ""
             axis = np.array([row.get(f"ground_axis_{a}", np.nan) for a in "xyz"], float)
             views.append(interactive.complex_3d(
-                symbols, coords, f"{row['name']}: {row['smiles']}{kd1}",
+                symbols, coords, f"{row['name']}: {row['smiles']}{value}",
                 main_axis=axis if np.isfinite(axis).all() else None, main_g=row.get("ground_g3", np.nan)))
         if len(views) == VIEWS_3D:
             break
     if not views:
         return report.skip(title, "the finished tasks carry no geometry")
-    report.add(title, "".join(views), "final geometries, the CASSCF-computed first, then by KD1; drag to rotate. "
+    report.add(title, "".join(views), f"final geometries, the CASSCF-computed first, then {focus.best_first}; "
+               "drag to rotate. "
                "Orange: the ground Kramers doublet's main magnetic axis (the gZ direction) through Dy, from "
                "SINGLE_ANISO (CASSCF) or the crystal-field g-tensor, whichever gave the KDs", plotly=True)
 
@@ -665,17 +688,36 @@ def write_html(report: Report) -> Path:
     return path
 
 
+def results_template(paths: list[Path]) -> str:
+    """The complex template every row of these results files was computed on (results.h5 `template`, older files
+    without it: the default); ValueError when they mix templates, whose labels the report cannot compare."""
+    found = set()
+    for path in paths:
+        table = store.read_results(path)
+        found |= set(table["template"].replace("", kd.DEFAULT_TEMPLATE)) if "template" in table else \
+            {kd.DEFAULT_TEMPLATE}
+    if len(found) > 1:
+        raise ValueError(f"the results files mix complex templates {sorted(found)}: give --template to say which "
+                         "one the report follows, or report each template on its own")
+    return found.pop() if found else kd.DEFAULT_TEMPLATE
+
+
 def analyze(out: str | Path, runs: list[str | Path] = (), samples: str | Path | None = None,
-            results: list[str | Path] = (), ligands: str | Path | None = None) -> Report:
-    """Write report/index.html and numbers.json from whatever stage files are given."""
-    report = Report(Path(out))
+            results: list[str | Path] = (), ligands: str | Path | None = None, *, target: Target | None = None,
+            template: str | None = None) -> Report:
+    """Write report/index.html and numbers.json from whatever stage files are given, ranking by `target` (KD1,
+    highest first, by default) of complexes on `template` (default: the one the results were computed on)."""
+    result_paths = [Path(p) for p in results]
+    focus = kd.Focus(template or results_template(result_paths), target or Target())
+    report = Report(Path(out), focus)
     report.out.mkdir(parents=True, exist_ok=True)
     run_dirs = [Path(r) for r in runs]
     if ligands is None and run_dirs and (run_dirs[0] / "latents.h5").is_file():
         ligands = store.read_latents(run_dirs[0] / "latents.h5")["ligands_file"]
-    table = _results([Path(p) for p in results])
+    table = _results(result_paths, focus.target)
     ligands_path = Path(ligands) if ligands is not None else None
     model_numbers(report, run_dirs, Path(samples) if samples is not None else None)   # first in Key numbers
+    report.numbers["ranked by"] = f"{focus.target.describe()} ({focus.name}) on template {focus.template}"
     figures = []
     if samples is not None:     # the molecules first: what a chemist opens the report for
         figures += [("Generated ligands", generated_molecules, (Path(samples), table, ligands_path)),
@@ -709,7 +751,7 @@ def analyze(out: str | Path, runs: list[str | Path] = (), samples: str | Path | 
         if samples is not None and ligands is not None:
             figures.append(("Seed → sample fidelity", seed_fidelity, (table, Path(samples), Path(ligands))))
         if ligands is not None:
-            figures.append(("KD1 distribution", kd1_distribution, (table, Path(ligands))))
+            figures.append(("Target distribution", target_distribution, (table, Path(ligands))))
     else:
         report.skip("Campaigns", "no results file given (--results)")
     for title, make, args in figures:
@@ -732,13 +774,44 @@ def parser() -> argparse.ArgumentParser:
                     "gather); repeat for several campaigns")
     ap.add_argument("--ligands", help="ligands file with the labels (default: the one the run's latents name)")
     ap.add_argument("--out", default="report", help="report directory (default: report)")
+    ap.add_argument("--config", help="TOML of a design loop: its [loop] template and [loop.target] are followed")
+    ap.add_argument("--template", help="complex template whose crystal-field labels the seeds carry (default: the "
+                    "one the results were computed on)")
+    ap.add_argument("--target", help="what to rank by: kd1, total_splitting or gap:N (default: kd1; weighted "
+                    "targets come from --config)")
+    ap.add_argument("--direction", choices=["max", "min"], help="best is the highest (max, default) or lowest")
     return ap
+
+
+def focus_options(args) -> tuple[Target | None, str | None]:
+    """(target, template) from --config's [loop] section, then --target/--direction/--template over it."""
+    template, target_cfg = None, {}
+    if args.config:
+        with open(args.config, "rb") as fh:
+            loop_cfg = tomllib.load(fh).get("loop", {})
+        template = loop_cfg.get("template")
+        target_cfg = dict(loop_cfg.get("target", {}))
+    if args.target:
+        target_cfg = {"quantity": args.target, "direction": target_cfg.get("direction", "max")}
+    if args.direction:
+        target_cfg["direction"] = args.direction
+    return (Target.from_config(target_cfg) if target_cfg else None), (args.template or template)
 
 
 def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     args = parser().parse_args(argv)
-    report = analyze(args.out, args.run, args.samples, args.results, args.ligands)
+    from .chem.templates import template as named_template
+
+    try:
+        target, template = focus_options(args)
+        template = template or results_template([Path(p) for p in args.results])
+        named_template(template)          # an unknown name fails here, with the known ones
+    except (ValueError, OSError, tomllib.TOMLDecodeError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    report = analyze(args.out, args.run, args.samples, args.results, args.ligands, target=target,
+                     template=template)
     print(f"report: {report.out / 'index.html'}")
     for key, value in report.numbers.items():
         print(f"  {key}: {value}")

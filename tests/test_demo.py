@@ -51,7 +51,7 @@ def test_demo_runs_every_stage_and_writes_the_report(demo_dir):
         assert (out / path).is_file(), path
     page = (out / "report" / "index.html").read_text()
     for figure in ("learning_curves.png", "latent_maps.png", "parity.png", "sigma_sweep.png",
-                   "campaign_status.png", "kd1_distribution.png"):
+                   "campaign_status.png", "target_distribution.png"):
         assert figure in page and (out / "report" / figure).is_file(), figure
     numbers = json.loads((out / "report" / "numbers.json").read_text())
     assert numbers["sampling attempts"] == 2 * 2 * 2 * 2 * 50      # 2 seeds from each of 2 KD1 bins

@@ -69,7 +69,7 @@ def titles(report):
 def test_report_draws_ligands_seeds_and_complexes(stage_files, report):
     figures = titles(report)
     page = (report.out / "index.html").read_text()
-    generated = figures["Generated ligands beside their seeds, best KD1 first"]
+    generated = figures["Generated ligands beside their seeds, highest KD1 first"]
     assert generated.html.count("<svg class='mol'") >= 2           # at least one pair: seed and generated
     # the method is on the picture: these generated ligands have the model's predicted KD1, so it is shown as such
     assert "(pred.)" in generated.html and "KD1 not known" not in generated.html
@@ -100,7 +100,7 @@ def test_missing_inputs_cost_only_their_figures(stage_files, tmp_path):
     _, samples = stage_files
     made = analyze.analyze(tmp_path / "report", [], samples, [], ligands=None)
     figures = titles(made)
-    assert figures["Generated ligands beside their seeds, best KD1 first"].html    # drawn without KD labels
+    assert figures["Generated ligands beside their seeds, highest KD1 first"].html    # drawn without KD labels
     assert figures["Training figures"].missing and figures["Campaigns"].missing
 
 

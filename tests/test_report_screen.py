@@ -1,7 +1,10 @@
 """The report's screen-against-CASSCF section, from two real results files: the crystal-field campaign of the
 report fixture ([NH2-], [OH-], [O-]C) and the shipped CASSCF reference set, which holds the same three ligands."""
 
+import shutil
 from pathlib import Path
+
+import h5py
 
 import numpy as np
 import pytest
@@ -9,6 +12,7 @@ from scipy.stats import spearmanr
 
 from gauss_hpc import analyze, store
 from gauss_hpc.report import kd
+from gauss_hpc.targets import Target
 
 ROOT = Path(__file__).resolve().parents[1]
 SCREEN = ROOT / "tests" / "fixtures" / "report" / "kd_labels" / "results.h5"
@@ -31,7 +35,46 @@ def test_screen_is_plotted_against_casscf_for_the_ligands_with_both(tmp_path):
 
 
 def test_orca_and_imported_kds_count_as_casscf():
-    results = store.read_results(SCREEN).assign(kd1_gap=[100.0, 200.0, 300.0], kd_step=["crystal_field",
-                                                                                       "orca_casscf", "import"])
+    results = store.read_results(SCREEN).assign(target=[100.0, 200.0, 300.0], kd_step=["crystal_field",
+                                                                                      "orca_casscf", "import"])
     wide = kd.computed(results)
-    assert wide["kd1_casscf"].notna().sum() == 2 and wide["kd1_crystal_field"].notna().sum() == 1
+    assert wide["value_casscf"].notna().sum() == 2 and wide["value_crystal_field"].notna().sum() == 1
+    # and the computed complexes are listed CASSCF first whichever program or import gave them (it was OpenMolcas
+    # only), then best first
+    order = analyze._complex_order(results.assign(status="ok", target=[900.0, 200.0, 300.0]), kd.Focus())
+    assert order["kd_step"].tolist() == ["import", "orca_casscf", "crystal_field"]
+
+
+def test_the_report_follows_the_target_and_its_direction(tmp_path):
+    """A round that minimised the total splitting is reported by it: the ranking, the names, the numbers."""
+    gaps = np.concatenate([store.read_result_arrays(p)["kd_gaps"] for p in (SCREEN, CASSCF)])
+    report = analyze.analyze(tmp_path / "report", results=[SCREEN, CASSCF],
+                             target=Target("total_splitting", "min"))
+    assert report.numbers["ranked by"] == "min total_splitting (total splitting) on template dy_h2o5_pbp"
+    assert "screen vs CASSCF: Spearman rho (total splitting)" in report.numbers
+    assert "screen vs CASSCF: Spearman rho (KD1)" not in report.numbers
+    views = {f.title: f for f in report.figures}["3-D view of computed complexes"]
+    assert "lowest total splitting first" in views.caption
+    table = analyze._results([SCREEN, CASSCF], Target("total_splitting", "min"))
+    assert np.allclose(table["target"], gaps[:, 6], equal_nan=True)
+    order = analyze._complex_order(table[table["status"] == "ok"], report.focus)
+    casscf = order[order["kd_step"] == "casscf"]["target"].to_numpy()
+    assert len(casscf) > 3 and (np.diff(casscf) >= 0).all()        # lowest first
+
+
+def test_analyze_refuses_mixed_templates_and_unknown_targets(tmp_path, capsys):
+    other = tmp_path / "py5.h5"            # the same rows, computed on another template
+    shutil.copy(SCREEN, other)
+    with h5py.File(other, "a") as h5:
+        rows = h5["results"]
+        if "template" in rows:
+            del rows["template"]
+        rows.create_dataset("template", data=["dy_py5_pbp"] * int(rows.attrs["n_rows"]),
+                            dtype=h5py.string_dtype())
+    assert analyze.results_template([other]) == "dy_py5_pbp"
+    assert analyze.main(["--results", str(SCREEN), "--results", str(other), "--out", str(tmp_path / "r")]) == 2
+    assert "mix complex templates ['dy_h2o5_pbp', 'dy_py5_pbp']" in capsys.readouterr().err
+    assert analyze.main(["--results", str(SCREEN), "--out", str(tmp_path / "r"), "--target", "axiality"]) == 2
+    assert "g-tensors" in capsys.readouterr().err
+    assert analyze.main(["--results", str(SCREEN), "--out", str(tmp_path / "r"), "--template", "nope"]) == 2
+    assert "dy_py5_pbp" in capsys.readouterr().err                 # the known templates are listed

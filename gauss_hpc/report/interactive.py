@@ -98,9 +98,10 @@ def latent_map(projected: np.ndarray, labels: dict[str, np.ndarray], smiles: np.
     return to_div(fig, 560)
 
 
-def sigma_sweep(stats: pd.DataFrame, ligands: pd.DataFrame) -> str:
-    """Left: % valid / novel / unique per σ. Right: every novel unique ligand at its σ, at its most trusted KD1
-    (or the number of times it was generated when no KD1 is known); `ligands` is kd.ranked (a RangeIndex)."""
+def sigma_sweep(stats: pd.DataFrame, ligands: pd.DataFrame, name: str = "KD1") -> str:
+    """Left: % valid / novel / unique per σ. Right: every novel unique ligand at its σ, at its most trusted value
+    of the target `name` (or the number of times it was generated when none is known); `ligands` is kd.ranked
+    (a RangeIndex)."""
     per_sigma = stats.groupby("sigma")[["attempts", "valid", "novel", "unique", "novel_unique"]].sum()
     fig = make_subplots(rows=1, cols=2, subplot_titles=("per σ, all batches", "novel unique ligands"))
     for column in ("valid", "novel", "unique", "novel_unique"):
@@ -108,23 +109,24 @@ def sigma_sweep(stats: pd.DataFrame, ligands: pd.DataFrame) -> str:
             x=per_sigma.index, y=100 * per_sigma[column] / per_sigma["attempts"], mode="lines+markers",
             name=column.replace("_", "+"), customdata=np.stack([per_sigma[column], per_sigma["attempts"]], 1),
             hovertemplate="σ %{x}<br>%{y:.1f} %% (%{customdata[0]} of %{customdata[1]})"), row=1, col=1)
-    known = ligands["kd1"].notna().any()
-    y = ligands["kd1"] if known else ligands["times_generated"]
+    known = ligands["value"].notna().any()
+    y = ligands["value"] if known else ligands["times_generated"]
     # dots of one σ spread sideways by a third of the σ step, so that they do not hide each other
     step = np.diff(per_sigma.index).min() if len(per_sigma) > 1 else 0.0
     x = ligands["sigma"].to_numpy() + np.random.default_rng(0).uniform(-0.3, 0.3, len(ligands)) * step
     for method, group in ligands.groupby(ligands["method"].replace("", "none")):
         text = hover(list(group["smiles"]), **{"σ": group["sigma"].to_numpy(), "seed": group["seed_id"].to_numpy(),
                                                "samples row": group["sample_row"].to_numpy()},
-                     **{f"KD1 {SHORT[m]}": group[f"kd1_{m}"].to_numpy() for m in METHODS if f"kd1_{m}" in group})
+                     **{f"{name} {SHORT[m]}": group[f"value_{m}"].to_numpy() for m in METHODS
+                        if f"value_{m}" in group})
         index = group.index.to_numpy()
         fig.add_trace(go.Scatter(x=x[index], y=y.to_numpy()[index],
                                  mode="markers", marker=dict(size=6), hoverinfo="text", hovertext=text,
-                                 name=f"KD1 {METHODS.get(method, 'not known')}" if known else "generated"),
+                                 name=f"{name} {METHODS.get(method, 'not known')}" if known else "generated"),
                       row=1, col=2)
     fig.update_xaxes(title_text="σ")
     fig.update_yaxes(title_text="% of attempts", row=1, col=1)
-    fig.update_yaxes(title_text="KD1 gap (cm⁻¹)" if known else "times generated", row=1, col=2)
+    fig.update_yaxes(title_text=f"{name} (cm⁻¹)" if known else "times generated", row=1, col=2)
     return to_div(fig, 460)
 
 

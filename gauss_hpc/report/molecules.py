@@ -1,5 +1,6 @@
 """Molecule pictures for the report: RDKit 2-D drawings as inline SVG, laid out as cards (generated ligand beside its
-seed, the seeds, the computed complexes), each card saying which method its KD1 comes from."""
+seed, the seeds, the computed complexes), each card saying which method its number (KD1, or the round's target)
+comes from."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import pandas as pd
 from rdkit import Chem, RDLogger
 from rdkit.Chem.Draw import rdMolDraw2D
 
-from .kd import METHODS, SHORT
+from .kd import KD_STEP_METHOD, METHODS, SHORT
 
 RDLogger.DisableLog("rdApp.*")
 
@@ -59,18 +60,20 @@ def _rows(pairs) -> str:
     return "<table>" + "".join(f"<tr><td>{html.escape(k)}</td><td>{v}</td></tr>" for k, v in pairs) + "</table>"
 
 
-def generated_cards(table: pd.DataFrame, seeds: pd.DataFrame, top: int) -> str:
-    """The `top` ranked generated ligands (kd.ranked), each beside its seed: σ, sample row, every KD1 known."""
-    seed_kd1 = seeds.set_index("seed_id")["kd1_label"] if not seeds.empty else pd.Series(dtype=float)
+def generated_cards(table: pd.DataFrame, seeds: pd.DataFrame, top: int, name: str = "KD1") -> str:
+    """The `top` ranked generated ligands (kd.ranked), each beside its seed: σ, sample row, every value of the
+    target (`name`: KD1, total splitting, ...) known."""
+    seed_value = seeds.set_index("seed_id")["value_label"] if not seeds.empty else pd.Series(dtype=float)
     cards = []
     for _, row in table.head(top).iterrows():
         method = row["method"]
-        legend = f"KD1 {cm1(row['kd1'])} ({SHORT[method]})" if method else "KD1 not known"
+        legend = f"{name} {cm1(row['value'])} ({SHORT[method]})" if method else f"{name} not known"
         seed_id = int(row["seed_id"])
         seed_smiles = row.get("seed_smiles", "")
-        kd1_seed = seed_kd1.get(seed_id, np.nan)
-        seed_legend = f"seed KD1 {cm1(kd1_seed)} (label)" if math.isfinite(kd1_seed) else f"seed {seed_id}"
-        values = [(f"KD1 {METHODS[m]}", cm1(row[f"kd1_{m}"])) for m in METHODS if pd.notna(row.get(f"kd1_{m}"))]
+        value_seed = seed_value.get(seed_id, np.nan)
+        seed_legend = f"seed {name} {cm1(value_seed)} (label)" if math.isfinite(value_seed) else f"seed {seed_id}"
+        values = [(f"{name} {METHODS[m]}", cm1(row[f"value_{m}"])) for m in METHODS
+                  if pd.notna(row.get(f"value_{m}"))]
         cards.append(
             "<div class='card'><div class='pair'>"
             f"<div>{drawing(seed_smiles, seed_legend, 150, 112)}<div class='who'>seed {seed_id}</div></div>"
@@ -82,12 +85,12 @@ def generated_cards(table: pd.DataFrame, seeds: pd.DataFrame, top: int) -> str:
     return "<div class='cards'>" + "".join(cards) + "</div>"
 
 
-def seed_cards(seeds: pd.DataFrame, counts: pd.Series) -> str:
-    """Every seed of the sampling run with its labelled KD1 and how many novel unique ligands it gave."""
+def seed_cards(seeds: pd.DataFrame, counts: pd.Series, name: str = "KD1") -> str:
+    """Every seed of the sampling run with its labelled target value and how many novel unique ligands it gave."""
     cards = []
     for _, row in seeds.iterrows():
-        kd1 = row["kd1_label"]
-        legend = f"KD1 {cm1(kd1)} (label)" if math.isfinite(kd1) else "KD1 not labelled"
+        value = row["value_label"]
+        legend = f"{name} {cm1(value)} (label)" if math.isfinite(value) else f"{name} not labelled"
         row_text = "given as SMILES" if int(row["ligand_row"]) < 0 else f"ligands row {int(row['ligand_row'])}"
         cards.append(f"<div class='card'>{drawing(row['smiles'], legend)}" + _rows([
             ("seed", str(int(row["seed_id"]))), ("", row_text),
@@ -95,20 +98,21 @@ def seed_cards(seeds: pd.DataFrame, counts: pd.Series) -> str:
     return "<div class='cards'>" + "".join(cards) + "</div>"
 
 
-def complex_cards(results: pd.DataFrame) -> str:
-    """Every computed complex: its axial ligand drawn, the campaign, status, the step that gave its KDs, KD1 and the
-    ground doublet's g values, the message of a failure."""
+def complex_cards(results: pd.DataFrame, name: str = "KD1") -> str:
+    """Every computed complex: its axial ligand drawn, the campaign, status, the step that gave its KDs, its target
+    value (`target`, named `name`) and the ground doublet's g values, the message of a failure."""
     cards = []
     for _, row in results.iterrows():
         ok = row["status"] == "ok"
         kd_step = row.get("kd_step", "")
-        legend = (f"KD1 {cm1(row['kd1_gap'])} ({SHORT.get(kd_step, kd_step)})"
-                  if pd.notna(row.get("kd1_gap")) else f"status: {row['status']}")
+        method = KD_STEP_METHOD.get(kd_step, kd_step)
+        legend = (f"{name} {cm1(row['target'])} ({SHORT.get(method, kd_step)})"
+                  if pd.notna(row.get("target")) else f"status: {row['status']}")
         pairs = [("campaign", html.escape(str(row["campaign"]))), ("task", html.escape(str(row["name"]))),
                  ("status", f"<b>{html.escape(str(row['status']))}</b>"),
                  ("last step", html.escape(str(row["step"])))]
         if kd_step:
-            pairs.append(("KDs from", METHODS.get(kd_step, kd_step)))
+            pairs.append(("KDs from", METHODS.get(method, kd_step) + (f" ({kd_step})" if kd_step != method else "")))
         g = [row.get(f"ground_g{k}", np.nan) for k in (1, 2, 3)]
         if np.isfinite(g).all():
             pairs.append(("ground doublet g", "(" + ", ".join(f"{v:.2f}" for v in g) + ")"))
