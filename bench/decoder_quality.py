@@ -45,7 +45,7 @@ VARIANTS = {
 def train(out: Path, ligands: str, epochs: int, threads: int, flags: str, timeout: float) -> float:
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), PYTHONPATH=str(REPO))
     cmd = [sys.executable, "-m", "gauss_hpc.train", "--ligands", ligands, "--out", str(out), "--max-epochs",
-           str(epochs), "--early-stop-patience", "1000", "--threads", str(threads), "--no-progress",
+           str(epochs), "--early-stop-patience", "1000", "--threads", str(threads), "--quiet",
            *shlex.split(flags)]
     t0 = time.monotonic()
     done = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)

@@ -46,7 +46,7 @@ def train_run(cfg: dict, ligands: Path, run_dir: Path, minutes: float, train_siz
             "--train-size", str(train_size), "--labelled-size", str(labelled), "--max-minutes", str(minutes),
             "--batch-size", str(cfg["train_batch_size"]), "--lr", str(cfg["train_lr"]), "--threads", "1",
             "--proxy-labels", "donor_z,donor_mulliken_charge", "--kd-head", "--eval-size", str(eval_size),
-            "--no-progress"])
+            "--quiet"])
     if not (run_dir / "history.h5").is_file():      # the budget ended inside the first epoch: nothing scored
         return {"train_size": train_size, "labelled": labelled, "epochs": 0,
                 "note": f"no epoch finished within {minutes} min"}

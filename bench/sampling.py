@@ -42,8 +42,8 @@ BUNDLED = ROOT / "data" / "ligands.h5"
 
 def run_stage(ranks: int, args: argparse.Namespace, out: Path, metrics: bool) -> dict:
     command = [PY, "-m", "gauss_hpc.sample", str(args.run), "--out", str(out), "--seed-ids", str(args.seed_id),
-               "--rng-seed", str(args.rng_seed), "--sigmas", *[f"{s:g}" for s in args.sigmas],
-               "--batches", str(args.batches), "--batch-size", str(args.batch_size), "--no-progress",
+               "--seed", str(args.rng_seed), "--sigmas", *[f"{s:g}" for s in args.sigmas],
+               "--batches", str(args.batches), "--batch-size", str(args.batch_size), "--quiet",
                "--threads", "1", "--precision", args.precision]
     if not metrics:
         command.append("--no-metrics")

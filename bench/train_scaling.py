@@ -41,7 +41,7 @@ def start_training(ranks: int, out: Path, flags: list[str]) -> subprocess.Popen:
     launcher = [MPIEXEC, "-n", str(ranks)] if ranks > 1 else []
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(REPO))
     return subprocess.Popen([*launcher, PY, "-m", "gauss_hpc.train", *flags, "--out", str(out), "--threads", "1",
-                             "--no-progress"], cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                             "--quiet"], cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                             text=True)
 
 

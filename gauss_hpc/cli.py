@@ -1,5 +1,8 @@
-"""`gauss-hpc <stage> ...`: the same entry points as `python -m gauss_hpc.<stage>`."""
+"""`gauss-hpc <stage> ...`: the same entry points as `python -m gauss_hpc.<stage>`; and the flags every stage
+spells the same way (`--ligands`, `--config`, `--quiet`, `--seed`), with the older spellings accepted for one
+release with a warning."""
 
+import argparse
 import importlib
 import sys
 
@@ -17,6 +20,34 @@ STAGES = {
     "demo": "the whole method end to end on the bundled data",
     "upgrade": "convert gauss_hpc HDF5 files of an older format to the current one, in place",
 }
+
+
+class _Deprecated(argparse.Action):
+    """An older spelling of a flag: stores into the new flag's destination and says on stderr what to write."""
+
+    def __init__(self, option_strings, dest, new: str, flag: bool = False, **kwargs):
+        self.new = new
+        if flag:
+            kwargs.update(nargs=0, const=True)
+        self.flag = flag
+        super().__init__(option_strings, dest, help=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(f"{parser.prog}: warning: {option_string} is deprecated and goes in the next release; write "
+              f"{self.new}", file=sys.stderr)
+        setattr(namespace, self.dest, True if self.flag else values)
+
+
+def deprecated(parser: argparse.ArgumentParser, old: str, new: str, dest: str, flag: bool = False,
+               **kwargs) -> None:
+    """Accept `old` for one release as `new` (same destination, hidden from --help, a warning when used)."""
+    parser.add_argument(old, dest=dest, action=_Deprecated, new=new, flag=flag, default=argparse.SUPPRESS, **kwargs)
+
+
+def add_quiet(parser: argparse.ArgumentParser, help: str = "no progress bar") -> None:
+    """`--quiet` (dest `quiet`), every stage's switch for the progress bar; `--no-progress` was its older name."""
+    parser.add_argument("--quiet", action="store_true", help=help)
+    deprecated(parser, "--no-progress", "--quiet", "quiet", flag=True)
 
 
 def usage() -> str:

@@ -357,8 +357,7 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument("--charges", nargs="+", type=int, help="ligand charges kept, e.g. 0 -1")
     b.add_argument("--test-fraction", type=float, help="fraction of parent molecules held out for testing")
     b.add_argument("--train-subsets", nargs="+", type=int, help="sizes of the nested training subsets")
-    b.add_argument("--rng-seed", "--seed", dest="seed", type=int,
-                   help="seed of the split and subsets (--seed: the older name)")
+    b.add_argument("--seed", type=int, help="seed of the split and subsets")
     return ap
 
 

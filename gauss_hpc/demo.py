@@ -104,7 +104,7 @@ def train(cfg: dict, ligands: Path, run_dir: Path) -> None:
                                              "--batch-size", str(cfg["train_batch_size"]),
                                              "--lr", str(cfg["train_lr"]),
                                              "--proxy-labels", ",".join(PROXY_LABELS), "--kd-head", "--kd-label", KD_LABEL,
-                                             "--no-progress"]
+                                             "--quiet"]
     if (run_dir / "checkpoint.pt").exists():
         cmd.append("--resume")
     run(cmd)
@@ -175,7 +175,7 @@ def sample(cfg: dict, ligands: Path, run_dir: Path, samples: Path) -> None:
     cmd = mpi_launcher(int(cfg["ranks"])) + [
         sys.executable, "-m", "gauss_hpc.sample", str(run_dir), "--ligands", str(ligands), "--out", str(samples),
         "--seed-ids", *map(str, seeds), "--sigmas", *map(str, cfg["sigmas"]), "--batches", str(cfg["batches"]),
-        "--batch-size", str(cfg["batch_size"]), "--threads", "1", "--no-progress"]
+        "--batch-size", str(cfg["batch_size"]), "--threads", "1", "--quiet"]
     run(cmd + (["--keep-donor"] if cfg["keep_donor"] else []))
 
 

@@ -34,6 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .cli import add_quiet, deprecated
 from . import config, store
 from .abinitio import values as value_schema
 
@@ -252,8 +253,8 @@ def build_parser() -> argparse.ArgumentParser:
                                 formatter_class=argparse.RawDescriptionHelpFormatter,
                                 epilog="subcommand:\n  merge RESULTS.h5... --ligands LIGANDS.h5   computed results become "
                                        "labels (python -m gauss_hpc.label merge --help)")
-    p.add_argument("--ligands", "--in", dest="path", required=True,
-                   help="ligands.h5 made by gauss_hpc.data (--in: the older name)")
+    p.add_argument("--ligands", dest="path", help="ligands.h5 made by gauss_hpc.data (required)")
+    deprecated(p, "--in", "--ligands", "path")
     p.add_argument("--backend", help="module of gauss_hpc.abinitio with label_ligand (default from [label])")
     p.add_argument("--config", help="TOML file with a [label] section")
     p.add_argument("--rows", help="subset of rows, e.g. 0:1000,1500 (default: all)")
@@ -266,8 +267,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--retry-failed", action="store_true", default=None, help="rerun ligands that failed before")
     p.add_argument("--restart", action="store_true", help="ignore the progress file and start over")
     p.add_argument("--workdir", help="where backends that write files work (default next to the ligands file)")
-    p.add_argument("--no-progress", "--quiet", dest="quiet", action="store_true",
-                   help="no progress bar (--quiet: the older name)")
+    add_quiet(p)
     return p
 
 
@@ -277,7 +277,10 @@ def main(argv=None) -> int:
         from . import merge
 
         return merge.main(argv[1:])
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.path is None:
+        parser.error("--ligands LIGANDS.h5 is required")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     os.environ.setdefault("OMP_NUM_THREADS", "1")   # many small molecules: processes, not threads
     try:

@@ -154,7 +154,7 @@ class Round:
             "--out", str(self.samples), rule, *rule_args, "--seed-by", cfg["seed_by"],
             "--sigmas", *map(str, cfg["sigmas"]), "--batches", str(cfg["batches"]),
             "--batch-size", str(cfg["batch_size"]), "--round", str(self.number),
-            "--rng-seed", str(int(cfg["seed"]) + self.number), "--threads", "1", "--no-progress"]
+            "--seed", str(int(cfg["seed"]) + self.number), "--threads", "1", "--quiet"]
             + (["--keep-donor"] if cfg["keep_donor"] else []))
 
     def screen_results(self) -> Path:
@@ -191,7 +191,7 @@ class Round:
         run(mpi_launcher(int(self.cfg["ranks"])) + [
             sys.executable, "-m", "gauss_hpc.train", "--ligands", str(self.ligands), "--out", str(self.model),
             "--init-from", str(self.model_in), "--kd-head", "--kd-label", self.cfg["kd_label"], "--threads", "1",
-            "--rng-seed", str(int(self.cfg["seed"]) + self.number), "--no-progress", *overrides]
+            "--seed", str(int(self.cfg["seed"]) + self.number), "--quiet", *overrides]
             + (["--resume"] if resume else []))
 
 

@@ -30,6 +30,7 @@ import h5py
 import numpy as np
 import pandas as pd
 
+from .cli import deprecated
 from . import store
 from .abinitio import values as value_schema
 from .chem.descriptors import DESCRIPTOR_NAMES
@@ -268,15 +269,18 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m gauss_hpc.label merge", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("results", nargs="+", help="results.h5 of gauss_hpc.jobs gather (or jobs import)")
-    p.add_argument("--ligands", "--into", dest="into", required=True,
-                   help="ligands.h5 to add the labels (and new ligands) to (--into: the older name)")
+    p.add_argument("--ligands", dest="into", help="ligands.h5 to add the labels (and new ligands) to (required)")
+    deprecated(p, "--into", "--ligands", "into")
     p.add_argument("--replace", action="store_true",
                    help="overwrite values the file already has for the same label (default: keep them)")
     return p
 
 
 def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.into is None:
+        parser.error("--ligands LIGANDS.h5 (the file the labels go into) is required")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     try:
         summary = merge(args.results, args.into, replace=args.replace)

@@ -31,6 +31,7 @@ import pandas as pd
 
 from gauss_hpc import config
 from gauss_hpc import dist, store
+from gauss_hpc.cli import add_quiet, deprecated
 from gauss_hpc.dist import InputError
 from gauss_hpc.sampling import dedup, metrics
 from gauss_hpc.sampling.engine import DECODING_MODES, PRECISIONS, LatentDecoder, RankSamples, donor_prefix, sample_groups
@@ -46,7 +47,7 @@ KEEP_MODES = ("valid", "unique")
 
 # --- options ------------------------------------------------------------------------------------------------
 
-def parse_args(argv) -> argparse.Namespace:
+def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m gauss_hpc.sample", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("run", nargs="?", help="run directory of gauss_hpc.train (default: [sample] run)")
@@ -74,7 +75,8 @@ def parse_args(argv) -> argparse.Namespace:
                    help="the decoder's matrix products (auto: bfloat16 where the CPU has it natively)")
     s.add_argument("--keep-donor", action="store_true", default=None,
                    help="every sample starts with its seed's donor atom (autoregressive decoder)")
-    s.add_argument("--rng-seed", type=int, dest="seed", help="base of every random stream")
+    s.add_argument("--seed", type=int, help="base of every random stream (the seed ligands are --seed-*)")
+    deprecated(s, "--rng-seed", "--seed", "seed", type=int)
     s.add_argument("--units-per-group", type=int, help="batches decoded in one forward pass")
     s.add_argument("--keep", choices=KEEP_MODES,
                    help="rows of /samples: every valid sample, or only first occurrences (overall and per sigma)")
@@ -89,9 +91,13 @@ def parse_args(argv) -> argparse.Namespace:
                    help="run one of N array elements: its share of the units into <out stem>.partIIIIofNNNN.h5")
     a.add_argument("--array-index", type=int, metavar="I",
                    help="this element's index (default: $SLURM_ARRAY_TASK_ID)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_quiet(p)
     p.add_argument("-v", "--verbose", action="store_true")
-    return p.parse_args(argv)
+    return p
+
+
+def parse_args(argv) -> argparse.Namespace:
+    return build_parser().parse_args(argv)
 
 
 def load_config(args: argparse.Namespace) -> dict:
@@ -531,10 +537,10 @@ def main(argv=None) -> int:
                                      f"(sbatch --array=0-{args.array - 1} slurm/sample_array.sbatch {args.array} …) "
                                      f"or give --array-index I")
                 element = int(os.environ["SLURM_ARRAY_TASK_ID"])
-            run_array_element(cfg, element, args.array, progress=not args.no_progress)
+            run_array_element(cfg, element, args.array, progress=not args.quiet)
             return 0
         ctx = dist.init(backend="mpi")
-        run_sampling(ctx.comm, cfg, progress=not args.no_progress)
+        run_sampling(ctx.comm, cfg, progress=not args.quiet)
         return 0
 
     return dist.run_main("gauss_hpc.sample", body)

@@ -31,6 +31,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from .cli import add_quiet
 from . import config, store
 from .chem.templates import DEFAULT as DEFAULT_TEMPLATE, template as named_template
 
@@ -74,11 +75,12 @@ def _one_row_per_line(campaign_results: Path, spec: dict, out: Path) -> int:
 
 def screen(input_path: str | Path, out: str | Path, *, geometry: str | None = None, charge_model: str | None = None,
            workers: int | None = None, executor: str | None = None, campaign_dir: str | Path | None = None,
-           template: str | None = None, quiet: bool = False) -> Path:
-    """Screen every ligand of `input_path` into the results file `out` (see the module docstring)."""
+           template: str | None = None, quiet: bool = False, config_file: str | Path | None = None) -> Path:
+    """Screen every ligand of `input_path` into the results file `out` (see the module docstring); settings not
+    given come from `config_file`'s [screen], then the defaults."""
     from . import jobs
 
-    settings = config.load("screen", overrides={"geometry": geometry, "charge_model": charge_model, "workers": workers,
+    settings = config.load("screen", config_file, overrides={"geometry": geometry, "charge_model": charge_model, "workers": workers,
                                                 "executor": executor, "template": template})
     input_path, out = Path(input_path).resolve(), Path(out)
     spec = screen_spec(input_path, geometry=settings["geometry"], charge_model=settings["charge_model"],
@@ -97,7 +99,7 @@ def screen(input_path: str | Path, out: str | Path, *, geometry: str | None = No
     return out
 
 
-def main(argv=None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     defaults = config.load("screen")
     parser = argparse.ArgumentParser(prog="python -m gauss_hpc.screen", description=__doc__.split("\n\n")[0])
     parser.add_argument("ligands", type=Path, nargs="?",
@@ -117,9 +119,19 @@ def main(argv=None) -> int:
     parser.add_argument("--executor", choices=("auto", "local", "slurm", "debug"),
                         help=f"where the tasks run (default {defaults['executor']})")
     parser.add_argument("--campaign", type=Path, help="campaign directory (default: next to --out)")
-    parser.add_argument("--no-progress", "--quiet", dest="quiet", action="store_true",
-                        help="no progress bar or summary (--quiet: the same)")
+    parser.add_argument("--config", help="TOML file with a [screen] section overriding the defaults")
+    add_quiet(parser, "no progress bar or summary")
+    return parser
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
     args = parser.parse_args(argv)
+    try:
+        defaults = config.load("screen", args.config)
+    except (ValueError, OSError) as exc:
+        print(f"screen: {exc}", file=sys.stderr)
+        return 2
     if args.reinvent:
         from . import reinvent
 
@@ -138,7 +150,8 @@ def main(argv=None) -> int:
         return 2
     try:
         screen(args.ligands, args.out, geometry=args.geometry, charge_model=args.charge_model, workers=args.workers,
-               executor=args.executor, campaign_dir=args.campaign, template=args.template, quiet=args.quiet)
+               executor=args.executor, campaign_dir=args.campaign, template=args.template, quiet=args.quiet,
+               config_file=args.config)
     except (ValueError, store.SchemaError) as exc:      # SpecError included: bad input, said once
         print(f"screen: {exc}", file=sys.stderr)
         return 2

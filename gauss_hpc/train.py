@@ -29,6 +29,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from .cli import add_quiet
 from . import config
 from . import dist, store
 from .abinitio import values as value_schema
@@ -114,7 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
                              "learning rate)")
     parser.add_argument("--log-every", type=int, default=50, help="log a progress line every N steps (default: 50; "
                                                                   "0 = never)")
-    parser.add_argument("--no-progress", action="store_true", help="no tqdm progress bar")
+    add_quiet(parser)
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     for key, kind, text in OPTIONS:
         default = defaults.get(key)
@@ -127,9 +128,6 @@ def build_parser() -> argparse.ArgumentParser:
         elif kind == "list_str":
             parser.add_argument(_flag(key), dest=key, type=lambda s: [x.strip() for x in s.split(",") if x.strip()],
                                 default=None, help=f"{text} (default: {','.join(default)})")
-        elif key == "seed":       # --rng-seed, as in sample (where --seed-* name seed ligands); --seed still works
-            parser.add_argument("--rng-seed", "--seed", dest=key, type=kind, default=None,
-                                help=f"{text} (default: {default}; --seed: the older name)")
         else:
             parser.add_argument(_flag(key), dest=key, type=kind, default=None, help=f"{text} (default: {default})")
     return parser
@@ -791,7 +789,7 @@ def main(argv: list[str] | None = None) -> int:
         except (ValueError, FileNotFoundError) as exc:         # the config file or a flag
             raise InputError(str(exc)) from exc
         try:
-            return train(cfg, resume=args.resume, log_every=args.log_every, progress=not args.no_progress,
+            return train(cfg, resume=args.resume, log_every=args.log_every, progress=not args.quiet,
                          lr_override=lr_override)
         except ckpt.CheckpointError as exc:     # every rank reads the same checkpoint file, with the same result
             raise InputError(str(exc)) from exc

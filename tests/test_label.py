@@ -49,7 +49,7 @@ def test_labels_with_masks_bad_ligand_gets_a_status_and_runs_resume(tmp_path, ca
 
     # the second run continues: it labels only the rest, and records the bad SMILES instead of crashing
     capsys.readouterr()
-    assert label.main(["--ligands", str(path), "--backend", "xtb", "--no-progress"]) == 0
+    assert label.main(["--ligands", str(path), "--backend", "xtb", "--quiet"]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["labelled_now"] == 4 and summary["status_total"] == {"ok": 6, "invalid_input": 1}
     second = sidecar(path)
@@ -78,18 +78,18 @@ def test_rows_selection_and_parse_errors(tmp_path):
 
 def test_clear_errors_for_unknown_backend_other_file_and_changed_options(tmp_path, capsys):
     path = make_ligands(tmp_path / "ligands.h5", GOOD[:2])
-    assert label.main(["--ligands", str(path), "--backend", "nonexistent", "--no-progress"]) == 2
+    assert label.main(["--ligands", str(path), "--backend", "nonexistent", "--quiet"]) == 2
     err = capsys.readouterr().err
     assert "backend 'nonexistent' has no label_ligand" in err and "xtb" in err
-    assert label.main(["--ligands", str(tmp_path / "missing.h5"), "--no-progress"]) == 2
+    assert label.main(["--ligands", str(tmp_path / "missing.h5"), "--quiet"]) == 2
     assert "no such file" in capsys.readouterr().err
-    assert label.main(["--ligands", str(path), "--no-progress", "--limit", "1"]) == 0
-    assert label.main(["--ligands", str(path), "--no-progress", "--relax"]) == 2          # same progress, other options
+    assert label.main(["--ligands", str(path), "--quiet", "--limit", "1"]) == 0
+    assert label.main(["--ligands", str(path), "--quiet", "--relax"]) == 2          # same progress, other options
     assert "--restart" in capsys.readouterr().err
     make_ligands(path, GOOD[2:5])                                              # the file was rebuilt
-    assert label.main(["--ligands", str(path), "--no-progress"]) == 2
+    assert label.main(["--ligands", str(path), "--quiet"]) == 2
     assert "another ligand file" in capsys.readouterr().err
-    assert label.main(["--ligands", str(path), "--no-progress", "--restart"]) == 0
+    assert label.main(["--ligands", str(path), "--quiet", "--restart"]) == 0
     assert store.read_labels(path)["xtb_donor_charge"][1].all()
 
 
@@ -109,7 +109,7 @@ def test_killed_run_continues_where_it_stopped(tmp_path):
     smiles = (GOOD * 8)[:80]
     path = make_ligands(tmp_path / "ligands.h5", smiles)
     side = label.sidecar_path(path, "xtb")
-    cmd = [sys.executable, "-m", "gauss_hpc.label", "--ligands", str(path), "--chunk", "2", "--no-progress"]
+    cmd = [sys.executable, "-m", "gauss_hpc.label", "--ligands", str(path), "--chunk", "2", "--quiet"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT)
     deadline = time.time() + 120
     while time.time() < deadline and proc.poll() is None:
@@ -133,7 +133,7 @@ def test_sigterm_writes_the_finished_labels(tmp_path):
     path = make_ligands(tmp_path / "ligands.h5", (GOOD * 8)[:80])
     side = label.sidecar_path(path, "xtb")
     proc = subprocess.Popen([sys.executable, "-m", "gauss_hpc.label", "--ligands", str(path), "--chunk", "2",
-                             "--no-progress"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                             "--quiet"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                             cwd=ROOT)
     deadline = time.time() + 120
     while time.time() < deadline and proc.poll() is None:

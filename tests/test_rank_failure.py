@@ -21,7 +21,7 @@ REPO = Path(__file__).resolve().parents[1]
 PY = sys.executable
 MPIEXEC = Path(PY).with_name("mpiexec")
 SMALL = ["--encoder-hidden", "24,16,12", "--decoder-hidden", "24", "--latent-dim", "8", "--proxy-hidden", "8",
-         "--threads", "1", "--no-progress"]
+         "--threads", "1", "--quiet"]
 
 # argv: failure-time file, then the stage's own arguments
 TRAIN_WRAPPER = """
@@ -112,7 +112,7 @@ def test_training_failure_on_one_rank_mid_epoch_stops_every_rank(launcher, ligan
 @pytest.mark.parametrize("launcher", ["mpiexec", "srun"])
 def test_sampling_failure_on_one_rank_mid_exchange_stops_every_rank(launcher, run_dir, tmp_path):
     done, seconds = _run_failing(launcher, SAMPLE_WRAPPER, [
-        "--no-progress", str(run_dir), "--out", str(tmp_path / "s.h5"), "--seed-random", "4", "--sigmas", "0.1",
+        "--quiet", str(run_dir), "--out", str(tmp_path / "s.h5"), "--seed-random", "4", "--sigmas", "0.1",
         "--batches", "2", "--batch-size", "20", "--no-metrics"], tmp_path)
     _assert_failed_together(done, seconds, "injected failure on rank 1 in the dedup exchange")
     assert not (tmp_path / "s.h5").exists()

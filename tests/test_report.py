@@ -47,7 +47,7 @@ def stage_files(tmp_path_factory):
         decoder_hidden=64, lr=3e-3, batch_size=25, threads=1, early_stop_patience=100))
     assert train(cfg, progress=False) == 0
     samples = root / "samples.h5"
-    assert sample.main(["--no-progress", str(root / "run"), "--out", str(samples), "--seed-ids",
+    assert sample.main(["--quiet", str(root / "run"), "--out", str(samples), "--seed-ids",
                         *map(str, SEED_ROWS), "--sigmas", "0.3", "0.8", "--batches", "2", "--batch-size", "40",
                         "--metrics-max-samples", "100"]) == 0
     return root, samples

@@ -55,7 +55,7 @@ def run_dir(tmp_path_factory):
 
 
 def sample_cli(run_dir, out, *extra):
-    return ["--no-progress", str(run_dir), "--out", str(out), *extra]
+    return ["--quiet", str(run_dir), "--out", str(out), *extra]
 
 
 COMMON = ["--seed-random", "12", "--sigmas", "0.1", "0.5", "--batches", "3", "--batch-size", "40",
@@ -341,7 +341,7 @@ def test_shipped_model_samples_around_smiles_seeds_without_a_ligands_file(tmp_pa
 
     shipped = ROOT / "data" / "models" / "qm9_autoregressive"
     out = tmp_path / "samples.h5"
-    assert sample.main(["--no-progress", str(shipped), "--seed-smiles", "[O-]c1ccccc1", "n1ccccc1", "--sigmas",
+    assert sample.main(["--quiet", str(shipped), "--seed-smiles", "[O-]c1ccccc1", "n1ccccc1", "--sigmas",
                         "0.3", "--batches", "2", "--batch-size", "50", "--no-metrics", "--out", str(out)]) == 0
     seeds, samples = store.read_samples(out, "seeds"), store.read_samples(out)
     assert sorted(seeds["smiles"]) == ["[O-]c1ccccc1", "n1ccccc1"] and (seeds["ligand_row"] == -1).all()
@@ -349,7 +349,7 @@ def test_shipped_model_samples_around_smiles_seeds_without_a_ligands_file(tmp_pa
         trained_on = {line.strip() for line in fh}
     assert len(samples) > 0 and samples["novel"].to_numpy().tolist() == \
         [c not in trained_on for c in samples["canonical"]]
-    assert sample.main(["--no-progress", str(shipped), "--seed-ids", "3", "--out", str(tmp_path / "x.h5")]) == 2
+    assert sample.main(["--quiet", str(shipped), "--seed-ids", "3", "--out", str(tmp_path / "x.h5")]) == 2
     assert "need its latents: encode the ligands file first" in capsys.readouterr().err
 
 

@@ -27,7 +27,7 @@ MPIEXEC = shutil.which("mpiexec", path=str(Path(PY).parent)) or shutil.which("mp
 SMALL = {"encoder_hidden": [24, 16, 12], "decoder_hidden": 24, "latent_dim": 8, "proxy_hidden": 8,
          "threads": 1}
 SMALL_FLAGS = ["--encoder-hidden", "24,16,12", "--decoder-hidden", "24", "--latent-dim", "8", "--proxy-hidden", "8",
-               "--threads", "1", "--no-progress"]
+               "--threads", "1", "--quiet"]
 
 
 def env():
