@@ -52,7 +52,8 @@ install_python() {
   say "installing the Python stack"
   "$py" -m pip install -q numpy pandas h5py rdkit pysmiles submitit tqdm jinja2 scipy scikit-learn matplotlib \
       pytest pytest-timeout mpi4py mpich tblite dftd4 qm9pack orjson \
-      openbabel-wheel networkx pyyaml importlib-resources plotly playwright pyscf geometric pyscf-dispersion
+      openbabel-wheel networkx pyyaml importlib-resources plotly playwright pyscf geometric pyscf-dispersion \
+      mkdocs "mkdocstrings[python]"
   say "installing molSimplify without TensorFlow (--no-deps)"
   "$py" -m pip install -q --no-deps molsimplify
   "$py" -m pip install -q --no-deps -e .
