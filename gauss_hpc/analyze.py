@@ -29,6 +29,7 @@ import pandas as pd  # noqa: E402
 from . import store  # noqa: E402
 from .report import kd  # noqa: E402
 from .report.kd import novelty_key  # noqa: E402
+from .abinitio.result import MULTIREFERENCE  # noqa: E402
 from .targets import Target  # noqa: E402
 
 log = logging.getLogger("gauss_hpc.analyze")
@@ -406,6 +407,7 @@ def _results(paths: list[Path], target: Target) -> pd.DataFrame:
         if "g_axes" in arrays:          # the ground doublet's main magnetic axis (Zm, the gZ direction)
             for k, axis in enumerate("xyz"):
                 table[f"ground_axis_{axis}"] = arrays["g_axes"][:, 0, 2, k]
+        table["kd_method"] = kd.kd_methods(table)          # declared by the backend; legacy files by step
         table["campaign"] = path.parent.name
         table["results_file"], table["results_row"] = str(path), np.arange(len(table))
         frames.append(table)
@@ -606,9 +608,10 @@ def seed_molecules(report: Report, samples: Path, ligands_file: Path | None) -> 
 
 
 def _complex_order(results: pd.DataFrame, focus: kd.Focus) -> pd.DataFrame:
-    """CASSCF results first (OpenMolcas, ORCA or imported: kd.KD_STEP_METHOD), then finished before failed, each
-    best first in the target's direction."""
-    multireference = results["kd_step"].map(kd.KD_STEP_METHOD) == "casscf"
+    """Multireference results first (CASSCF or NEVPT2 from OpenMolcas, ORCA or imported outputs: the method their
+    backend declared), then finished before failed, each best first in the target's direction."""
+    multireference = results["kd_method"].isin(MULTIREFERENCE) if "kd_method" in results else \
+        pd.Series(False, index=results.index)
     value = results["target"] if "target" in results else pd.Series(np.nan, results.index)
     return results.assign(_casscf=~multireference, _failed=results["status"] != "ok",
                           _value=focus.sort_key(value)) \
@@ -637,7 +640,7 @@ def complex_views(report: Report, results: pd.DataFrame) -> None:
     for _, row in finished.iterrows():
         symbols, coords = store.read_geometry(row["results_file"], int(row["results_row"]))
         if symbols:
-            method = kd.METHODS.get(kd.KD_STEP_METHOD.get(row["kd_step"]), row["kd_step"])
+            method = kd.METHODS.get(row.get("kd_method", ""), row["kd_step"])
             value = f", {focus.name} {row['target']:.0f} cm⁻¹ ({method})" if pd.notna(row.get("target")) else ""
             axis = np.array([row.get(f"ground_axis_{a}", np.nan) for a in "xyz"], float)
             views.append(interactive.complex_3d(

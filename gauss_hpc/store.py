@@ -377,7 +377,8 @@ def read_sample_part(path: str | Path) -> tuple[dict, dict[str, dict[str, np.nda
 #            failing or last step), backend, status (ok | a Result failure status | a scheduler reason when the
 #            job died without a shard | pending | running | not_submitted), reason, message, attempt, job_id,
 #            wall_seconds, ground_mj, kd_step (the step that gave kd_energies: a failed CASSCF after a
-#            crystal-field step leaves the crystal-field KDs, said so here), the structural descriptors (NaN
+#            crystal-field step leaves the crystal-field KDs, said so here), kd_method (the level of theory that
+#            step's Result declared: casscf, nevpt2, crystal_field; Result.METHODS), the structural descriptors (NaN
 #            without a complex), scalar values of the steps (last step wins: energy, donor_charge, ...);
 #            N-D columns: kd_energies (n, 8) cm-1 ground = 0, kd_gaps (n, 7) cm-1, g_tensors (n, 8, 3), NaN where
 #            absent, with masks has_kd_energies, has_g_tensors (shapes and units: abinitio/values.py).

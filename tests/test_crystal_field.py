@@ -73,7 +73,7 @@ def test_rotating_the_complex_leaves_energies_and_g_values_unchanged():
     cx = assemble("[O-]c1ccccc1")
     cx.coords[-5:] += RNG.normal(scale=0.05, size=(5, 3))      # break the symmetry a little
     ref = cf.kd_energies(cx)
-    assert ref.ok, ref.message
+    assert ref.ok and ref.method == "crystal_field", ref.message
     for _ in range(3):
         turned = Complex.from_dict(cx.to_dict())
         rotation = random_rotation()

@@ -55,6 +55,10 @@ def test_every_file_is_one_row_with_status(mixed):
     assert set(TASK_COLUMNS) <= set(table.reset_index().columns)
     assert table.loc["orca6.1_dy_acac_casscf_soc_aniso", "program_version"] == "6.1.1"
     assert table.loc["casscf_DyOPh2_cheap_default_guess_killed", "program"] == "molcas"
+    # the level of theory of the KDs is what the parser's Result declared, not a step name
+    assert table.loc["orca6.1_dy_acac_casscf_soc_aniso", "kd_method"] == "casscf"
+    assert table.loc["casscf_DyOPh2_cheap", "kd_method"] == "casscf"
+    assert table.loc["orca5.0_dvb_gopt", "kd_method"] == "" and table.loc["notes", "kd_method"] == ""
 
 
 def test_kd_energies_g_tensors_and_geometry(mixed):
@@ -91,6 +95,7 @@ def test_nevpt2_energies_and_an_ion_with_more_doublets_than_the_columns(tmp_path
     assert co["status"] == "ok" and "9 Kramers doublets, results.h5 keeps the lowest 8" in co["message"]
     assert kd[list(table.index).index("orca6.1_coplus_nevpt2_soc")] == pytest.approx([0.0, 27141.98, 27255.01, 56032.08, 56032.09, 66242.75, 66250.16, 66259.08])
     assert dy["status"] == "parse_error" and "QDPT WITH CASSCF DIAGONAL ENERGIES" in dy["message"]
+    assert co["kd_method"] == "nevpt2"
 
 
 def test_cli_and_missing_path(tmp_path, capsys):

@@ -218,7 +218,8 @@ def test_failing_step_keeps_the_backend_message(tmp_path):
              {"name": "program", "params": {"command": ["no-such-program-xyz"]}}]
     campaign = jobs.submit(spec(["[O-]C"], steps=steps), tmp_path / "e", quiet=True)
     results = store.read_results(jobs.gather(campaign.dir, quiet=True)).iloc[0]
-    assert results["status"] == "program_missing" and results["kd_step"] == "crystal_field"
+    assert results["status"] == "program_missing" and results["kd_step"] == "crystal_field" \
+        and results["kd_method"] == "crystal_field"
 
 
 def test_a_step_timeout_does_not_end_the_array_element(tmp_path):

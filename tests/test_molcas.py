@@ -141,7 +141,7 @@ CASSCF_LOGS = {"casscf_DyOPh2_cheap.log": {"kd1": 347.898, "gz": 19.990},
 @pytest.mark.parametrize("filename", sorted(CASSCF_LOGS))
 def test_casscf_log_gives_eight_kramers_doublets(filename):
     result = molcas.parse_casscf(FIXTURES / filename, name=filename)
-    assert result.ok, result.message
+    assert result.ok and result.method == "casscf", result.message
     v = result.values
     so = np.sort(v["so_energies"])
     assert np.allclose(so[0::2], so[1::2], atol=1e-6)          # Kramers pairs: exactly degenerate

@@ -70,6 +70,7 @@ DY_ACAC_G = [[0.00526983, 0.00698319, 19.52763174], [0.27026311, 0.48767657, 15.
 def test_real_orca6_dy_qdpt_with_single_aniso():
     result = orca.parse_qdpt(DY_ACAC, name="Dy_acac")
     assert result.ok and result.message == "", result.message
+    assert result.method == "casscf"              # the level of theory the report and merge go by
     v = result.values
     assert v["program_version"] == "6.1.1" and v["qdpt_energies"] == "casscf"
     assert len(v["so_energies"]) == 126                         # 21 sextets x 6

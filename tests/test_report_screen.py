@@ -11,6 +11,7 @@ import pytest
 from scipy.stats import spearmanr
 
 from gauss_hpc import analyze, store
+from gauss_hpc.jobs import importer
 from gauss_hpc.report import kd
 from gauss_hpc.targets import Target
 
@@ -34,15 +35,24 @@ def test_screen_is_plotted_against_casscf_for_the_ligands_with_both(tmp_path):
     assert report.numbers["screen vs CASSCF: Spearman rho (KD1)"] == pytest.approx(rho, abs=1e-3)
 
 
-def test_orca_and_imported_kds_count_as_casscf():
-    results = store.read_results(SCREEN).assign(target=[100.0, 200.0, 300.0], kd_step=["crystal_field",
-                                                                                      "orca_casscf", "import"])
-    wide = kd.computed(results)
+def test_orca_and_imported_kds_count_as_casscf(tmp_path):
+    """A real ORCA CASSCF/QDPT output brought in by `jobs import` is ranked as CASSCF-computed in the report, by
+    the method its parser declared (the report once knew CASSCF only by OpenMolcas's step name)."""
+    shutil.copy(ROOT / "tests" / "fixtures" / "orca" / "orca6.1_dy_acac_casscf_soc_aniso.out", tmp_path)
+    imported = importer.import_outputs([tmp_path / "orca6.1_dy_acac_casscf_soc_aniso.out"], tmp_path / "orca.h5",
+                                       quiet=True)
+    report = analyze.analyze(tmp_path / "report", results=[SCREEN, imported])
+    table = analyze._results([SCREEN, imported], Target())
+    assert table["kd_method"].tolist() == ["crystal_field"] * 3 + ["casscf"]
+    order = analyze._complex_order(table, kd.Focus())
+    assert order["name"].iloc[0] == "orca6.1_dy_acac_casscf_soc_aniso"        # CASSCF first, KD1 139 cm-1
+    cards = {f.title: f for f in report.figures}["Computed complexes"].html
+    assert cards.index("orca6.1_dy_acac") < cards.index("crystal field") and "KDs from</td><td>CASSCF (import)" in cards
+    # results files gathered before Results declared their method are read by their step names
+    legacy = store.read_results(SCREEN).assign(target=[100.0, 200.0, 300.0],
+                                               kd_step=["crystal_field", "orca_casscf", "import"])
+    wide = kd.computed(legacy)
     assert wide["value_casscf"].notna().sum() == 2 and wide["value_crystal_field"].notna().sum() == 1
-    # and the computed complexes are listed CASSCF first whichever program or import gave them (it was OpenMolcas
-    # only), then best first
-    order = analyze._complex_order(results.assign(status="ok", target=[900.0, 200.0, 300.0]), kd.Focus())
-    assert order["kd_step"].tolist() == ["import", "orca_casscf", "crystal_field"]
 
 
 def test_the_report_follows_the_target_and_its_direction(tmp_path):

@@ -71,7 +71,7 @@ def test_every_bundled_ligand_finite_or_with_status():
 def test_relax_complex_swaps_dy_for_y_and_returns_a_sane_dy_geometry():
     cx = assemble("[O-]C")
     res = xtb.relax_complex(cx, gradient_tol=2e-3)
-    assert res.ok, res.message
+    assert res.ok and res.method == "gfn2_xtb", res.message
     assert res.values["relaxed_metal"] == "Y" and res.values["symbols"][0] == "Y"
     relaxed = Complex.from_dict(res.values["complex"])
     assert relaxed.metal == "Dy" and relaxed.multiplicity == 6 and relaxed.charge == cx.charge

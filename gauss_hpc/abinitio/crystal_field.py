@@ -387,7 +387,7 @@ def _result(name: str, ion: Ion, levels: dict, i: int, seconds: float, charges: 
     }
     if not ion.kramers:
         values["tunnel_splittings"] = levels["tunnel_splittings"][i]
-    return Result(name=name, backend=BACKEND, values=values, wall_seconds=seconds)
+    return Result(name=name, backend=BACKEND, values=values, wall_seconds=seconds, method="crystal_field")
 
 
 def kd_energies_many(complexes: Sequence[Complex], *, charges: Sequence | None = None,

@@ -206,7 +206,7 @@ def parse_loprop(log: str | Path, *, name: str, donor_index: int = 0, charge: in
               "donor_charge": charges[donor_index], "donor_dipole": atoms[donor_index]["dipole"],
               "donor_polarizability": float(alpha[donor_index]),
               "donor_polarizability_domain": atoms[donor_index]["alpha"], "total_charge": total}
-    return Result(name=name, backend=BACKEND, values=values)
+    return Result(name=name, backend=BACKEND, values=values, method="dft")        # LoProp on a PBE density
 
 
 def render_loprop(context: LoPropContext, workdir: str | Path, template_dir=None) -> list[Path]:
@@ -548,4 +548,5 @@ def parse_casscf(log: str | Path, *, name: str, n_doublets: int | None = None,
                   coordinates=coordinates,
                   casscf_energies=[float(x) for x in _CASSCF_ROOT.findall(text)],
                   program_version=program_version(text))
-    return Result(name=name, backend=BACKEND, message="; ".join(f"{name}: {n}" for n in notes), values=values)
+    return Result(name=name, backend=BACKEND, message="; ".join(f"{name}: {n}" for n in notes), values=values,
+                  method="casscf")

@@ -126,7 +126,7 @@ def parse_opt(output: str | Path, *, name: str) -> Result:
         return Result.failure(name, BACKEND, Status.PARSE_ERROR, f"{name}: no final geometry or energy in {output}")
     values = {"symbols": symbols, "coordinates": coordinates, "energy": float(energies[-1]),
               "optimization_cycles": len(_GEOMETRY.findall(text)) - 1, "program_version": _program_version(text)}
-    return Result(name=name, backend=BACKEND, values=values)
+    return Result(name=name, backend=BACKEND, values=values, method="dft")
 
 
 # the headings of ORCA 5/6's spin-orbit QDPT, by the diagonal energies it used (NEVPT2 when NEVPT2 ran)
@@ -220,7 +220,8 @@ def parse_qdpt(output: str | Path, *, name: str, n_doublets: int | None = None, 
         values, note = {"so_energies": values["so_energies"]}, "no Kramers doublets (ORCA: integer-spin system)"
     values.update(g_source=g_source, qdpt_energies=energies, symbols=symbols, coordinates=coordinates,
                   program_version=_program_version(text))
-    return Result(name=name, backend=BACKEND, message=f"{name}: {note}" if note else "", values=values)
+    return Result(name=name, backend=BACKEND, message=f"{name}: {note}" if note else "", values=values,
+                  method=energies)           # "casscf" or "nevpt2": the QDPT levels read
 
 
 def _aniso_matches(text: str, energies: str) -> bool:

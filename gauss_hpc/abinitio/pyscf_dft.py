@@ -354,7 +354,8 @@ def relax_complex(cx, *, name: str | None = None, workdir=None, preset: str = "d
                               f"{name}: {last['phase']} DFT optimisation not converged in {last['steps']} steps "
                               "(values hold the last geometry)", values=values, wall_seconds=seconds,
                               workdir=str(workdir))
-    return Result(name=name, backend=BACKEND, values=values, wall_seconds=seconds, workdir=str(workdir))
+    return Result(name=name, backend=BACKEND, values=values, wall_seconds=seconds, workdir=str(workdir),
+                  method="dft")
 
 
 def dft_relax(cx, workdir: Path, *, name: str, **params) -> Result:

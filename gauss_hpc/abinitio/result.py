@@ -29,6 +29,11 @@ class Status:
            CRASHED, TIMEOUT, MISSING_OUTPUT, TRUNCATED_OUTPUT, PARSE_ERROR, FAILED)
 
 
+# The levels of theory a Result's values can come from, most trusted first among those that give Kramers doublets.
+METHODS = ("nevpt2", "casscf", "crystal_field", "dft", "gfn2_xtb", "gfn1_xtb", "")
+MULTIREFERENCE = ("nevpt2", "casscf")
+
+
 @dataclass
 class Result:
     """What a backend produced for one named input.
@@ -46,6 +51,7 @@ class Result:
     values: dict[str, Any] = field(default_factory=dict)
     wall_seconds: float = 0.0
     workdir: str = ""
+    method: str = ""      # the level of theory of `values` (METHODS): what the report and merge rank and label by
 
     def __post_init__(self):
         if self.status not in Status.ALL:

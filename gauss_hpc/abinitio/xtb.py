@@ -201,7 +201,8 @@ def label_ligand(smiles: str, *, name: str | None = None, workdir=None, relax_ge
     if bad:
         return Result.failure(name, BACKEND, Status.FAILED, f"ligand {smiles!r}: non-finite {', '.join(bad)}",
                               wall_seconds=time.perf_counter() - start)
-    return Result(name=name, backend=BACKEND, values=values, wall_seconds=time.perf_counter() - start)
+    return Result(name=name, backend=BACKEND, values=values, wall_seconds=time.perf_counter() - start,
+                  method="gfn2_xtb")
 
 
 def complex_charges(cx: Complex, *, swap_to: str | None = "Y", accuracy: float = 1.0,
@@ -258,7 +259,8 @@ def relax_complex(cx: Complex, *, name: str | None = None, workdir=None, swap_to
               "energy": energy, "atomic_charges": charges, "steps": steps, "relaxed_metal": work.metal}
     if not converged:
         return Result.failure(name, BACKEND, Status.GEOMETRY_NOT_CONVERGED,
-                              f"complex {name}: GFN2-xTB relaxation not converged in {steps} steps "
+                              f"complex {name}: {method} relaxation not converged in {steps} steps "
                               "(values hold the last geometry)", values=values,
                               wall_seconds=time.perf_counter() - start)
-    return Result(name=name, backend=BACKEND, values=values, wall_seconds=time.perf_counter() - start)
+    return Result(name=name, backend=BACKEND, values=values, wall_seconds=time.perf_counter() - start,
+                  method=method.lower().replace("-", "_"))

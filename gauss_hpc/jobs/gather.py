@@ -30,7 +30,7 @@ from .executor import JobStates
 from .status import latest_submission, task_state_and_shard
 
 TASK_COLUMNS = ("task_id", "index", "name", "smiles", *store.LIGAND_PROVENANCE, "step", "backend", "status",
-                "reason", "message", "attempt", "job_id", "wall_seconds", "ground_mj", "kd_step", "template")
+                "reason", "message", "attempt", "job_id", "wall_seconds", "ground_mj", "kd_step", "kd_method", "template")
 WIDTH = value_schema.result_arrays()      # {name: per-row shape}, declared once in abinitio/values.py
 _RESERVED = set(TASK_COLUMNS) | set(DESCRIPTOR_NAMES) | set(WIDTH) | {"has_kd_energies", "has_g_tensors"}
 
@@ -75,10 +75,11 @@ def _merged_values(shard: dict) -> dict:
     return merged
 
 
-def _kd_step(shard: dict) -> str:
-    """The step whose KD energies the row holds (e.g. crystal_field when a later CASSCF step failed)."""
-    steps = [r.get("step", "") for r in shard.get("steps", []) if (r.get("values") or {}).get("kd_energies")]
-    return steps[-1] if steps else ""
+def _kd_source(shard: dict) -> tuple[str, str]:
+    """The step whose KD energies the row holds (e.g. crystal_field when a later CASSCF step failed) and the
+    method its Result declared (casscf, nevpt2, crystal_field; "" from a shard written before methods were)."""
+    steps = [r for r in shard.get("steps", []) if (r.get("values") or {}).get("kd_energies")]
+    return (steps[-1].get("step", ""), steps[-1].get("method", "")) if steps else ("", "")
 
 
 def _geometry(values: dict) -> tuple[list[str], np.ndarray]:
@@ -98,6 +99,7 @@ def _geometry(values: dict) -> tuple[list[str], np.ndarray]:
 
 def _row(task: dict, state: dict, shard: dict | None) -> tuple[dict, dict]:
     values = _merged_values(shard) if shard else {}
+    kd_step, kd_method = _kd_source(shard) if shard else ("", "")
     status_word = state["state"] if state["state"] not in ("done", "failed") else \
         ("ok" if state["state"] == "done" else state["reason"])
     row = {"task_id": task["task_id"], "index": task["index"], "name": task["name"], "smiles": task["smiles"],
@@ -106,7 +108,7 @@ def _row(task: dict, state: dict, shard: dict | None) -> tuple[dict, dict]:
            "status": status_word, "reason": state["reason"], "message": state["message"],
            "attempt": int(state["attempt"]), "job_id": str(state["job_id"]),
            "wall_seconds": float(state["wall_seconds"]), "ground_mj": str(values.get("ground_mj", "")),
-           "kd_step": _kd_step(shard) if shard else "", "template": str(values.get("template", ""))}
+           "kd_step": kd_step, "kd_method": kd_method, "template": str(values.get("template", ""))}
     descriptors = shard.get("descriptors", {}) if shard else {}
     for name in DESCRIPTOR_NAMES:
         value = descriptors.get(name)

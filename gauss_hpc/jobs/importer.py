@@ -97,6 +97,7 @@ def import_file(path: str | Path, *, energies: str = "casscf", name: str | None 
     name = name or path.stem
     program, why = detect(path)
     row = {"name": name, "path": str(path.resolve()), "program": program, "program_version": "", "kind": "",
+           "method": "",
            "status": UNRECOGNIZED, "reason": "not_an_output", "message": f"{path}: {why}", "values": {}}
     if not program:
         return row
@@ -108,7 +109,8 @@ def import_file(path: str | Path, *, energies: str = "casscf", name: str | None 
         return row
     message = result.message.replace(f"{name}: ", f"{path}: ", 1) if result.message else ""
     row.update(status=result.status, reason="" if result.ok else result.status, message=message, kind=kind,
-               program_version=str(result.values.get("program_version", "")), values=result.values)
+               method=result.method, program_version=str(result.values.get("program_version", "")),
+               values=result.values)
     return row
 
 
@@ -150,7 +152,8 @@ def import_outputs(paths, out: str | Path, *, energies: str = "casscf", quiet: b
                   "source_file": row["path"], "step": "import", "backend": row["program"],
                   "status": row["status"], "reason": row["reason"], "message": row["message"], "attempt": 0,
                   "job_id": "", "wall_seconds": math.nan, "ground_mj": "", "kd_step": "import" if
-                  values.get("kd_energies") else "", "template": ""}
+                  values.get("kd_energies") else "", "kd_method": row["method"] if values.get("kd_energies") else "",
+                  "template": ""}
         record.update({d: math.nan for d in DESCRIPTOR_NAMES})
         record.update({k: row[k] for k in IMPORT_COLUMNS})
         table.append(record)

@@ -20,8 +20,9 @@ from ..chem.templates import DEFAULT as DEFAULT_TEMPLATE
 from ..targets import Target
 
 # the methods in the order of trust: a ligand is ranked by the most trusted number it has
-METHODS = {"casscf": "CASSCF", "crystal_field": "crystal field", "predicted": "predicted (k-NN of labelled latents)"}
-SHORT = {"casscf": "CASSCF", "crystal_field": "CF", "predicted": "pred."}
+METHODS = {"nevpt2": "NEVPT2", "casscf": "CASSCF", "crystal_field": "crystal field",
+           "predicted": "predicted (k-NN of labelled latents)"}
+SHORT = {"nevpt2": "NEVPT2", "casscf": "CASSCF", "crystal_field": "CF", "predicted": "pred."}
 SAMPLE_COLUMNS = ("seed_id", "seed_smiles", "seed_ligand_row", "sigma", "batch", "smiles", "canonical", "novel",
                   "unique", "times_generated")
 
@@ -104,19 +105,31 @@ def seeds(samples: Path, ligands_file: Path | None, focus: Focus = DEFAULT_FOCUS
     return table
 
 
-# The method of the KDs a step gave (`kd_step` of results.h5): OpenMolcas's and ORCA's CASSCF steps, and outputs
-# brought in by `jobs import` (CASSCF or NEVPT2 levels of a multireference program), are all multireference.
-KD_STEP_METHOD = {"crystal_field": "crystal_field", "casscf": "casscf", "orca_casscf": "casscf", "import": "casscf"}
+# Results files gathered before every Result declared its method (no `kd_method`, or an empty one) name only the
+# step that gave the KDs: these are the shipped backends' steps that give KDs, by their level of theory.
+LEGACY_KD_STEP_METHOD = {"crystal_field": "crystal_field", "casscf": "casscf", "orca_casscf": "casscf",
+                         "import": "casscf"}
+
+
+def kd_methods(results: pd.DataFrame) -> pd.Series:
+    """The level of theory of each row's KDs: results.h5 `kd_method` (what the backend's Result declared), or for
+    a file gathered before that column, the legacy map of `kd_step`; "" where the row has no KDs."""
+    legacy = results["kd_step"].map(LEGACY_KD_STEP_METHOD).fillna("") if "kd_step" in results else \
+        pd.Series("", index=results.index)
+    if "kd_method" not in results:
+        return legacy
+    declared = results["kd_method"].fillna("").astype(str)
+    return declared.where(declared != "", legacy)
 
 
 def computed(results: pd.DataFrame, focus: Focus = DEFAULT_FOCUS) -> pd.DataFrame:
-    """Per novelty key, the target of its complex from each method that computed one (`value_<method>`; kd_step
-    names the step, mapped to its method by KD_STEP_METHOD; a CASSCF campaign whose CASSCF failed keeps the
-    crystal-field KDs and says so in kd_step). Of several, the best in the target's direction."""
+    """Per novelty key, the target of its complex from each method that computed one (`value_<method>`, the
+    method its backend declared: kd_methods; a CASSCF campaign whose CASSCF failed keeps the crystal-field KDs and
+    says so). Of several, the best in the target's direction."""
     if results.empty or "target" not in results:
         return pd.DataFrame(columns=["value_crystal_field", "value_casscf"], dtype=float)
-    method = results["kd_step"].map(KD_STEP_METHOD)
-    known = results[results["target"].notna() & method.notna()].assign(method=method)
+    method = kd_methods(results)
+    known = results[results["target"].notna() & method.isin(list(METHODS))].assign(method=method)
     keys = [novelty_key(c, s) for c, s in zip(known["canonical"], known["smiles"])]
     best = "max" if focus.target.direction == "max" else "min"
     wide = known.assign(key=keys).pivot_table(index="key", columns="method", values="target", aggfunc=best)

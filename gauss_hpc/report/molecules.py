@@ -13,7 +13,7 @@ import pandas as pd
 from rdkit import Chem, RDLogger
 from rdkit.Chem.Draw import rdMolDraw2D
 
-from .kd import KD_STEP_METHOD, METHODS, SHORT
+from .kd import METHODS, SHORT
 
 RDLogger.DisableLog("rdApp.*")
 
@@ -105,7 +105,7 @@ def complex_cards(results: pd.DataFrame, name: str = "KD1") -> str:
     for _, row in results.iterrows():
         ok = row["status"] == "ok"
         kd_step = row.get("kd_step", "")
-        method = KD_STEP_METHOD.get(kd_step, kd_step)
+        method = row.get("kd_method", "") or kd_step
         legend = (f"{name} {cm1(row['target'])} ({SHORT.get(method, kd_step)})"
                   if pd.notna(row.get("target")) else f"status: {row['status']}")
         pairs = [("campaign", html.escape(str(row["campaign"]))), ("task", html.escape(str(row["name"]))),
