@@ -19,6 +19,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from gauss_hpc.chem.complexes import AssemblyError, assemble_detailed  # noqa: E402
+from gauss_hpc.abinitio.xtb import relax_for_assembly  # noqa: E402
 from gauss_hpc.chem.templates import template as named_template  # noqa: E402
 
 
@@ -31,7 +32,8 @@ def rescue(log: Path, template: str, max_steps: int, record: Path | None) -> dic
     for row in failed:
         start = time.perf_counter()
         try:
-            built = assemble_detailed(row["smiles"], **shape, relax="xtb", relax_max_steps=max_steps)
+            built = assemble_detailed(row["smiles"], **shape, relax="xtb", relax_max_steps=max_steps,
+                                      relaxer=relax_for_assembly)
             outcome, message = built.path, ""
         except AssemblyError as exc:
             outcome, message = f"failed: {exc.reason}", str(exc)

@@ -11,7 +11,10 @@ reconstruct says nothing about the neighbourhood of a ligand); --seed-id picks o
 Reports the stage time (from the start barrier to the finished tables: load, decode, validate, exchange,
 predict, gather; metrics and the file write are listed apart), the wall time of the whole command (Python and
 torch start-up included), the time split by phase (slowest rank), whether both runs found the same ligands,
-and the sigma sweep: valid / novel / unique fractions per sigma and where each peaks. The last line is JSON.
+and the sigma sweep: valid / novel / unique fractions per sigma and where each peaks; then, in the same run,
+bench/decode_floor.py on the same model: `floor_ratio` is the stage time on the ranks over the time no
+implementation of this decoder can beat for these attempts on as many cores (the goal is 1.3 or less). The last
+line is JSON.
 """
 
 from __future__ import annotations
@@ -85,6 +88,18 @@ def reconstructable_seed(run_dir: str, rng_seed: int, tries: int = 500) -> int:
     raise SystemExit(f"none of {tries} random ligands of {run_dir} decodes to a valid ligand; train longer")
 
 
+def decode_floor(run: str, attempts: int, ranks: int) -> dict:
+    """bench/decode_floor.py on the same model now (the machine's state is the stage's): the floor in seconds of
+    `attempts` decoded on `ranks` cores."""
+    done = subprocess.run([PY, str(ROOT / "bench" / "decode_floor.py"), "--run", str(run)], capture_output=True,
+                          text=True, env=dict(os.environ, OMP_NUM_THREADS="1"), cwd=ROOT, timeout=3600)
+    if done.returncode != 0:
+        raise SystemExit(f"bench/decode_floor.py failed:\n{done.stderr[-3000:]}")
+    floor = json.loads(done.stdout.strip().splitlines()[-1])
+    floor["floor_s"] = round(attempts / ranks * floor["gflop_per_attempt"] / floor["sgemm_gflops"], 2)
+    return floor
+
+
 def sweep(path: Path) -> dict:
     stats = store.read_samples(path, "sigma_stats")
     last = stats.sort_values("batch").groupby("sigma").tail(1).sort_values("sigma")
@@ -145,12 +160,16 @@ def bench(args: argparse.Namespace) -> int:
         print(f"{sigma:6.2f} {f['valid'][i]:7.3f} {f['novel'][i]:7.3f} {f['unique'][i]:7.3f} "
               f"{f['novel_unique'][i]:8.3f} {m['intdiv1']:8.3f} {m['snn']:6.3f}")
     whole = metrics.iloc[-1]
+    floor = decode_floor(args.run, attempts, args.ranks)
     result = {
         "attempts": attempts,
         "seconds_1rank": round(one["stage"], 3),
         f"seconds_{args.ranks}ranks": round(many["stage"], 3),
         "seconds_2ranks": round(many["stage"], 3) if args.ranks == 2 else None,
         "speedup": round(one["stage"] / many["stage"], 3),
+        f"decode_floor_s_{args.ranks}ranks": floor["floor_s"],
+        "floor_ratio": round(many["stage"] / floor["floor_s"], 2),
+        "decode_floor": floor,
         "wall_seconds_1rank": round(one["wall"], 3),
         f"wall_seconds_{args.ranks}ranks": round(many["wall"], 3),
         "split_1rank": {k: round(v, 3) for k, v in one["seconds"].items()},

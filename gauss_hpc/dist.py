@@ -25,8 +25,9 @@ import sys
 import time
 import traceback
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, NoReturn
+from typing import Callable, Mapping, NoReturn
 
+import numpy as np
 import torch
 import torch.distributed as torch_dist
 
@@ -171,32 +172,65 @@ def mpi_world():
     return comm
 
 
-class SingleComm:
-    """mpi4py's object collectives for one rank, so that a single process needs no MPI."""
+class Collectives:
+    """The object collectives the stages need (gather, broadcast, all-to-all, element-wise sum and max of arrays,
+    a barrier) over an mpi4py communicator, or over one process when there is none: sampling and the training
+    loop call these and never a communicator, so that they run the same under any launcher."""
 
-    def Get_rank(self) -> int:
-        return 0
+    def __init__(self, comm=None):
+        self._comm = comm
 
-    def Get_size(self) -> int:
-        return 1
+    @property
+    def rank(self) -> int:
+        return self._comm.Get_rank() if self._comm is not None else 0
 
-    def Barrier(self) -> None:
-        pass
+    @property
+    def size(self) -> int:
+        return self._comm.Get_size() if self._comm is not None else 1
 
-    def gather(self, obj, root: int = 0) -> list:
-        return [obj]
-
-    def allgather(self, obj) -> list:
-        return [obj]
+    def gather(self, obj, root: int = 0) -> list | None:
+        """Every rank's `obj` on `root` (in rank order); None elsewhere."""
+        return self._comm.gather(obj, root=root) if self._comm is not None else [obj]
 
     def bcast(self, obj, root: int = 0):
-        return obj
+        return self._comm.bcast(obj, root=root) if self._comm is not None else obj
 
     def alltoall(self, objs: list) -> list:
-        return list(objs)
+        """objs[i] goes to rank i; returns what each rank sent to this one."""
+        return self._comm.alltoall(objs) if self._comm is not None else list(objs)
 
-    def Allreduce(self, send, recv, op=None) -> None:
-        recv[...] = send
+    def barrier(self) -> None:
+        if self._comm is not None:
+            self._comm.Barrier()
+
+    def _reduce(self, values, op_name: str) -> np.ndarray:
+        local = np.ascontiguousarray(values, dtype=np.float64)
+        if self._comm is None:
+            return local.copy()
+        from mpi4py import MPI
+
+        out = np.empty_like(local)
+        self._comm.Allreduce(local, out, op=getattr(MPI, op_name))
+        return out
+
+    def sum(self, values) -> np.ndarray:
+        """Element-wise sum over ranks, float64."""
+        return self._reduce(values, "SUM")
+
+    def max(self, values) -> np.ndarray:
+        """Element-wise maximum over ranks, float64."""
+        return self._reduce(values, "MAX")
+
+
+def array_element(given: int | None = None, env: Mapping[str, str] | None = None) -> int:
+    """This job-array element's index: `given`, else Slurm's SLURM_ARRAY_TASK_ID; InputError saying what to pass
+    when neither is there."""
+    if given is not None:
+        return int(given)
+    value = (os.environ if env is None else env).get("SLURM_ARRAY_TASK_ID", "")
+    if not value.isdigit():
+        raise InputError("no array index: run inside a Slurm job array (SLURM_ARRAY_TASK_ID) or pass --array-index")
+    return int(value)
 
 
 @dataclass
@@ -204,7 +238,7 @@ class DistContext:
     launch: Launch
     backend: str | None     # "gloo" / "nccl" (torch process group), "mpi" (mpi4py), None for one process
     device: torch.device
-    comm: Any = field(default_factory=SingleComm)     # object collectives (mpi4py's interface)
+    comm: Collectives = field(default_factory=Collectives)     # object collectives (the MPI world, or this process)
 
     @property
     def rank(self) -> int:
@@ -227,11 +261,7 @@ class DistContext:
         if not self.distributed:
             return values
         if self.backend == "mpi":
-            local = values.detach().cpu().to(torch.float64).numpy()
-            total = local.copy()
-            from mpi4py import MPI
-
-            self.comm.Allreduce(local, total, op=MPI.SUM)
+            total = self.comm.sum(values.detach().cpu().to(torch.float64).numpy())
             return torch.from_numpy(total).to(values.device, values.dtype)
         buffer = values.detach().to(self.device, torch.float64).clone()
         torch_dist.all_reduce(buffer, op=torch_dist.ReduceOp.SUM)
@@ -245,7 +275,7 @@ class DistContext:
 
     def barrier(self) -> None:
         if self.backend == "mpi":
-            self.comm.Barrier()
+            self.comm.barrier()
         elif self.distributed:
             torch_dist.barrier()
 
@@ -273,7 +303,7 @@ def init(backend: str = "auto", device: str = "auto", env: Mapping[str, str] | N
             return DistContext(Launch("single", 0, 1, 0), None, torch.device("cpu"))
         launch = Launch(launch.launcher if launch.world_size == comm.Get_size() else "mpiexec", comm.Get_rank(),
                         comm.Get_size(), launch.local_rank)
-        return DistContext(launch, "mpi", torch.device("cpu"), comm)
+        return DistContext(launch, "mpi", torch.device("cpu"), Collectives(comm))
     if launch.launcher == "mpiexec":
         launch = _mpi_rendezvous(launch)
     dev = _choose_device(launch, device)
@@ -290,7 +320,7 @@ def init(backend: str = "auto", device: str = "auto", env: Mapping[str, str] | N
     torch_dist.init_process_group(backend=backend, init_method=f"tcp://{launch.master_addr}:{launch.master_port}",
                                   rank=launch.rank, world_size=launch.world_size,
                                   timeout=_dt.timedelta(minutes=timeout_minutes))
-    return DistContext(launch, backend, dev, _mpi_comm_if_initialized() or SingleComm())
+    return DistContext(launch, backend, dev, Collectives(_mpi_comm_if_initialized()))
 
 
 def _mpi_comm_if_initialized():

@@ -33,7 +33,6 @@ import pandas as pd
 from .cli import deprecated
 from . import store
 from .abinitio import values as value_schema
-from .chem.descriptors import DESCRIPTOR_NAMES
 
 log = logging.getLogger("gauss_hpc.merge")
 # /generated: `row` is the ligand's row in this file; ligand_row and the rest are where it came from.
@@ -103,7 +102,7 @@ def _row_values(row, kd_gaps: np.ndarray | None, backend: str, scalar_backend: s
     if kd_gaps is not None and np.isfinite(kd_gaps).all():
         gaps_name = value_schema.label_name(backend, value_schema.KD_GAPS, str(row.get("template") or ""))
         out[gaps_name] = np.asarray(kd_gaps, float)
-        descriptors = np.asarray([row.get(d, np.nan) for d in DESCRIPTOR_NAMES], float)
+        descriptors = np.asarray([row.get(d, np.nan) for d in value_schema.DESCRIPTOR_NAMES], float)
         if np.isfinite(descriptors).all():
             out[value_schema.kd_descriptor_label(gaps_name)] = descriptors
     for quantity in value_schema.ligand_labels():

@@ -150,10 +150,10 @@ def _unit_counts(local, result, sample_units: np.ndarray) -> dict:
             "novel_unique_in_sigma": count(result.unique_in_sigma & result.novel)}
 
 
-def _gather_columns(comm, columns: dict) -> dict | None:
+def _gather_columns(comm: dist.Collectives, columns: dict) -> dict | None:
     """Rank 0 gets every rank's columns concatenated (2-D columns stay 2-D); other ranks get None."""
     parts = comm.gather(columns, root=0)
-    if comm.Get_rank() != 0:
+    if comm.rank != 0:
         return None
     return {key: np.concatenate([np.asarray(part[key]) for part in parts]) for key in parts[0]}
 
@@ -274,9 +274,10 @@ def generate(setup: Setup, worker: int, workers: int, progress: bool) -> RankSam
     return local
 
 
-def run_sampling(comm, cfg: dict, progress: bool = True) -> dict | None:
-    """The whole stage on every rank of `comm`; rank 0 writes cfg["out"] and returns a summary, others None."""
-    rank, size = comm.Get_rank(), comm.Get_size()
+def run_sampling(comm: dist.Collectives, cfg: dict, progress: bool = True) -> dict | None:
+    """The whole stage on every rank of `comm` (the run's dist.Collectives: any launcher, or one process); rank 0
+    writes cfg["out"] and returns a summary, others None."""
+    rank, size = comm.rank, comm.size
     t_start = time.perf_counter()
     setup = prepare(cfg)
     plan = setup.plan
@@ -288,13 +289,13 @@ def run_sampling(comm, cfg: dict, progress: bool = True) -> dict | None:
     return finish(comm, cfg, setup, local, {"setup": t_setup - t_start}, t_start)
 
 
-def finish(comm, cfg: dict, setup: Setup, local: RankSamples, phase: dict, t_start: float,
+def finish(comm: dist.Collectives, cfg: dict, setup: Setup, local: RankSamples, phase: dict, t_start: float,
            origin: np.ndarray | None = None, workers: int | None = None) -> dict | None:
     """Global dedup, novelty, predictions, metrics and the samples file, from each rank's generated samples.
     `origin` is the worker that generated each sample (default: this rank); `workers` how many there were."""
     from gauss_hpc.model.checkpoint import TRAINING_LIGANDS
 
-    rank, size = comm.Get_rank(), comm.Get_size()
+    rank, size = comm.rank, comm.size
     loaded, latents, seeds, plan, knn, seed_mu = (setup.loaded, setup.latents, setup.seeds, setup.plan, setup.knn,
                                                   setup.seed_mu)
     t_sampled = time.perf_counter()
@@ -495,7 +496,7 @@ def merge(parts: list[str | Path], out: str | Path) -> dict:
                         smiles=valid["smiles"].tolist(), canonical=valid["canonical"].tolist(),
                         charge=valid["charge"], z=[valid["z"]],
                         seconds={k: max(s[k] for s in seconds) for k in seconds[0]})
-    return finish(dist.SingleComm(), cfg, setup, local, {"setup": t_setup - t_start}, t_start,
+    return finish(dist.Collectives(), cfg, setup, local, {"setup": t_setup - t_start}, t_start,
                   origin=origin[by_key], workers=elements)
 
 
@@ -530,13 +531,11 @@ def main(argv=None) -> int:
         except (ValueError, FileNotFoundError) as exc:         # the config file or a flag
             raise InputError(str(exc)) from exc
         if args.array:
-            element = args.array_index
-            if element is None:
-                if not os.environ.get("SLURM_ARRAY_TASK_ID", "").isdigit():
-                    raise InputError(f"--array {args.array} needs this element's index: run it as a Slurm array "
-                                     f"(sbatch --array=0-{args.array - 1} slurm/sample_array.sbatch {args.array} …) "
-                                     f"or give --array-index I")
-                element = int(os.environ["SLURM_ARRAY_TASK_ID"])
+            try:
+                element = dist.array_element(args.array_index)
+            except InputError as exc:
+                raise InputError(f"--array {args.array}: {exc} (sbatch --array=0-{args.array - 1} "
+                                 f"slurm/sample_array.sbatch {args.array} …)") from exc
             run_array_element(cfg, element, args.array, progress=not args.quiet)
             return 0
         ctx = dist.init(backend="mpi")

@@ -8,7 +8,8 @@ from gauss_hpc.abinitio import crystal_field as cf
 from gauss_hpc.abinitio.result import Status
 from gauss_hpc.chem.complexes import assemble_detailed
 from gauss_hpc.chem.templates import DEFAULT, template, templates
-from gauss_hpc.jobs import steps
+from gauss_hpc.abinitio import molsimplify as steps
+from gauss_hpc.jobs.steps import check_params
 
 
 @pytest.mark.parametrize("name", sorted(templates()))
@@ -45,9 +46,9 @@ def test_templates_in_job_steps_and_their_errors(tmp_path):
     assert clash.status == Status.INVALID_INPUT and "contradict template" in clash.message
     unknown = steps.assemble("[O-]C", tmp_path, name="m", template="dy_nope")
     assert unknown.status == Status.INVALID_INPUT and "dy_h2o5_pbp" in unknown.message
-    steps.check_params("assemble", "", "", {"template": "dy_py5_pbp", "relax": "none"})
+    check_params("assemble", "molsimplify", "", {"template": "dy_py5_pbp", "relax": "none"})
     with pytest.raises(ValueError, match="templat"):
-        steps.check_params("assemble", "", "", {"templat": "dy_py5_pbp"})
+        check_params("assemble", "molsimplify", "", {"templat": "dy_py5_pbp"})
 
 
 def test_screen_with_another_template(tmp_path):

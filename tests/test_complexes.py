@@ -155,9 +155,12 @@ def test_amidate_keeps_its_nh():
 
 
 def test_assemble_step_reports_the_path_and_the_failure_class(tmp_path):
-    from gauss_hpc.jobs import steps
+    from gauss_hpc.abinitio import molsimplify as steps
+    from gauss_hpc.jobs.steps import check_params
 
-    steps.check_params("assemble", "molsimplify", "", {"relax": "rotate", "relax_max_steps": 50})
+    check_params("assemble", "molsimplify", "", {"relax": "rotate", "relax_max_steps": 50})
+    with pytest.raises(ValueError, match="relaxer"):       # wired by the step, never given in a spec
+        check_params("assemble", "molsimplify", "", {"relaxer": "x"})
     ok = steps.assemble("OC1CC2OC12CC", tmp_path, name="branched", relax="rotate")
     assert ok.ok and ok.values["assembly_path"] == "rotated"
     assert (tmp_path / "complex.xyz").read_text().startswith(f"{ok.values['n_atoms']}\n")
@@ -170,7 +173,7 @@ def test_xtb_relaxation_cut_short_fails_with_its_class(tmp_path):
     """The xTB path runs on what the rigid paths leave: with clash_scale 1.0 neighbouring waters (2.82 A apart)
     clash whatever the axial ligands do; two L-BFGS steps do not converge, the class says so and the step's
     status invites a resubmission."""
-    from gauss_hpc.jobs import steps
+    from gauss_hpc.abinitio import molsimplify as steps
 
     res = steps.assemble("[O-]C", tmp_path, name="cut_short", relax="xtb", relax_max_steps=2, clash_scale=1.0)
     assert res.status == "geometry_not_converged" and res.values["assembly_failure"] == "xtb_not_converged"

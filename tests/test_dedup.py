@@ -9,12 +9,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from mpi4py import MPI
 from rdkit import Chem, DataStructs
 from rdkit.Chem import AllChem
 
 from gauss_hpc import store
-from gauss_hpc.dist import share
+from gauss_hpc.dist import Collectives, share
 from gauss_hpc.sampling import dedup
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -29,10 +28,11 @@ import numpy as np
 from mpi4py import MPI
 from rdkit import Chem, DataStructs
 from rdkit.Chem import AllChem
+from gauss_hpc.dist import Collectives
 from gauss_hpc.sampling import dedup, metrics
 
-comm = MPI.COMM_WORLD
-rank, size = comm.Get_rank(), comm.Get_size()
+comm = Collectives(MPI.COMM_WORLD)          # the stage's collectives over the MPI world
+rank, size = comm.rank, comm.size
 items = json.load(open(sys.argv[1]))
 mine = [i for i in range(len(items["canonical"])) if i % size == rank]
 block = dedup.read_canonical_block(sys.argv[2], rank, size)
@@ -110,8 +110,9 @@ def test_blocks_tile_the_table(n_rows, size):
 
 def test_single_rank_dedup_matches_a_serial_scan():
     items = generated_items()
-    training = dedup.training_share(MPI.COMM_SELF, dedup.read_canonical_block(LIGANDS, 0, 1))
-    result = dedup.global_dedup(MPI.COMM_SELF, items["canonical"], np.asarray(items["sigma"]),
+    one = Collectives()                  # one process, no MPI
+    training = dedup.training_share(one, dedup.read_canonical_block(LIGANDS, 0, 1))
+    result = dedup.global_dedup(one, items["canonical"], np.asarray(items["sigma"]),
                                 np.asarray(items["key"]), training)
     ours = list(zip(result.unique, result.unique_in_sigma, result.novel, result.times_generated))
     assert [tuple(map(lambda x: x.item(), row)) for row in ours] == reference_flags(items, training)

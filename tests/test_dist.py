@@ -1,6 +1,9 @@
 """Launch detection for srun, mpiexec, torchrun and a single process (the real multi-rank runs are in
 test_train.py)."""
 
+import numpy as np
+import pytest
+
 from gauss_hpc import dist
 
 
@@ -62,3 +65,16 @@ def test_torchrun_wins():
 def test_single_process_context_has_no_group():
     ctx = dist.init("auto", "cpu", env={})
     assert not ctx.distributed and ctx.is_main and ctx.any(True) and not ctx.any(False)
+
+
+def test_collectives_of_one_process_and_the_array_index():
+    """Sampling runs on dist.Collectives alone: over one process it needs no MPI; the array index comes from
+    the scheduler's variable or is asked for."""
+    one = dist.Collectives()
+    assert (one.rank, one.size) == (0, 1)
+    assert one.gather({"a": 1}) == [{"a": 1}] and one.bcast(3) == 3 and one.alltoall([[1, 2]]) == [[1, 2]]
+    assert one.max([1.0, -2.0]).tolist() == [1.0, -2.0] and one.sum([0.5]).dtype == np.float64
+    assert dist.array_element(None, {"SLURM_ARRAY_TASK_ID": "7"}) == 7
+    assert dist.array_element(2, {"SLURM_ARRAY_TASK_ID": "7"}) == 2
+    with pytest.raises(dist.InputError, match="--array-index"):
+        dist.array_element(None, {})

@@ -2,6 +2,8 @@
 scheduler needed. Real chemistry: molSimplify assembly and the crystal-field oracle."""
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import h5py
@@ -343,3 +345,14 @@ def test_unknown_step_params_are_errors_naming_spec_and_key(tmp_path):
     with pytest.raises(SpecError, match=r"unknown params \['geometry'\]"):     # the backend sets it
         parse_spec(spec(["[O-]C"], steps=[{"name": "assemble"}, {"name": "casscf", "backend": "orca",
                                                                  "params": {"geometry": "x"}}]))
+
+
+def test_the_job_core_imports_no_chemistry():
+    """Executor, tasks, shards, status and gather know steps and values; chemistry comes with the backends a spec
+    names, when a step runs (a login node can submit and gather without RDKit, molSimplify, xTB or PySCF)."""
+    code = ("import sys, gauss_hpc.jobs; "
+            "print(sorted({m.split('.')[0] for m in sys.modules} & {'rdkit', 'molSimplify', 'tblite', 'dftd4', "
+            "'pyscf', 'torch', 'scipy'}), sorted(m for m in sys.modules if m.startswith('gauss_hpc.chem')))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[] []"

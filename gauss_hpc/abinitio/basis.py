@@ -9,9 +9,9 @@ Neese, Pantazis 2016).
 
 from __future__ import annotations
 
-from rdkit import Chem
+from .constants import ELEMENTS
 
-_PERIODIC = Chem.GetPeriodicTable()
+_Z = {symbol: z for z, symbol in enumerate(ELEMENTS) if symbol}
 
 
 def _span(first: int, last: int) -> frozenset[int]:
@@ -32,10 +32,7 @@ COVERAGE: dict[str, frozenset[int]] = {
 
 def atomic_number(symbol: str) -> int:
     """Z of an element symbol; ValueError naming the symbol if it is not an element."""
-    try:
-        z = _PERIODIC.GetAtomicNumber(symbol)
-    except RuntimeError:
-        z = 0
+    z = _Z.get(symbol, 0) if isinstance(symbol, str) else 0
     if z <= 0:
         raise ValueError(f"{symbol!r} is not an element symbol")
     return z

@@ -49,7 +49,7 @@ from rdkit import Chem
 from rdkit.Chem import AllChem
 from scipy.special import sph_harm_y
 
-from ..chem.complexes import Complex, ligand_blocks
+from ..chem.structure import Complex, ligand_blocks
 from .constants import BOHR_TO_ANGSTROM, HARTREE_TO_CM
 from .ions import ground_term
 from .result import Result, Status
@@ -434,3 +434,15 @@ def kd_energies(cx: Complex, *, name: str | None = None, workdir=None, charges=N
     if name is not None:
         result.name = name
     return result
+
+
+def crystal_field_step(item, workdir, *, name: str, **params) -> Result:
+    """Job step `crystal_field`: the KDs of the complex the earlier steps made (kd_energies; params go to it)."""
+    from .step_io import complex_input
+
+    cx = complex_input(item, "crystal_field", BACKEND, name)
+    return cx if isinstance(cx, Result) else kd_energies(cx, name=name, **params)
+
+
+crystal_field_step.params_of = kd_energies        # the params a job spec may give (jobs.steps.accepted_params)
+STEPS = {"crystal_field": crystal_field_step}

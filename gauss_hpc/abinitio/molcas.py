@@ -449,14 +449,15 @@ def loprop_task(smiles: str, workdir, **params) -> Result:
     return label_ligand(smiles, workdir=workdir, **params)
 
 
-def casscf_task(cx, workdir, **params) -> Result:
-    """Job-array step "casscf": Kramers doublets of one complex in `workdir` (params as kd_energies; pass
-    **CHEAP_CASSCF for the cheap demo settings)."""
-    return kd_energies(cx, workdir=workdir, **params)
+def casscf_task(item, workdir, **params) -> Result:
+    """Job-array step "casscf": Kramers doublets of the complex the earlier steps made, in `workdir` (params as
+    kd_energies; pass **CHEAP_CASSCF for the cheap demo settings)."""
+    from .step_io import complex_input
+
+    cx = complex_input(item, "casscf", BACKEND, params.get("name") or "casscf")
+    return cx if isinstance(cx, Result) else kd_energies(cx, workdir=workdir, **params)
 
 
-loprop_task.params_of = label_ligand          # the params a job spec may give (jobs.steps.accepted_params)
-casscf_task.params_of = kd_energies
 STEPS = {"loprop": loprop_task, "casscf": casscf_task}
 # what each step forwards its params to, so that a spec's unknown params are errors (jobs.steps.accepted_params)
 loprop_task.params_of, casscf_task.params_of = label_ligand, kd_energies

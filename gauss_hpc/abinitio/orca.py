@@ -302,20 +302,40 @@ def kd_energies(cx, *, name: str | None = None, workdir: str | Path, timeout: fl
     return _step(render_casscf, casscf_context, parse_qdpt, cx, workdir, timeout, template_dir, name=name, **params)
 
 
-def opt_constrained_task(cx, workdir, **params) -> Result:
+def _optimised(item, workdir, constrained: bool, params: dict) -> Result:
+    """An optimisation step on the complex the earlier steps made; the optimised complex goes on with its
+    descriptors."""
+    from ..chem.structure import Complex
+    from .step_io import complex_input, complex_values
+
+    step = "orca_opt_constrained" if constrained else "orca_opt"
+    cx = complex_input(item, step, BACKEND, params.get("name") or step)
+    if isinstance(cx, Result):
+        return cx
+    result = optimise(cx, constrained=constrained, workdir=workdir, **params)
+    coords = result.values.get("coordinates")
+    if result.ok and coords is not None and len(coords) == len(cx.symbols):
+        result.values.update(complex_values(Complex.from_dict({**cx.to_dict(), "coords": coords})))
+    return result
+
+
+def opt_constrained_task(item, workdir, **params) -> Result:
     """Job-array step "opt_constrained": equatorial donors held in a plane at 72 deg (pass the Y analogue)."""
-    return optimise(cx, constrained=True, workdir=workdir, **params)
+    return _optimised(item, workdir, True, params)
 
 
-def opt_task(cx, workdir, **params) -> Result:
+def opt_task(item, workdir, **params) -> Result:
     """Job-array step "opt": fully relaxed optimisation (from opt_constrained's geometry: the job runner
     passes the previous step's coordinates on)."""
-    return optimise(cx, constrained=False, workdir=workdir, **params)
+    return _optimised(item, workdir, False, params)
 
 
-def casscf_task(cx, workdir, **params) -> Result:
+def casscf_task(item, workdir, **params) -> Result:
     """Job-array step "casscf": CASSCF(9,7)+QDPT Kramers doublets of the Dy complex."""
-    return kd_energies(cx, workdir=workdir, **params)
+    from .step_io import complex_input
+
+    cx = complex_input(item, "orca_casscf", BACKEND, params.get("name") or "orca_casscf")
+    return cx if isinstance(cx, Result) else kd_energies(cx, workdir=workdir, **params)
 
 
 STEPS = {"opt_constrained": opt_constrained_task, "opt": opt_task, "casscf": casscf_task}

@@ -358,14 +358,19 @@ def relax_complex(cx, *, name: str | None = None, workdir=None, preset: str = "d
                   method="dft")
 
 
-def dft_relax(cx, workdir: Path, *, name: str, **params) -> Result:
-    """Job step `dft_relax`: relax_complex on the complex of the previous step."""
-    from ..chem.complexes import Complex
+def dft_relax(item, workdir: Path, *, name: str, **params) -> Result:
+    """Job step `dft_relax`: relax_complex on the complex of the previous step; the optimised complex goes on
+    with its descriptors."""
+    from ..chem.structure import Complex
+    from .step_io import complex_input, complex_values
 
-    if not isinstance(cx, Complex):
-        return Result.failure(name, BACKEND, Status.INVALID_INPUT,
-                              "step dft_relax needs a complex; run 'assemble' before it")
-    return relax_complex(cx, name=name, workdir=workdir, **params)
+    cx = complex_input(item, "dft_relax", BACKEND, name)
+    if isinstance(cx, Result):
+        return cx
+    result = relax_complex(cx, name=name, workdir=workdir, **params)
+    if result.ok:
+        result.values.update(complex_values(Complex.from_dict(result.values["complex"])))
+    return result
 
 
 dft_relax.param_names = frozenset({"preset"} | {f.name for f in dataclasses.fields(DftSettings)})

@@ -94,6 +94,10 @@ def label_backends() -> tuple[str, ...]:
 LABEL_PREFIX = {"crystal_field": "cf"}      # every other backend is its own prefix
 KD_GAPS, KD_DESCRIPTORS = "kd_gaps", "kd_descriptors"
 
+# The structural descriptors of a complex (chem/descriptors.py computes them; the KD head's second input), in
+# their order; a step that makes a geometry gives them in values["descriptors"], and results.h5 has a column each.
+DESCRIPTOR_NAMES = ("donor_z_axial_1", "donor_z_axial_2", "mpp", "sdp", "axial_angle", "axial_distance_mean")
+
 
 DEFAULT_TEMPLATE = "dy_h2o5_pbp"     # chem/templates.py: its labels carry no template in their names
 

@@ -25,7 +25,7 @@ import time
 import numpy as np
 
 from ..chem import donor_distances
-from ..chem.complexes import Complex, swap_metal
+from ..chem.structure import AssemblyError, Complex, swap_metal
 from ..chem.geometry import ligand_geometry
 from .basis import atomic_number
 from .constants import BOHR_TO_ANGSTROM, LANTHANIDES
@@ -264,3 +264,38 @@ def relax_complex(cx: Complex, *, name: str | None = None, workdir=None, swap_to
                               wall_seconds=time.perf_counter() - start)
     return Result(name=name, backend=BACKEND, values=values, wall_seconds=time.perf_counter() - start,
                   method=method.lower().replace("-", "_"))
+
+
+def relax_for_assembly(cx: Complex, max_steps: int) -> Complex:
+    """The relaxer of assembly's "xtb_relaxed" path (chem.complexes.assemble(relax="xtb", relaxer=this)): GFN2-xTB
+    of the Y analogue, the metal put back; AssemblyError xtb_not_converged / xtb_failed otherwise."""
+    result = relax_complex(cx, max_steps=max_steps)
+    if not result.ok:
+        reason = "xtb_not_converged" if result.status == Status.GEOMETRY_NOT_CONVERGED else "xtb_failed"
+        raise AssemblyError(result.message, reason)
+    return Complex.from_dict(result.values["complex"])
+
+
+
+def relax_step(item, workdir, *, name: str, **params) -> Result:
+    """Job step `xtb_relax`: GFN2-xTB relaxation of the (Y-swapped) complex; the relaxed geometry goes on with its
+    descriptors."""
+    from .step_io import complex_input, complex_values
+
+    cx = complex_input(item, "xtb_relax", BACKEND, name)
+    if isinstance(cx, Result):
+        return cx
+    result = relax_complex(cx, name=name, **params)
+    if "complex" in result.values:
+        result.values.update(complex_values(Complex.from_dict(result.values["complex"])))
+    return result
+
+
+def label_step(smiles: str, workdir, *, name: str, **params) -> Result:
+    """Job step `xtb_label`: GFN2-xTB/D4 donor-atom proxy labels of the free ligand."""
+    return label_ligand(smiles, name=name, **params)
+
+
+relax_step.params_of = relax_complex          # the params a job spec may give (jobs.steps.accepted_params)
+label_step.params_of = label_ligand
+STEPS = {"relax": relax_step, "label": label_step}

@@ -1,5 +1,5 @@
-"""[M(eq)5L2] complexes: the data type shared by assembly, descriptors, oracles and ab initio backends, and their
-assembly with molSimplify's structure generator called in-process (`assemble`, `swap_metal`)."""
+"""Assembly of [M(eq)5L2] complexes with molSimplify's structure generator called in-process (`assemble`), and the
+sanity checks of a geometry. The complex itself (`Complex`, `swap_metal`, `AssemblyError`) is chem/structure.py."""
 
 from __future__ import annotations
 
@@ -10,58 +10,16 @@ import hashlib
 import io
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 from rdkit import Chem, rdBase
 
-from ..abinitio.constants import LANTHANIDES
 from .geometry import ligand_molblock
 from .ligands import MAX_SMILES_LENGTH
-
-
-@dataclass
-class Complex:
-    """A complex geometry with the roles of its atoms (indices are 0-based into `symbols`)."""
-
-    name: str
-    symbols: list[str]
-    coords: np.ndarray                     # (n_atoms, 3), Angstrom
-    charge: int
-    multiplicity: int
-    metal_index: int
-    equatorial_donors: list[int]
-    axial_donors: list[int]
-    ligand_smiles: list[str] = field(default_factory=list)   # axial ligands, donor atom first
-    equatorial_smiles: list[str] = field(default_factory=list)   # equatorial ligands in order; empty: all water
-
-    def __post_init__(self):
-        self.coords = np.asarray(self.coords, dtype=float).reshape(-1, 3)
-        if len(self.symbols) != len(self.coords):
-            raise ValueError(f"complex {self.name}: {len(self.symbols)} symbols but {len(self.coords)} coordinates")
-
-    @property
-    def metal(self) -> str:
-        return self.symbols[self.metal_index]
-
-    def to_xyz(self, comment: str | None = None) -> str:
-        lines = [str(len(self.symbols)), comment if comment is not None else
-                 f"{self.name} charge={self.charge} multiplicity={self.multiplicity}"]
-        lines += [f"{s:<2} {x:14.8f} {y:14.8f} {z:14.8f}" for s, (x, y, z) in zip(self.symbols, self.coords)]
-        return "\n".join(lines) + "\n"
-
-    def to_dict(self) -> dict:
-        return {"name": self.name, "symbols": list(self.symbols), "coords": self.coords.tolist(),
-                "charge": int(self.charge), "multiplicity": int(self.multiplicity),
-                "metal_index": int(self.metal_index), "equatorial_donors": [int(i) for i in self.equatorial_donors],
-                "axial_donors": [int(i) for i in self.axial_donors], "ligand_smiles": list(self.ligand_smiles),
-                "equatorial_smiles": list(self.equatorial_smiles)}
-
-    @classmethod
-    def from_dict(cls, data: dict) -> "Complex":
-        return cls(**data)
+from .structure import AssemblyError, Complex, ligand_blocks, metal_multiplicity, swap_metal  # noqa: F401 (re-exported)
 
 
 # --- assembly -------------------------------------------------------------------------------------------------
@@ -93,30 +51,6 @@ ASSEMBLY_PATHS = {"none": ("direct",), "rotate": ("direct", "rotated", "conforme
 RELAX = "rotate"
 RELAX_MAX_STEPS = 300        # L-BFGS steps of the xTB relaxation
 CONFORMERS = 10              # RDKit conformers per axial ligand tried by the "conformer" path
-
-
-class AssemblyError(ValueError):
-    """A complex could not be built or failed a sanity check; the message names the ligand and the problem and
-    `reason` (one of REASONS) classes it."""
-
-    def __init__(self, message: str, reason: str = "invalid_input"):
-        super().__init__(message)
-        self.reason = reason
-
-    def __reduce__(self):          # keep the reason across processes (assemble_many with workers)
-        return type(self), (str(self), self.reason)
-
-
-def metal_multiplicity(metal: str, oxidation_state: int = 3) -> int:
-    """High-spin multiplicity of a lanthanide ion 4f^n (Hund: n unpaired up to 7), or 1 for closed-shell
-    Y(III), Sc(III), La(III), Lu(III). Dy(III) 4f9 -> 6, Gd(III) 4f7 -> 8, Y(III) -> 1."""
-    if metal in ("Y", "Sc") and oxidation_state == 3:
-        return 1
-    if metal in LANTHANIDES:
-        n_f = 57 + LANTHANIDES.index(metal) - 54 - oxidation_state
-        if 0 <= n_f <= 14:
-            return min(n_f, 14 - n_f) + 1
-    raise AssemblyError(f"metal {metal}({oxidation_state}): no spin rule; pass multiplicity= explicitly")
 
 
 @functools.lru_cache(maxsize=4096)
@@ -195,13 +129,6 @@ def _set_distance(coords: np.ndarray, metal: np.ndarray, block: slice, target: f
     bond = coords[block.start] - metal
     length = np.linalg.norm(bond)
     coords[block] += bond / length * (target - length)
-
-
-def ligand_blocks(cx: Complex) -> list[slice]:
-    """Atom ranges of the ligands in the order `assemble` writes them (metal first, then each ligand from its
-    donor up to the next ligand's donor): equatorial ligands first, then axial ones."""
-    donors = sorted(list(cx.equatorial_donors) + list(cx.axial_donors))
-    return [slice(a, b) for a, b in zip(donors, donors[1:] + [len(cx.symbols)])]
 
 
 def check_geometry(cx: Complex, clash_scale: float = CLASH_SCALE) -> None:
@@ -407,15 +334,15 @@ def check_relaxation(before: Complex, after: Complex, max_donor_distance: float 
                             f"from the metal (> {max_donor_distance} A)", "donor_lost")
 
 
-def _relax_with_xtb(cx: Complex, max_steps: int) -> Complex:
-    """The "xtb_relaxed" path: GFN2-xTB relaxation of the complex with Dy swapped for Y (abinitio.xtb), Dy back."""
-    from ..abinitio import xtb        # imported here: abinitio.xtb builds on this module's Complex
+# A relaxation of a whole complex for the "xtb_relaxed" path: (complex, max_steps) -> the relaxed complex, or
+# AssemblyError with reason xtb_failed / xtb_not_converged. It is passed in (abinitio.xtb.relax_for_assembly):
+# this module builds on chem/structure only, and the backends build on it.
+Relaxer = Callable[[Complex, int], Complex]
 
-    result = xtb.relax_complex(cx, max_steps=max_steps)
-    if not result.ok:
-        reason = "xtb_not_converged" if result.status == "geometry_not_converged" else "xtb_failed"
-        raise AssemblyError(result.message, reason)
-    relaxed = Complex.from_dict(result.values["complex"])
+
+def _relaxed(cx: Complex, relaxer: Relaxer, max_steps: int) -> Complex:
+    """The "xtb_relaxed" path: the relaxer's geometry, refused when it is another molecule (check_relaxation)."""
+    relaxed = relaxer(cx, max_steps)
     check_relaxation(cx, relaxed)
     return relaxed
 
@@ -441,7 +368,7 @@ def assemble(axial: str | Sequence[str], *, metal: str = "Dy", equatorial: str =
              geometry: str = "pbp", metal_donor_distance: float | Mapping[str, float] | None = None,
              oxidation_state: int = 3, multiplicity: int | None = None, name: str | None = None,
              clash_scale: float = CLASH_SCALE, seed: int = 0, relax: str = RELAX,
-             relax_max_steps: int = RELAX_MAX_STEPS) -> Complex:
+             relax_max_steps: int = RELAX_MAX_STEPS, relaxer: Relaxer | None = None) -> Complex:
     """[M(equatorial)_n(axial)_2] with molSimplify, each ligand bound through its first SMILES atom.
 
     axial: one SMILES (used for both axial sites) or one per axial site. metal_donor_distance: None keeps
@@ -457,22 +384,28 @@ def assemble(axial: str | Sequence[str], *, metal: str = "Dy", equatorial: str =
     return assemble_detailed(axial, metal=metal, equatorial=equatorial, n_equatorial=n_equatorial,
                              geometry=geometry, metal_donor_distance=metal_donor_distance,
                              oxidation_state=oxidation_state, multiplicity=multiplicity, name=name,
-                             clash_scale=clash_scale, seed=seed, relax=relax, relax_max_steps=relax_max_steps).complex
+                             clash_scale=clash_scale, seed=seed, relax=relax, relax_max_steps=relax_max_steps,
+                             relaxer=relaxer).complex
 
 
 def assemble_detailed(axial: str | Sequence[str], *, metal: str = "Dy", equatorial: str = WATER,
                       n_equatorial: int = 5, geometry: str = "pbp",
                       metal_donor_distance: float | Mapping[str, float] | None = None, oxidation_state: int = 3,
                       multiplicity: int | None = None, name: str | None = None, clash_scale: float = CLASH_SCALE,
-                      seed: int = 0, relax: str = RELAX, relax_max_steps: int = RELAX_MAX_STEPS) -> Assembly:
+                      seed: int = 0, relax: str = RELAX, relax_max_steps: int = RELAX_MAX_STEPS,
+                      relaxer: Relaxer | None = None) -> Assembly:
     """`assemble` (same arguments), returning an Assembly: the complex and the path that produced it. Paths are
     tried cheapest first and only while the geometry fails check_geometry: "direct" (molSimplify, axial ligands
     turned about the metal-donor axis), "rotated" (axial ligands re-oriented as rigid bodies), "conformer" (the
-    same with CONFORMERS RDKit conformers of each axial ligand), "xtb_relaxed" (GFN2-xTB, minutes). The error
-    of the last path tried is raised, naming the others."""
+    same with CONFORMERS RDKit conformers of each axial ligand), "xtb_relaxed" (`relaxer`, e.g.
+    abinitio.xtb.relax_for_assembly: GFN2-xTB, minutes; relax = "xtb" needs it). The error of the last path tried
+    is raised, naming the others."""
     clock = time.perf_counter()
     if relax not in ASSEMBLY_PATHS:
         raise AssemblyError(f"relax {relax!r}: expected one of {sorted(ASSEMBLY_PATHS)}")
+    if "xtb_relaxed" in ASSEMBLY_PATHS[relax] and relaxer is None:
+        raise AssemblyError(f"relax {relax!r} needs relaxer=gauss_hpc.abinitio.xtb.relax_for_assembly (or another "
+                            "(complex, max_steps) -> complex); the job step assemble passes it")
     if geometry not in AXIAL_GEOMETRIES:
         raise AssemblyError(f"geometry {geometry!r}: expected one of {sorted(AXIAL_GEOMETRIES)}")
     n_axial = AXIAL_GEOMETRIES[geometry] - n_equatorial
@@ -571,7 +504,7 @@ def assemble_detailed(axial: str | Sequence[str], *, metal: str = "Dy", equatori
                 if equatorial != WATER:       # then the equatorial rings make room for them
                     _turn_ligands(cx.symbols, cx.coords, blocks[:n_equatorial] * 2)
             elif path == "xtb_relaxed":
-                cx = _relax_with_xtb(cx, relax_max_steps)
+                cx = _relaxed(cx, relaxer, relax_max_steps)
                 for block, target in targets:         # the caller's distances hold for the final geometry too
                     _set_distance(cx.coords, cx.coords[0], block, target)
             check_geometry(cx, clash_scale)
@@ -585,21 +518,6 @@ def assemble_detailed(axial: str | Sequence[str], *, metal: str = "Dy", equatori
     path, last = rejected[-1]
     tried = "; ".join(f"{p}: {e.reason}" for p, e in rejected[:-1])
     raise AssemblyError(f"{last}" + (f" (on the {path} path; before it {tried})" if tried else ""), last.reason)
-
-
-def swap_metal(cx: Complex, metal: str, *, oxidation_state: int = 3, multiplicity: int | None = None,
-               name: str | None = None) -> Complex:
-    """The same geometry with another metal (Dy -> Y for DFT optimisation, as in the published protocol); the
-    multiplicity is recomputed for the new ion (Y(III) singlet, Gd(III) octet). `cx` is taken as M(III): the
-    charge changes only if `oxidation_state` is not 3."""
-    symbols = list(cx.symbols)
-    symbols[cx.metal_index] = metal
-    return Complex(name=name or f"{cx.name}_{metal}", symbols=symbols, coords=cx.coords.copy(),
-                   charge=int(cx.charge - 3 + oxidation_state),
-                   multiplicity=int(multiplicity or metal_multiplicity(metal, oxidation_state)),
-                   metal_index=cx.metal_index, equatorial_donors=list(cx.equatorial_donors),
-                   axial_donors=list(cx.axial_donors), ligand_smiles=list(cx.ligand_smiles),
-                   equatorial_smiles=list(cx.equatorial_smiles))
 
 
 def _assemble_or_error(args):

@@ -16,9 +16,8 @@ from __future__ import annotations
 import numpy as np
 from rdkit.Chem import GetPeriodicTable
 
-from .complexes import Complex
-
-DESCRIPTOR_NAMES = ("donor_z_axial_1", "donor_z_axial_2", "mpp", "sdp", "axial_angle", "axial_distance_mean")
+from ..abinitio.values import DESCRIPTOR_NAMES  # noqa: F401 (declared with the value schema, re-exported)
+from .structure import Complex
 
 
 def plane_distances(points) -> np.ndarray:

@@ -23,7 +23,6 @@ import pandas as pd
 
 from .. import config, store
 from ..abinitio import values as value_schema
-from ..chem.descriptors import DESCRIPTOR_NAMES
 from . import shards
 from .shards import say as _say
 from .executor import JobStates
@@ -32,7 +31,7 @@ from .status import latest_submission, task_state_and_shard
 TASK_COLUMNS = ("task_id", "index", "name", "smiles", *store.LIGAND_PROVENANCE, "step", "backend", "status",
                 "reason", "message", "attempt", "job_id", "wall_seconds", "ground_mj", "kd_step", "kd_method", "template")
 WIDTH = value_schema.result_arrays()      # {name: per-row shape}, declared once in abinitio/values.py
-_RESERVED = set(TASK_COLUMNS) | set(DESCRIPTOR_NAMES) | set(WIDTH) | {"has_kd_energies", "has_g_tensors"}
+_RESERVED = set(TASK_COLUMNS) | set(value_schema.DESCRIPTOR_NAMES) | set(WIDTH) | {"has_kd_energies", "has_g_tensors"}
 
 
 def _scalar(value) -> bool:
@@ -109,8 +108,10 @@ def _row(task: dict, state: dict, shard: dict | None) -> tuple[dict, dict]:
            "attempt": int(state["attempt"]), "job_id": str(state["job_id"]),
            "wall_seconds": float(state["wall_seconds"]), "ground_mj": str(values.get("ground_mj", "")),
            "kd_step": kd_step, "kd_method": kd_method, "template": str(values.get("template", ""))}
-    descriptors = shard.get("descriptors", {}) if shard else {}
-    for name in DESCRIPTOR_NAMES:
+    # the geometry step's descriptors (values["descriptors"]); shards written before steps gave them: the task's
+    descriptors = values.get("descriptors") or (shard.get("descriptors", {}) if shard else {})
+    descriptors = descriptors if isinstance(descriptors, dict) else {}
+    for name in value_schema.DESCRIPTOR_NAMES:
         value = descriptors.get(name)
         row[name] = float(value) if _scalar(value) else math.nan
     return row, values
@@ -150,7 +151,7 @@ class Chunk:
 
 
 def _chunk(reduced: list[dict]) -> Chunk:
-    results = pd.DataFrame([r["row"] for r in reduced], columns=list(TASK_COLUMNS) + list(DESCRIPTOR_NAMES))
+    results = pd.DataFrame([r["row"] for r in reduced], columns=list(TASK_COLUMNS) + list(value_schema.DESCRIPTOR_NAMES))
     extra = pd.DataFrame([r["scalars"] for r in reduced], index=results.index)
     arrays = {}
     for name, shape in WIDTH.items():

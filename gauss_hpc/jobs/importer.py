@@ -28,7 +28,6 @@ from .. import store
 from ..abinitio import molcas, orca
 from ..abinitio import values as value_schema
 from ..abinitio.result import Result, Status
-from ..chem.descriptors import DESCRIPTOR_NAMES
 from .gather import TASK_COLUMNS, WIDTH, _fixed_block
 from .shards import say
 
@@ -154,7 +153,7 @@ def import_outputs(paths, out: str | Path, *, energies: str = "casscf", quiet: b
                   "job_id": "", "wall_seconds": math.nan, "ground_mj": "", "kd_step": "import" if
                   values.get("kd_energies") else "", "kd_method": row["method"] if values.get("kd_energies") else "",
                   "template": ""}
-        record.update({d: math.nan for d in DESCRIPTOR_NAMES})
+        record.update({d: math.nan for d in value_schema.DESCRIPTOR_NAMES})
         record.update({k: row[k] for k in IMPORT_COLUMNS})
         table.append(record)
         for key, shape in WIDTH.items():
@@ -166,7 +165,7 @@ def import_outputs(paths, out: str | Path, *, energies: str = "casscf", quiet: b
         symbols += atoms
         coords += list(values.get("coordinates") or []) if atoms else []
         counts.append(len(atoms))
-    columns = list(TASK_COLUMNS) + list(DESCRIPTOR_NAMES) + list(IMPORT_COLUMNS)
+    columns = list(TASK_COLUMNS) + list(value_schema.DESCRIPTOR_NAMES) + list(IMPORT_COLUMNS)
     results = pd.DataFrame(table, columns=columns)
     n = len(rows)
     out_arrays = {k: np.asarray(v, float).reshape((n,) + WIDTH[k]) for k, v in arrays.items()}

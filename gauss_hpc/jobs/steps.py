@@ -1,22 +1,22 @@
 """The step registry: a spec step name → a callable `(input, workdir, **params) -> Result`, resolved by import at
-run time so a new backend plugs in without touching the runner.
+run time so a new backend plugs in without touching the runner, and the runner knows no chemistry.
 
 Resolution order for a step (name, backend, function):
   1. `function = "package.module:callable"` given in the spec (a user's own step);
   2. `gauss_hpc.abinitio.<backend>.STEPS[key]`, the backend's own registry, where key is the step name without
-     a "<backend>_" prefix ("orca_opt" → orca.STEPS["opt"], "casscf" → molcas.STEPS["casscf"]);
-  3. the built-in steps below (`BUILTIN`): steps of no program backend (assemble, swap_metal, program) and thin
-     adapters to backends without a STEPS registry (crystal_field, xtb).
+     a "<backend>_" prefix ("orca_opt" → orca.STEPS["opt"], "casscf" → molcas.STEPS["casscf"], "xtb_relax" →
+     xtb.STEPS["relax"], "assemble" → molsimplify.STEPS["assemble"]);
+  3. the built-in step below (`BUILTIN`): `program`, any external program without a parser.
 
-Input: a step receives the latest complex an earlier step produced (`Result.values["complex"]`, or the previous
-complex with new `coordinates`), or the ligand SMILES when no step has produced a complex yet.
+Input: a step receives the ligand SMILES when no step has produced a complex yet, else the latest complex as a
+plain dict (Complex.to_dict: an earlier step's `values["complex"]`, with the `coordinates` a later step moved);
+abinitio/step_io.py turns it into a Complex for the steps that need one.
 """
 
 from __future__ import annotations
 
 import importlib
 import inspect
-import time
 from pathlib import Path
 from typing import Callable
 
@@ -24,89 +24,6 @@ from ..abinitio.process import run_program
 from ..abinitio.result import Result, Status
 
 StepFunction = Callable[..., Result]
-
-
-def assemble(smiles: str, workdir: Path, *, name: str, template: str | None = None, **params) -> Result:
-    """The complex of `template` (chem/templates.py; default the paper's [Dy(H2O)5L2]+) with the ligand on its
-    axial sites, by molSimplify (gauss_hpc.chem.complexes.assemble; params such as relax = "none" | "rotate" |
-    "xtb" go to it, defaults there, and may not contradict the template); values: complex, n_atoms, template,
-    assembly_path ("direct", "rotated",
-    "conformer" or "xtb_relaxed": what produced the geometry). A failure says its class in values["assembly_failure"]
-    (complexes.REASONS); an xTB relaxation that did not converge is geometry_not_converged, so that resubmitting
-    with a larger relax_max_steps makes sense. The geometry is also written to complex.xyz in the step's work
-    directory."""
-    from ..chem.complexes import AssemblyError, assemble_detailed
-
-    start = time.perf_counter()
-    if not isinstance(smiles, str):
-        return Result.failure(name, "molsimplify", Status.INVALID_INPUT,
-                              "assemble takes a ligand SMILES; put it first in [[steps]]")
-    from ..chem.templates import DEFAULT, template as named_template
-
-    try:
-        shape = named_template(template or DEFAULT).assemble_params()
-    except ValueError as exc:
-        return Result.failure(name, "molsimplify", Status.INVALID_INPUT, str(exc))
-    clash = sorted(k for k in set(shape) & set(params) if params[k] != shape[k])
-    if template and clash:
-        return Result.failure(name, "molsimplify", Status.INVALID_INPUT,
-                              f"params {clash} contradict template {template!r}; drop them or the template")
-    try:
-        built = assemble_detailed(smiles, name=name, **{**shape, **params})
-    except AssemblyError as exc:
-        status = Status.GEOMETRY_NOT_CONVERGED if exc.reason == "xtb_not_converged" else Status.INVALID_INPUT
-        return Result.failure(name, "molsimplify", status, str(exc), values={"assembly_failure": exc.reason},
-                              wall_seconds=time.perf_counter() - start)
-    cx = built.complex
-    (Path(workdir) / "complex.xyz").write_text(cx.to_xyz())
-    return Result(name=name, backend="molsimplify", values={"complex": cx.to_dict(), "n_atoms": len(cx.symbols),
-                                                            "assembly_path": built.path,
-                                                            "template": template or DEFAULT},
-                  wall_seconds=time.perf_counter() - start, workdir=str(workdir))
-
-
-def _needs_complex(step: str, backend: str, cx, name: str) -> Result | None:
-    from ..chem.complexes import Complex
-
-    if isinstance(cx, Complex):
-        return None
-    return Result.failure(name, backend, Status.INVALID_INPUT,
-                          f"step {step} needs a complex; run 'assemble' (or another geometry step) before it")
-
-
-def swap_metal(cx, workdir: Path, *, name: str, metal: str, **params) -> Result:
-    """The same geometry with another metal (Dy → Y before a DFT optimisation, Y → Dy before CASSCF)."""
-    from ..chem.complexes import swap_metal as swap
-
-    bad = _needs_complex("swap_metal", "molsimplify", cx, name)
-    if bad:
-        return bad
-    try:
-        swapped = swap(cx, metal, name=cx.name, **params)
-    except ValueError as exc:
-        return Result.failure(name, "molsimplify", Status.INVALID_INPUT, str(exc))
-    return Result(name=name, backend="molsimplify", values={"complex": swapped.to_dict()}, workdir=str(workdir))
-
-
-def crystal_field(cx, workdir: Path, *, name: str, **params) -> Result:
-    """Point-charge crystal-field KDs (gauss_hpc.abinitio.crystal_field.kd_energies)."""
-    from ..abinitio import crystal_field as oracle
-
-    return _needs_complex("crystal_field", oracle.BACKEND, cx, name) or oracle.kd_energies(cx, name=name, **params)
-
-
-def xtb_relax(cx, workdir: Path, *, name: str, **params) -> Result:
-    """GFN2-xTB relaxation of the (Y-swapped) complex; values["complex"] carries the relaxed geometry on."""
-    from ..abinitio import xtb
-
-    return _needs_complex("xtb_relax", xtb.BACKEND, cx, name) or xtb.relax_complex(cx, name=name, **params)
-
-
-def xtb_label(smiles: str, workdir: Path, *, name: str, **params) -> Result:
-    """GFN2-xTB/D4 donor-atom proxy labels of the free ligand."""
-    from ..abinitio import xtb
-
-    return xtb.label_ligand(smiles, name=name, **params)
 
 
 def program(item, workdir: Path, *, name: str, command: list[str], timeout_s: float = 3600.0) -> Result:
@@ -117,7 +34,7 @@ def program(item, workdir: Path, *, name: str, command: list[str], timeout_s: fl
     if isinstance(item, str):
         (workdir / "input.smi").write_text(item + "\n")
     else:
-        (workdir / "input.xyz").write_text(item.to_xyz())
+        (workdir / "input.xyz").write_text(_xyz(item))
     if not command or not all(isinstance(a, str) for a in command):
         return Result.failure(name, "program", Status.INVALID_INPUT,
                               f"params.command = {command!r}: give a list of strings")
@@ -134,8 +51,14 @@ def program(item, workdir: Path, *, name: str, command: list[str], timeout_s: fl
                   workdir=str(workdir))
 
 
-BUILTIN: dict[str, StepFunction] = {"assemble": assemble, "swap_metal": swap_metal, "crystal_field": crystal_field,
-                                    "xtb_relax": xtb_relax, "xtb_label": xtb_label, "program": program}
+def _xyz(item: dict) -> str:
+    """XYZ text of a complex given as a dict (symbols, coords, name)."""
+    lines = [str(len(item["symbols"])), str(item.get("name", ""))]
+    lines += [f"{s:<2} {x:14.8f} {y:14.8f} {z:14.8f}" for s, (x, y, z) in zip(item["symbols"], item["coords"])]
+    return "\n".join(lines) + "\n"
+
+
+BUILTIN: dict[str, StepFunction] = {"program": program}
 
 
 def _import(target: str) -> StepFunction:
@@ -172,7 +95,8 @@ def resolve(name: str, backend: str, function: str = "") -> StepFunction:
 
 # set by the runner (name, workdir) or by the backend's own input builders from the complex (an input
 # template's geometry, metal index, resources, the constrained optimisation's constraints): never a spec's params
-_NOT_FROM_THE_SPEC = {"name", "workdir", "geometry", "metal_index", "resources", "constraints", "constrained"}
+_NOT_FROM_THE_SPEC = {"name", "workdir", "geometry", "metal_index", "resources", "constraints", "constrained",
+                      "relaxer"}
 
 
 def accepted_params(fn: StepFunction) -> set[str] | None:
@@ -206,20 +130,3 @@ def check_params(name: str, backend: str, function: str, params: dict) -> None:
     unknown = sorted(set(params) - accepted) if accepted is not None else []
     if unknown:
         raise ValueError(f"unknown params {unknown} for step {name!r}; it takes {sorted(accepted)}")
-
-
-def _declare_targets() -> None:
-    """Which function each built-in step forwards its **params to (read by accepted_params; the program
-    backends declare theirs next to their job-array steps)."""
-    from ..abinitio import crystal_field as cf
-    from ..abinitio import xtb
-    from ..chem import complexes
-
-    assemble.params_of = complexes.assemble
-    swap_metal.params_of = complexes.swap_metal
-    crystal_field.params_of = cf.kd_energies
-    xtb_relax.params_of = xtb.relax_complex
-    xtb_label.params_of = xtb.label_ligand
-
-
-_declare_targets()

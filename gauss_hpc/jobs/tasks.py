@@ -4,7 +4,6 @@ element executes (`run_chunk`), which runs each of its tasks' steps and writes o
 from __future__ import annotations
 
 import csv
-import dataclasses
 import hashlib
 import inspect
 import json
@@ -269,29 +268,15 @@ def _call(fn, item, workdir: Path, name: str, params: dict) -> Result:
 
 
 def _next_input(item, result: Result):
-    """The input of the next step: a complex when this step produced one (or moved the atoms of one)."""
-    from ..chem.complexes import Complex
-
+    """The input of the next step: the complex this step produced (values["complex"], a plain dict), or the
+    complex it was given with the atoms this step moved (values["coordinates"]), or what it was given."""
     values = result.values
     if isinstance(values.get("complex"), dict):
-        return Complex.from_dict(values["complex"])
-    if isinstance(item, Complex) and values.get("coordinates") is not None:
-        coords = values["coordinates"]
-        if len(coords) == len(item.symbols):
-            return dataclasses.replace(item, coords=coords)
+        return values["complex"]
+    coords = values.get("coordinates")
+    if isinstance(item, dict) and isinstance(coords, list) and len(coords) == len(item.get("symbols", ())):
+        return {**item, "coords": coords}
     return item
-
-
-def _descriptors(item) -> dict:
-    from ..chem.complexes import Complex
-    from ..chem.descriptors import structural_descriptors
-
-    if not isinstance(item, Complex):
-        return {}
-    try:
-        return {k: v for k, v in structural_descriptors(item).items()}
-    except ValueError:
-        return {}
 
 
 def _run_step(step: dict, k: int, item, folder: Path, name: str) -> tuple[Result, bool]:
@@ -325,11 +310,11 @@ def _run_step(step: dict, k: int, item, folder: Path, name: str) -> tuple[Result
 
 
 def _shard(task: dict, attempt: int, job_id: str, records: list[dict], status: str, message: str, step: str,
-           backend: str, descriptors: dict, started: float) -> dict:
+           backend: str, started: float) -> dict:
     return {"task_id": task["task_id"], "name": task["name"], "smiles": task["smiles"],
             "task": {k: v for k, v in task.items() if k != "steps"}, "attempt": attempt, "job_id": job_id,
             "host": socket.gethostname(), "status": status, "reason": "" if status == Status.OK else status,
-            "message": message, "step": step, "backend": backend, "steps": records, "descriptors": descriptors,
+            "message": message, "step": step, "backend": backend, "steps": records,
             "wall_seconds": time.time() - started, "started": started, "finished": time.time()}
 
 
@@ -360,8 +345,7 @@ def run_task(campaign: Path, task_id: str, attempt: int, job_id: str) -> dict:
     except TimeLimitReached:
         status, limit_reached = Status.TIMEOUT, True
         message = f"step {last['name']} stopped: the job reached its time limit (resubmit with more time)"
-    shard = _shard(task, attempt, job_id, records, status, message, last["name"], last["backend"],
-                   _descriptors(item) if status == Status.OK else {}, started)
+    shard = _shard(task, attempt, job_id, records, status, message, last["name"], last["backend"], started)
     shards.write_json(shards.shard_path(campaign, task_id), shard)
     # the marker stays, marked finished: status can tell "this attempt wrote the shard" from "not started yet"
     shards.write_json(shards.marker_path(campaign, task_id),
@@ -416,4 +400,4 @@ def _mark_not_started(campaign: Path, task_ids: list[str], attempt: int, job_id:
         shards.write_json(shards.shard_path(campaign, tid), _shard(
             task, attempt, job_id, [], Status.TIMEOUT,
             "not started: its array job reached the time limit first (resubmit, or lower tasks_per_job)",
-            last["name"], last["backend"], {}, time.time()))
+            last["name"], last["backend"], time.time()))

@@ -17,7 +17,7 @@ from typing import Sequence
 import numpy as np
 
 from gauss_hpc import store
-from gauss_hpc.dist import share
+from gauss_hpc.dist import Collectives, share
 from gauss_hpc.sampling.plan import stable_hash64
 
 
@@ -44,17 +44,17 @@ def read_key_file_block(path: str | Path, rank: int, size: int) -> list[str]:
     return keys[start:stop]
 
 
-def route(comm, items: Sequence, owners: Sequence[int]) -> list[list]:
+def route(comm: Collectives, items: Sequence, owners: Sequence[int]) -> list[list]:
     """Send each item to its owner rank; returns what each source rank sent to this rank, by source."""
-    outgoing: list[list] = [[] for _ in range(comm.Get_size())]
+    outgoing: list[list] = [[] for _ in range(comm.size)]
     for item, owner in zip(items, owners):
         outgoing[owner].append(item)
     return comm.alltoall(outgoing)
 
 
-def training_share(comm, block: Sequence[str]) -> set[str]:
+def training_share(comm: Collectives, block: Sequence[str]) -> set[str]:
     """The training-set canonicals this rank owns, from every rank's block (`read_canonical_block`)."""
-    size = comm.Get_size()
+    size = comm.size
     received = route(comm, block, [owner_of(c, size) for c in block])
     return {c for part in received for c in part}
 
@@ -67,11 +67,11 @@ class DedupResult:
     times_generated: np.ndarray     # how many valid attempts of the whole run gave this canonical
 
 
-def global_dedup(comm, canonicals: Sequence[str], sigma_index: np.ndarray, keys: np.ndarray,
+def global_dedup(comm: Collectives, canonicals: Sequence[str], sigma_index: np.ndarray, keys: np.ndarray,
                  training: set[str]) -> DedupResult:
     """Flags for this rank's valid samples. `keys` are global attempt keys (unique over the run, smaller =
     earlier); `training` is this rank's share from `training_share`. Collective: every rank must call it."""
-    size = comm.Get_size()
+    size = comm.size
     sigma_index = np.asarray(sigma_index, dtype=np.int64)
     keys = np.asarray(keys, dtype=np.int64)
     # Reduce locally first: only the earliest occurrence per (canonical, σ) and a count travel.

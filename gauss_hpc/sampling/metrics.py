@@ -80,14 +80,10 @@ def unique_at_k(first_in_scope: np.ndarray, valid_position: np.ndarray, n_valid:
 
 
 def nearest_training_similarity(comm, canonicals: Sequence[str], training_block: Sequence[str]) -> np.ndarray:
-    """Collective: each rank compares the query canonicals with its block of the training set, and an
-    all-reduce (max) gives every rank the nearest-neighbour similarity over the whole training set."""
-    from mpi4py import MPI
-
-    local = max_similarity(fingerprints(canonicals), training_block).astype(np.float64)
-    best = np.empty_like(local)
-    comm.Allreduce(local, best, op=MPI.MAX)
-    return best
+    """Collective over `comm` (dist.Collectives): each rank compares the query canonicals with its block of the
+    training set, and an element-wise max over ranks gives every rank the nearest-neighbour similarity over the
+    whole training set."""
+    return comm.max(max_similarity(fingerprints(canonicals), training_block).astype(np.float64))
 
 
 def valid_positions(units: pd.DataFrame, samples: pd.DataFrame) -> np.ndarray:
