@@ -62,7 +62,7 @@ CO_PLUS_NEVPT2 = FIXTURES / "orca6.1_coplus_nevpt2_soc.out"
 # as printed by ORCA 6.1.1 for Dy(acac)3(H2O)2: QDPT levels (cm-1) and SINGLE_ANISO g main values per doublet
 DY_ACAC_KD = [0.00, 139.34, 209.25, 259.46, 297.25, 381.34, 436.49, 496.66]
 DY_ACAC_G = [[0.00526983, 0.00698319, 19.52763174], [0.27026311, 0.48767657, 15.68224160],
-             [2.16861375, 3.23549936, 11.07091200], [7.36398231, 5.75022645, 3.26215542],
+             [2.16861375, 3.23549936, 11.07091200], [3.26215542, 5.75022645, 7.36398231],   # printed 7.36, 5.75, 3.26
              [1.72472905, 2.94092667, 13.99496988], [0.03654659, 0.09286921, 16.20358959],
              [0.03841590, 0.06760290, 18.91367466], [0.00972842, 0.01914360, 19.32963356]]
 
@@ -81,6 +81,7 @@ def test_real_orca6_dy_qdpt_with_single_aniso():
     assert axes[0].tolist() == [[-0.896627, 0.390170, -0.209349], [0.097549, -0.287122, -0.952914],
                                 [-0.431907, -0.874831, 0.219381]]
     assert np.allclose(axes @ np.swapaxes(axes, 1, 2), np.eye(3), atol=1e-5)     # all 8 doublets, orthonormal
+    assert np.allclose(np.abs(np.linalg.det(axes)), 1, atol=1e-5)   # sorting gX <= gY <= gZ kept axes with values
     assert v["symbols"][0] == "Dy" and len(v["symbols"]) == 49 and v["coordinates"][0] == [0.0, 0.0, 0.0]
 
 
@@ -145,7 +146,8 @@ def test_real_orca6_kramers_pair_g_matrix_and_single_aniso(tmp_path):
     assert result.ok, result.message
     v = result.values
     assert v["kd_energies"] == pytest.approx([0.0, 29361.20]) and v["symbols"] == ["C", "O"]
-    assert np.allclose(v["g_tensors"], [[1.99999879, 1.99999879, 1.99952120], [1.99999879, 1.99999879, 2.00047880]],
+    # SINGLE_ANISO printed (1.99999879, 1.99999879, 1.99952120) for the first pair: kept as gX <= gY <= gZ
+    assert np.allclose(v["g_tensors"], [[1.99952120, 1.99999879, 1.99999879], [1.99999879, 1.99999879, 2.00047880]],
                        atol=1e-9, rtol=0)
     # without the SINGLE_ANISO section, ORCA's own KRAMERS PAIR g-factors are used, NaN for the second pair
     text = CO_PLUS.read_text()

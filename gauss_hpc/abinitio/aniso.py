@@ -196,6 +196,10 @@ def spectrum_values(so_energies, g_by_doublet: dict[int, list[float]], n_doublet
         return values, f"no Kramers doublets ({exc})"
     g = [list(g_by_doublet.get(k, [math.nan] * 3)) for k in range(len(kd))]
     axes = [[list(v) for v in (axes_by_doublet or {}).get(k, [[math.nan] * 3] * 3)] for k in range(len(kd))]
+    for k, main in enumerate(g):     # gX <= gY <= gZ, axes in step: programs print excited doublets unsorted
+        if all(math.isfinite(x) for x in main):
+            order = sorted(range(3), key=main.__getitem__)
+            g[k], axes[k] = [main[i] for i in order], [axes[k][i] for i in order]
     values.update(kd_energies=kd, kd_gaps=gaps, g_tensors=g, g_axes=axes)
     missing = [k + 1 for k in range(len(kd)) if k not in g_by_doublet]
     if not missing:
