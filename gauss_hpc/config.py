@@ -81,3 +81,16 @@ def dumps(config: Mapping[str, Any], section: str | None = None) -> str:
     for name, table in tables.items():
         lines += ["", dumps(table, f"{section}.{name}" if section else name)]
     return "\n".join(lines) + "\n"
+
+
+def write_section(path: str | Path, section: str, settings: Mapping[str, Any], why: str = "") -> Path:
+    """`settings` as the TOML section `section` of a new file `path`, for a driver (loop, demo) to pass a stage
+    its settings as data (`--config path`): the stage checks the keys as for any user file, and the file records
+    what was asked. Written atomically."""
+    from .store import atomic_write_text
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(path, (f"# {why}\n" if why else "") + dumps(settings, section))
+    return path
+

@@ -97,17 +97,16 @@ def screen_spec(name: str, source: dict, cfg: dict, casscf: bool = False) -> dic
 
 
 def train(cfg: dict, ligands: Path, run_dir: Path) -> None:
-    cmd = mpi_launcher(int(cfg["ranks"])) + [sys.executable, "-m", "gauss_hpc.train", "--ligands", str(ligands),
-                                             "--out", str(run_dir), "--max-minutes", str(cfg["train_minutes"]),
-                                             "--max-epochs", str(cfg["train_max_epochs"]), "--threads", "1",
-                                             "--train-size", str(cfg["train_size"]),
-                                             "--batch-size", str(cfg["train_batch_size"]),
-                                             "--lr", str(cfg["train_lr"]),
-                                             "--proxy-labels", ",".join(PROXY_LABELS), "--kd-head", "--kd-label", KD_LABEL,
-                                             "--quiet"]
-    if (run_dir / "checkpoint.pt").exists():
-        cmd.append("--resume")
-    run(cmd)
+    if (run_dir / "checkpoint.pt").exists():            # an interrupted training goes on with its stored config
+        arguments = ["--out", str(run_dir), "--resume"]
+    else:
+        settings = {"ligands": str(ligands), "out": str(run_dir), "max_minutes": float(cfg["train_minutes"]),
+                    "max_epochs": int(cfg["train_max_epochs"]), "threads": 1, "train_size": int(cfg["train_size"]),
+                    "batch_size": int(cfg["train_batch_size"]), "lr": float(cfg["train_lr"]),
+                    "proxy_labels": list(PROXY_LABELS), "kd_head": True, "kd_label": KD_LABEL}
+        arguments = ["--config", str(config.write_section(run_dir.with_name("train.toml"), "train", settings,
+                                                          "written by gauss_hpc.demo"))]
+    run(mpi_launcher(int(cfg["ranks"])) + [sys.executable, "-m", "gauss_hpc.train", *arguments, "--quiet"])
 
 
 def reconstructs(run_dir: Path, smiles: list[str]) -> np.ndarray:
@@ -172,11 +171,11 @@ def sampling_run(cfg: dict, ligands: Path, out: Path, own_run: Path) -> Path:
 
 def sample(cfg: dict, ligands: Path, run_dir: Path, samples: Path) -> None:
     seeds = binned_seeds(ligands, run_dir, int(cfg["kd1_bins"]), int(cfg["seed"]), int(cfg["seeds_per_bin"]))
-    cmd = mpi_launcher(int(cfg["ranks"])) + [
-        sys.executable, "-m", "gauss_hpc.sample", str(run_dir), "--ligands", str(ligands), "--out", str(samples),
-        "--seed-ids", *map(str, seeds), "--sigmas", *map(str, cfg["sigmas"]), "--batches", str(cfg["batches"]),
-        "--batch-size", str(cfg["batch_size"]), "--threads", "1", "--quiet"]
-    run(cmd + (["--keep-donor"] if cfg["keep_donor"] else []))
+    settings = {"run": str(run_dir), "ligands": str(ligands), "out": str(samples),
+                "seed_ids": [int(s) for s in seeds], "sigmas": list(cfg["sigmas"]), "batches": int(cfg["batches"]),
+                "batch_size": int(cfg["batch_size"]), "threads": 1, "keep_donor": bool(cfg["keep_donor"])}
+    path = config.write_section(samples.with_name("sample.toml"), "sample", settings, "written by gauss_hpc.demo")
+    run(mpi_launcher(int(cfg["ranks"])) + [sys.executable, "-m", "gauss_hpc.sample", "--config", str(path), "--quiet"])
 
 
 def screen(cfg: dict, samples: Path, ligands: Path, out: Path) -> dict:

@@ -143,19 +143,22 @@ class Round:
         cfg = self.cfg
         if self.samples.is_file():
             return
-        rule = "--seed-top" if cfg["seed_rule"] == "top" else "--seed-bins"
         target = Target.from_config(cfg["target"])
         label = target.seed_label(cfg["kd_label"]) if cfg["seed_label"] == "target" else cfg["seed_label"]
-        rule_args = [label, str(cfg["seeds"])] + (["1"] if cfg["seed_rule"] == "bins" else [])
-        if cfg["seed_rule"] == "top":
-            rule_args += ["--seed-order", target.order]
-        run(mpi_launcher(int(cfg["ranks"])) + [
-            sys.executable, "-m", "gauss_hpc.sample", str(self.model_in), "--ligands", str(self.ligands_in),
-            "--out", str(self.samples), rule, *rule_args, "--seed-by", cfg["seed_by"],
-            "--sigmas", *map(str, cfg["sigmas"]), "--batches", str(cfg["batches"]),
-            "--batch-size", str(cfg["batch_size"]), "--round", str(self.number),
-            "--seed", str(int(cfg["seed"]) + self.number), "--threads", "1", "--quiet"]
-            + (["--keep-donor"] if cfg["keep_donor"] else []))
+        seeds = {"seed_top": [label, int(cfg["seeds"])], "seed_order": target.order} if cfg["seed_rule"] == "top" \
+            else {"seed_bins": [label, int(cfg["seeds"]), 1]}
+        settings = {"run": str(self.model_in), "ligands": str(self.ligands_in), "out": str(self.samples), **seeds,
+                    "seed_by": cfg["seed_by"], "sigmas": list(cfg["sigmas"]), "batches": int(cfg["batches"]),
+                    "batch_size": int(cfg["batch_size"]), "round": self.number,
+                    "seed": int(cfg["seed"]) + self.number, "threads": 1, "keep_donor": bool(cfg["keep_donor"])}
+        run(mpi_launcher(int(cfg["ranks"])) + [sys.executable, "-m", "gauss_hpc.sample", "--config",
+                                               str(self.stage_config("sample", settings)), "--quiet"])
+
+    def stage_config(self, stage: str, settings: dict) -> Path:
+        """The round's settings of a stage as that stage's own TOML section (rounds/NN/<stage>.toml): the stage
+        reads them as any user config, rejects a key it does not know, and the round keeps what it asked."""
+        return config.write_section(self.dir / f"{stage}.toml", stage, settings,
+                                    f"written by gauss_hpc.loop for round {self.number}")
 
     def screen_results(self) -> Path:
         chosen = generated_for_screen(self.samples, int(self.cfg["screen"]))
@@ -186,23 +189,14 @@ class Round:
     def fine_tune(self) -> None:
         if (self.model / "latents.h5").is_file():
             return
-        resume = (self.model / "checkpoint.pt").is_file()
-        overrides = [train_flag(key, value) for key, value in self.cfg["train"].items()]
-        run(mpi_launcher(int(self.cfg["ranks"])) + [
-            sys.executable, "-m", "gauss_hpc.train", "--ligands", str(self.ligands), "--out", str(self.model),
-            "--init-from", str(self.model_in), "--kd-head", "--kd-label", self.cfg["kd_label"], "--threads", "1",
-            "--seed", str(int(self.cfg["seed"]) + self.number), "--quiet", *overrides]
-            + (["--resume"] if resume else []))
-
-
-def train_flag(key: str, value) -> str:
-    """A [loop.train] setting as the gauss_hpc.train flag (lists comma-separated, booleans --x / --no-x)."""
-    flag = key.replace("_", "-")
-    if isinstance(value, bool):
-        return f"--{flag}" if value else f"--no-{flag}"
-    if isinstance(value, (list, tuple)):
-        value = ",".join(map(str, value))
-    return f"--{flag}={value}"
+        if (self.model / "checkpoint.pt").is_file():        # an interrupted fine-tuning: its stored config goes on
+            arguments = ["--out", str(self.model), "--resume"]
+        else:
+            settings = {**self.cfg["train"], "ligands": str(self.ligands), "out": str(self.model),
+                        "init_from": str(self.model_in), "kd_head": True, "kd_label": self.cfg["kd_label"],
+                        "threads": 1, "seed": int(self.cfg["seed"]) + self.number}
+            arguments = ["--config", str(self.stage_config("train", settings))]
+        run(mpi_launcher(int(self.cfg["ranks"])) + [sys.executable, "-m", "gauss_hpc.train", *arguments, "--quiet"])
 
 
 # --- what a round changed -----------------------------------------------------------------------------------
