@@ -24,12 +24,17 @@ import pandas as pd
 from . import config, store
 from .launch import REPO, mpi_launcher, run
 from .loop import generated_for_screen, run_campaign, sample_rows_input
-from .report.kd import KD_GAPS_LABEL
+from .abinitio import values as value_schema
 
 log = logging.getLogger("gauss_hpc.demo")
-KD_LABEL = KD_GAPS_LABEL         # cf_kd_gaps: the crystal-field KDs the KD head learns and seeds are binned by
 PROXY_LABELS = ["donor_z", "donor_mulliken_charge", "xtb_donor_charge", "xtb_donor_dipole",
                 "xtb_donor_polarizability"]
+
+
+def kd_label(cfg: dict) -> str:
+    """The crystal-field KD label of the demo's template that the KD head learns and seeds are binned by:
+    cf_kd_gaps for the paper's [Dy(H2O)5L2]+, cf_<template>_kd_gaps for another."""
+    return value_schema.label_name("crystal_field", value_schema.KD_GAPS, cfg["template"])
 
 
 def banner(step: int, total: int, text: str) -> None:
@@ -86,7 +91,7 @@ def kd_labels(cfg: dict, ligands: Path, out: Path, rows: np.ndarray | None = Non
 
 def screen_spec(name: str, source: dict, cfg: dict, casscf: bool = False) -> dict:
     """A local campaign on `source` (the spec's [input]: a file and the rows of it to compute)."""
-    steps = [{"name": "assemble"}, {"name": "crystal_field"}]
+    steps = [{"name": "assemble", "params": {"template": cfg["template"]}}, {"name": "crystal_field"}]
     if casscf:
         steps.append({"name": "casscf", "params": dict(cfg["casscf_params"]),
                       "resources": {"cpus": 2, "time_min": 30}})
@@ -103,7 +108,7 @@ def train(cfg: dict, ligands: Path, run_dir: Path) -> None:
         settings = {"ligands": str(ligands), "out": str(run_dir), "max_minutes": float(cfg["train_minutes"]),
                     "max_epochs": int(cfg["train_max_epochs"]), "threads": 1, "train_size": int(cfg["train_size"]),
                     "batch_size": int(cfg["train_batch_size"]), "lr": float(cfg["train_lr"]),
-                    "proxy_labels": list(PROXY_LABELS), "kd_head": True, "kd_label": KD_LABEL}
+                    "proxy_labels": list(PROXY_LABELS), "kd_head": True, "kd_label": kd_label(cfg)}
         arguments = ["--config", str(config.write_section(run_dir.with_name("train.toml"), "train", settings,
                                                           "written by gauss_hpc.demo"))]
     run(mpi_launcher(int(cfg["ranks"])) + [sys.executable, "-m", "gauss_hpc.train", *arguments, "--quiet"])
@@ -130,13 +135,14 @@ def reconstructs(run_dir: Path, smiles: list[str]) -> np.ndarray:
     return np.asarray(same, bool)
 
 
-def binned_seeds(ligands: Path, run_dir: Path, n_bins: int, seed: int, per_bin: int = 1) -> list[int]:
+def binned_seeds(ligands: Path, run_dir: Path, n_bins: int, seed: int, per_bin: int = 1,
+                 label: str = value_schema.label_name("crystal_field", value_schema.KD_GAPS)) -> list[int]:
     """`per_bin` KD-labelled training ligands from each of `n_bins` equal-width bins of the crystal-field KD1 gap
     (the paper's Fig. 8: seeds across the range, so that seed -> sample fidelity can show), each one a ligand the
     model reconstructs, so that σ -> 0 samples stay at a known molecule. A bin with fewer such ligands gives what
     it has. More than one per bin because the fidelity score over six seeds swings with the pick (a bootstrap
     over the seeds of one 6-seed run spanned -0.09 to 0.84)."""
-    values, mask = store.read_labels(ligands)[KD_LABEL]
+    values, mask = store.read_labels(ligands)[label]
     test, _ = store.read_splits(ligands)
     rows = np.flatnonzero(mask & ~test & np.isfinite(values[:, 0]))
     rows = np.random.default_rng(seed).permutation(rows)
@@ -170,10 +176,12 @@ def sampling_run(cfg: dict, ligands: Path, out: Path, own_run: Path) -> Path:
 
 
 def sample(cfg: dict, ligands: Path, run_dir: Path, samples: Path) -> None:
-    seeds = binned_seeds(ligands, run_dir, int(cfg["kd1_bins"]), int(cfg["seed"]), int(cfg["seeds_per_bin"]))
+    seeds = binned_seeds(ligands, run_dir, int(cfg["kd1_bins"]), int(cfg["seed"]), int(cfg["seeds_per_bin"]),
+                         kd_label(cfg))
     settings = {"run": str(run_dir), "ligands": str(ligands), "out": str(samples),
                 "seed_ids": [int(s) for s in seeds], "sigmas": list(cfg["sigmas"]), "batches": int(cfg["batches"]),
-                "batch_size": int(cfg["batch_size"]), "threads": 1, "keep_donor": bool(cfg["keep_donor"])}
+                "batch_size": int(cfg["batch_size"]), "threads": 1, "keep_donor": bool(cfg["keep_donor"]),
+                "knn_labels": [kd_label(cfg)]}
     path = config.write_section(samples.with_name("sample.toml"), "sample", settings, "written by gauss_hpc.demo")
     run(mpi_launcher(int(cfg["ranks"])) + [sys.executable, "-m", "gauss_hpc.sample", "--config", str(path), "--quiet"])
 
@@ -200,6 +208,7 @@ def design_round(cfg: dict, ligands: Path, out: Path) -> dict:
         "sigmas": cfg["round_sigmas"], "batches": cfg["batches"], "batch_size": cfg["batch_size"],
         "screen": cfg["round_screen"], "oracle": "screen", "executor": "local", "workers": cfg["workers"],
         "tasks_per_job": cfg["tasks_per_job"], "ranks": cfg["ranks"], "seed": cfg["seed"],
+        "template": cfg["template"], "kd_label": kd_label(cfg),
         "train": {"max_epochs": cfg["round_epochs"], "proxy_labels": PROXY_LABELS}})
     loop.check(round_cfg)
     summary = loop.run_round(out / "rounds", 0, round_cfg, ligands)
@@ -265,7 +274,7 @@ def demo(cfg: dict, out: Path) -> Path:
     step(1, f"xTB proxy labels for {cfg['xtb_labels']} ligands (+ real OpenMolcas LoProp for "
             f"{cfg['loprop_labels']})", lambda: label_proxies(cfg, ligands), "xtb_donor_charge" in labels)
     step(2, f"crystal-field KD labels for {cfg['kd_labels']} ligands (local job array)",
-         lambda: kd_labels(cfg, ligands, out), KD_LABEL in labels)
+         lambda: kd_labels(cfg, ligands, out), kd_label(cfg) in labels)
     step(3, f"semi-supervised VAE on {cfg['ranks']} MPI ranks (at most {cfg['train_minutes']} min)",
          lambda: train(cfg, ligands, run_dir), (run_dir / "latents.h5").exists())
     sampler = step(4, f"the shipped model ({cfg['model']}) encodes the demo's ligands",
@@ -303,6 +312,8 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--fresh", action="store_true", help="delete the demo directory first")
     ap.add_argument("--train-minutes", type=float, help="time budget of the training")
     ap.add_argument("--ranks", type=int, help="MPI ranks for training and sampling")
+    ap.add_argument("--template", help="complex template of every screen and round (gauss_hpc/complex_templates.toml; "
+                                       "default [demo] template, the paper's dy_h2o5_pbp)")
     return ap
 
 
@@ -310,7 +321,14 @@ def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     args = parser().parse_args(argv)
     cfg = config.load("demo", args.config, {"out": args.out, "train_minutes": args.train_minutes,
-                                            "ranks": args.ranks})
+                                            "ranks": args.ranks, "template": args.template})
+    from .chem.templates import template as named_template
+
+    try:
+        named_template(cfg["template"])
+    except ValueError as exc:
+        print(f"demo: {exc}", file=sys.stderr)
+        return 2
     out = Path(cfg["out"])
     if args.fresh and out.exists():
         shutil.rmtree(out)

@@ -150,7 +150,8 @@ class Round:
         settings = {"run": str(self.model_in), "ligands": str(self.ligands_in), "out": str(self.samples), **seeds,
                     "seed_by": cfg["seed_by"], "sigmas": list(cfg["sigmas"]), "batches": int(cfg["batches"]),
                     "batch_size": int(cfg["batch_size"]), "round": self.number,
-                    "seed": int(cfg["seed"]) + self.number, "threads": 1, "keep_donor": bool(cfg["keep_donor"])}
+                    "seed": int(cfg["seed"]) + self.number, "threads": 1, "keep_donor": bool(cfg["keep_donor"]),
+                    "knn_labels": [cfg["kd_label"]]}
         run(mpi_launcher(int(cfg["ranks"])) + [sys.executable, "-m", "gauss_hpc.sample", "--config",
                                                str(self.stage_config("sample", settings)), "--quiet"])
 

@@ -51,3 +51,13 @@ def test_every_stage_is_a_gauss_hpc_subcommand_with_help():
         proc = subprocess.run([sys.executable, "-m", "gauss_hpc.cli", stage, "--help"], capture_output=True,
                               text=True, timeout=120)
         assert proc.returncode == 0 and "usage:" in proc.stdout, (stage, proc.stderr[-500:])
+
+
+def test_demo_takes_a_template_and_refuses_an_unknown_one(tmp_path, capsys):
+    from gauss_hpc import demo
+
+    assert demo.main(["--template", "dy_nope", "--out", str(tmp_path / "d")]) == 2
+    assert "dy_thf5_pbp" in capsys.readouterr().err and not (tmp_path / "d").exists()
+    cfg = {"template": "dy_thf5_pbp", "casscf_params": {}, "workers": 1, "tasks_per_job": 1}
+    assert demo.kd_label(cfg) == "cf_dy_thf5_pbp_kd_gaps"
+    assert demo.screen_spec("s", {}, cfg)["steps"][0] == {"name": "assemble", "params": {"template": "dy_thf5_pbp"}}
