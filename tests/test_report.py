@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 from gauss_hpc import analyze, config, sample, store
+from gauss_hpc.report import campaigns, page, training
 from gauss_hpc.train import train
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -164,14 +165,14 @@ def test_fidelity_interval_says_how_much_the_score_rests_on_the_seeds_picked():
     seed_gaps = [20.0, 100.0, 200.0, 300.0]
     rows = [(i, gap, gap + offset) for i, gap in enumerate(seed_gaps) for offset in (-10.0, 0.0, 10.0)]
     joined = pd.DataFrame(rows, columns=["seed_id", "seed_kd1_gap", "kd1_gap"])
-    lo, hi = analyze.fidelity_interval(joined)
-    score = analyze.fidelity_score(joined["seed_kd1_gap"], joined["kd1_gap"])
+    lo, hi = campaigns.fidelity_interval(joined)
+    score = campaigns.fidelity_score(joined["seed_kd1_gap"], joined["kd1_gap"])
     assert 0.9 < lo <= score <= hi <= 1.0                      # every seed followed: a narrow interval near 1
     # one seed whose generated ligands all landed far from it (a lost charge): the score falls and the
     # interval spans the resamplings with and without that seed
     joined.loc[joined["seed_id"] == 3, "kd1_gap"] = 20.0
-    lo, hi = analyze.fidelity_interval(joined)
-    score = analyze.fidelity_score(joined["seed_kd1_gap"], joined["kd1_gap"])
+    lo, hi = campaigns.fidelity_interval(joined)
+    score = campaigns.fidelity_score(joined["seed_kd1_gap"], joined["kd1_gap"])
     assert lo < score < hi and hi - lo > 0.5
 
 
@@ -179,8 +180,8 @@ def test_key_numbers_tell_the_sampling_model_from_a_short_training_run(stage_fil
     """The demo shows curves of its own 5-minute run but samples with the shipped model: both are named."""
     _, samples = stage_files
     shipped = ROOT / "data" / "models" / "qm9_autoregressive"
-    made = analyze.Report(tmp_path)
-    analyze.model_numbers(made, [shipped], samples)
+    made = page.Report(tmp_path)
+    training.model_numbers(made, [shipped], samples)
     keys = list(made.numbers)
     assert keys[0] == "sampling model" and keys[1].startswith("sampling model: held-out")
     assert keys[2] == "training run: held-out whole strings / characters (epoch 3)"

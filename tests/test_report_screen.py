@@ -12,7 +12,7 @@ from scipy.stats import spearmanr
 
 from gauss_hpc import analyze, store
 from gauss_hpc.jobs import importer
-from gauss_hpc.report import kd
+from gauss_hpc.report import campaigns, kd, molecule_figures
 from gauss_hpc.targets import Target
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -42,9 +42,9 @@ def test_orca_and_imported_kds_count_as_casscf(tmp_path):
     imported = importer.import_outputs([tmp_path / "orca6.1_dy_acac_casscf_soc_aniso.out"], tmp_path / "orca.h5",
                                        quiet=True)
     report = analyze.analyze(tmp_path / "report", results=[SCREEN, imported])
-    table = analyze._results([SCREEN, imported], Target())
+    table = campaigns.results_table([SCREEN, imported], Target())
     assert table["kd_method"].tolist() == ["crystal_field"] * 3 + ["casscf"]
-    order = analyze._complex_order(table, kd.Focus())
+    order = molecule_figures.complex_order(table, kd.Focus())
     assert order["name"].iloc[0] == "orca6.1_dy_acac_casscf_soc_aniso"        # CASSCF first, KD1 139 cm-1
     cards = {f.title: f for f in report.figures}["Computed complexes"].html
     assert cards.index("orca6.1_dy_acac") < cards.index("crystal field") and "KDs from</td><td>CASSCF (import)" in cards
@@ -65,9 +65,9 @@ def test_the_report_follows_the_target_and_its_direction(tmp_path):
     assert "screen vs CASSCF: Spearman rho (KD1)" not in report.numbers
     views = {f.title: f for f in report.figures}["3-D view of computed complexes"]
     assert "lowest total splitting first" in views.caption
-    table = analyze._results([SCREEN, CASSCF], Target("total_splitting", "min"))
+    table = campaigns.results_table([SCREEN, CASSCF], Target("total_splitting", "min"))
     assert np.allclose(table["target"], gaps[:, 6], equal_nan=True)
-    order = analyze._complex_order(table[table["status"] == "ok"], report.focus)
+    order = molecule_figures.complex_order(table[table["status"] == "ok"], report.focus)
     casscf = order[order["kd_step"] == "casscf"]["target"].to_numpy()
     assert len(casscf) > 3 and (np.diff(casscf) >= 0).all()        # lowest first
 
@@ -81,7 +81,7 @@ def test_analyze_refuses_mixed_templates_and_unknown_targets(tmp_path, capsys):
             del rows["template"]
         rows.create_dataset("template", data=["dy_py5_pbp"] * int(rows.attrs["n_rows"]),
                             dtype=h5py.string_dtype())
-    assert analyze.results_template([other]) == "dy_py5_pbp"
+    assert campaigns.results_template([other]) == "dy_py5_pbp"
     assert analyze.main(["--results", str(SCREEN), "--results", str(other), "--out", str(tmp_path / "r")]) == 2
     assert "mix complex templates ['dy_h2o5_pbp', 'dy_py5_pbp']" in capsys.readouterr().err
     assert analyze.main(["--results", str(SCREEN), "--out", str(tmp_path / "r"), "--target", "axiality"]) == 2
