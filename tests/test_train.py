@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from gauss_hpc import config, store, train
-from gauss_hpc.model import CheckpointError, load_run
+from gauss_hpc.model import CheckpointError, dataset, load_run
 from gauss_hpc.model import checkpoint as ckpt
 from slurm_cluster import require_cluster
 from train_data import make_ligands
@@ -292,28 +292,28 @@ def test_labelled_size_keeps_labels_on_a_random_sample_of_training_ligands(tmp_p
     """Files list ligands in their source's order (QM9: smallest molecules first), so the labelled subset of a
     semi-supervised run must be drawn at random, not taken from the top; held-out ligands keep their labels."""
     path = make_ligands(tmp_path / "all_labelled.h5", n=200, labelled_fraction=1.0)
-    data = train.load_dataset(cfg_for(path, tmp_path / "run", labelled_size=20, proxy_labels=["donor_charge"]))
+    data = dataset.load_dataset(cfg_for(path, tmp_path / "run", labelled_size=20, proxy_labels=["donor_charge"]))
     mask = data.label_mask[:, 0].numpy()
     labelled_train = np.flatnonzero(mask[data.train_rows])
     assert len(labelled_train) == 20
     assert labelled_train.max() > 40                # not the first 20 training rows
     assert mask[data.test_rows].all()
-    again = train.load_dataset(cfg_for(path, tmp_path / "run", labelled_size=20, proxy_labels=["donor_charge"]))
+    again = dataset.load_dataset(cfg_for(path, tmp_path / "run", labelled_size=20, proxy_labels=["donor_charge"]))
     assert np.array_equal(again.label_mask.numpy(), data.label_mask.numpy())
 
 
 def test_eval_size_scores_every_kd_labelled_held_out_ligand_and_a_fixed_sample_of_the_rest(tmp_path):
     path = make_ligands(tmp_path / "l.h5", n=400)
-    full = train.load_dataset(cfg_for(path, tmp_path / "run"))
-    some = train.load_dataset(cfg_for(path, tmp_path / "run", eval_size=20))
+    full = dataset.load_dataset(cfg_for(path, tmp_path / "run"))
+    some = dataset.load_dataset(cfg_for(path, tmp_path / "run", eval_size=20))
     assert len(full.test_rows) > 40 and len(some.test_rows) == 20
     assert set(some.test_rows) <= set(full.test_rows)
-    assert np.array_equal(some.test_rows, train.load_dataset(cfg_for(path, tmp_path / "run", eval_size=20)).test_rows)
+    assert np.array_equal(some.test_rows, dataset.load_dataset(cfg_for(path, tmp_path / "run", eval_size=20)).test_rows)
     scarce = full.test_rows[:5]
-    data = train.load_dataset(cfg_for(path, tmp_path / "run"))
+    data = dataset.load_dataset(cfg_for(path, tmp_path / "run"))
     data.kd_mask = torch.zeros(len(data.tokens), 1, dtype=torch.bool)
     data.kd_mask[scarce] = True
-    rows = train.evaluation_rows(data, 8, seed=1)
+    rows = dataset.evaluation_rows(data, 8, seed=1)
     assert len(rows) == 8 and set(scarce) <= set(rows)
 
 
