@@ -30,6 +30,7 @@ from .result import Result, Status
 from .templates import (Geometry, LoPropContext, MolcasCasscfContext, Resources, TemplateError, render)
 
 BACKEND = "molcas"
+PROGRAM_NAME = "OpenMolcas"     # its name in messages
 PROGRAM = "pymolcas"
 
 # cheap CASSCF for demos and tests: minimal ANO-RCC on the ligands, the ground term's roots only (Dy: the 11 of 6H;
@@ -551,3 +552,29 @@ def parse_casscf(log: str | Path, *, name: str, n_doublets: int | None = None,
                   program_version=program_version(text))
     return Result(name=name, backend=BACKEND, message="; ".join(f"{name}: {n}" for n in notes), values=values,
                   method="casscf")
+
+
+_BANNER = re.compile(r"pymolcas driver|OPENMOLCAS|^--- Start Module: \w+ at ", flags=re.M)
+
+
+def detect(text: str) -> bool:
+    """Whether `text` (the first 64 KiB of a file) is an OpenMolcas log: pymolcas's banner or its module lines
+    (also in trimmed logs)."""
+    return bool(_BANNER.search(text))
+
+
+def read_output(path: str | Path, name: str, energies: str = "casscf") -> tuple[Result, str]:
+    """An existing OpenMolcas log (`jobs import`) as a Result and its kind: "casscf" (RASSI-SO levels, with or
+    without SINGLE_ANISO) or "other" (no spin-orbit energies: geometry and version only). `energies`: only the
+    CASSCF levels are read from OpenMolcas logs."""
+    text = Path(path).read_text(errors="replace")
+    result = parse_casscf(path, name=name, require_kramers=False)
+    if result.status == Status.PARSE_ERROR and "no spin-orbit energies" in result.message:
+        symbols, coords = geometry(text)
+        return Result(name=name, backend=BACKEND, message=f"{name}: an OpenMolcas log without spin-orbit energies "
+                      "(no RASSI-SO or SINGLE_ANISO)", values={"symbols": symbols, "coordinates": coords,
+                                                               "program_version": program_version(text)}), "other"
+    if not result.ok:
+        result.values.setdefault("program_version", program_version(text))
+    return result, "casscf"
+

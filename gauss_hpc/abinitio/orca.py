@@ -23,6 +23,7 @@ from .templates import (Geometry, OrcaCasscfContext, OrcaOptContext, Resources, 
                         equatorial_plane_constraints, render)
 
 BACKEND = "orca"
+PROGRAM_NAME = "ORCA"           # its name in messages
 NORMAL_END = "****ORCA TERMINATED NORMALLY****"
 
 
@@ -343,3 +344,27 @@ STEPS = {"opt_constrained": opt_constrained_task, "opt": opt_task, "casscf": cas
 opt_constrained_task.params_of = opt_task.params_of = optimise
 optimise.params_of, opt_context.params_of = opt_context, OrcaOptContext
 casscf_task.params_of, kd_energies.params_of, casscf_context.params_of = kd_energies, casscf_context, OrcaCasscfContext
+
+
+_BANNER = re.compile(r"\*\s+O\s+R\s+C\s+A\s+\*|Program Version\s+\d+\.\d+\.\d+\s+-\s+RELEASE")
+
+
+def detect(text: str) -> bool:
+    """Whether `text` (the first 64 KiB of a file) is an ORCA output: its banner or its 'Program Version' line."""
+    return bool(_BANNER.search(text))
+
+
+def read_output(path: str | Path, name: str, energies: str = "casscf") -> tuple[Result, str]:
+    """An existing ORCA output (`jobs import`) as a Result and its kind: "qdpt" (CASSCF/NEVPT2 + SOC levels),
+    "opt" (an optimisation) or "other" (geometry and version only)."""
+    text = Path(path).read_text(errors="replace")
+    if any(h in text for h in QDPT_HEADINGS.values()):
+        return parse_qdpt(path, name=name, energies=energies, require_kramers=False), "qdpt"
+    if "GEOMETRY OPTIMIZATION" in text or "OPTIMIZATION RUN DONE" in text:
+        return parse_opt(path, name=name), "opt"
+    status, message = check_output(path, name)
+    symbols, coords = final_geometry(text)
+    return Result(name=name, backend=BACKEND, status=status,
+                  message=message or f"{name}: an ORCA output without spin-orbit QDPT levels",
+                  values={"symbols": symbols, "coordinates": coords, "program_version": program_version(text)}), "other"
+

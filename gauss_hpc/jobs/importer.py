@@ -7,10 +7,11 @@ value schema, /geometry). One row per file, in path order: a file that is not an
 failed calculation (truncated, crashed, not converged) or an output without spin-orbit levels is a row with its
 status, reason and message, never an error of the import. Binary files and files over MAX_BYTES are rows too.
 
-Recognised: ORCA (its banner or 'Program Version' with an ORCA line) and OpenMolcas (pymolcas's banner or its
-'--- Start Module:' lines, also in trimmed logs). Parsed: ORCA CASSCF+SOC outputs (orca.parse_qdpt: KD energies,
-g-tensors, geometry), ORCA optimisations (orca.parse_opt: geometry, energy) and OpenMolcas CASSCF/RASSI-SO logs
-with or without SINGLE_ANISO (molcas.parse_casscf). An integer-spin output is an ok row without KD energies.
+Each program of abinitio/registry.py PROGRAMS recognises its own outputs (`detect`: ORCA its banner or 'Program
+Version' line, OpenMolcas pymolcas's banner or its '--- Start Module:' lines, also in trimmed logs) and reads them
+(`read_output`): ORCA CASSCF/NEVPT2+SOC outputs (KD energies, g-tensors, geometry) and optimisations (geometry,
+energy), OpenMolcas CASSCF/RASSI-SO logs with or without SINGLE_ANISO. An integer-spin output is an ok row without
+KD energies.
 """
 
 from __future__ import annotations
@@ -18,16 +19,15 @@ from __future__ import annotations
 import hashlib
 import math
 import os
-import re
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from .. import store
-from ..abinitio import molcas, orca
 from ..abinitio import values as value_schema
-from ..abinitio.result import Result, Status
+from ..abinitio.registry import PROGRAMS, backend, detect_program
+from ..abinitio.result import Status
 from .gather import TASK_COLUMNS, WIDTH, _fixed_block
 from .shards import say
 
@@ -35,10 +35,6 @@ MAX_BYTES = 512 * 1024 * 1024
 HEAD_BYTES = 64 * 1024
 IMPORT_COLUMNS = ("path", "program", "program_version", "kind")
 UNRECOGNIZED = "unrecognized"        # a row status besides Status.ALL: the file is not an output we know
-
-_ORCA = re.compile(r"\*\s+O\s+R\s+C\s+A\s+\*|Program Version\s+\d+\.\d+\.\d+\s+-\s+RELEASE")
-_MOLCAS = re.compile(r"pymolcas driver|OPENMOLCAS|^--- Start Module: \w+ at ", flags=re.M)
-
 
 def detect(path: str | Path) -> tuple[str, str]:
     """(program, why not) of a file from its first 64 KiB: ("orca" | "molcas", "") or ("", reason)."""
@@ -55,39 +51,11 @@ def detect(path: str | Path) -> tuple[str, str]:
         return "", "binary file"
     if size > MAX_BYTES:
         return "", f"{size / 2**20:.0f} MiB, over the {MAX_BYTES // 2**20} MiB import limit"
-    text = head.decode("utf-8", errors="replace")
-    if _ORCA.search(text):
-        return "orca", ""
-    if _MOLCAS.search(text):
-        return "molcas", ""
-    return "", "not an ORCA or OpenMolcas output (neither program's banner nor its module lines in the first 64 KiB)"
-
-
-def _parse(program: str, path: Path, name: str, energies: str) -> tuple[Result, str]:
-    """The parsed Result of one recognised output and its kind (qdpt, opt, casscf, other)."""
-    text = path.read_text(errors="replace")
-    if program == "orca":
-        if any(h in text for h in orca.QDPT_HEADINGS.values()):
-            return orca.parse_qdpt(path, name=name, energies=energies, require_kramers=False), "qdpt"
-        if "GEOMETRY OPTIMIZATION" in text or "OPTIMIZATION RUN DONE" in text:
-            return orca.parse_opt(path, name=name), "opt"
-        status, message = orca.check_output(path, name)
-        symbols, coords = orca.final_geometry(text)
-        return Result(name=name, backend="orca", status=status,
-                      message=message or f"{name}: an ORCA output without spin-orbit QDPT levels",
-                      values={"symbols": symbols, "coordinates": coords,
-                              "program_version": orca.program_version(text)}), "other"
-    result = molcas.parse_casscf(path, name=name, require_kramers=False)
-    if result.status == Status.PARSE_ERROR and "no spin-orbit energies" in result.message:
-        symbols, coords = molcas.geometry(text)
-        result = Result(name=name, backend="molcas", message=f"{name}: an OpenMolcas log without spin-orbit "
-                        f"energies (no RASSI-SO or SINGLE_ANISO)", values={"symbols": symbols, "coordinates": coords,
-                                                                          "program_version":
-                                                                              molcas.program_version(text)})
-        return result, "other"
-    if not result.ok:
-        result.values.setdefault("program_version", molcas.program_version(text))
-    return result, "casscf"
+    program = detect_program(head.decode("utf-8", errors="replace"))
+    if program:
+        return program, ""
+    names = " or ".join(backend(name).PROGRAM_NAME for name in PROGRAMS)
+    return "", f"not an {names} output (no program's banner nor its module lines in the first 64 KiB)"
 
 
 def import_file(path: str | Path, *, energies: str = "casscf", name: str | None = None) -> dict:
@@ -101,7 +69,7 @@ def import_file(path: str | Path, *, energies: str = "casscf", name: str | None 
     if not program:
         return row
     try:
-        result, kind = _parse(program, path, name, energies)
+        result, kind = backend(program).read_output(path, name, energies)
     except Exception as exc:        # a parser bug or content no parser expects: a row saying so, never a crash
         row.update(status=Status.PARSE_ERROR, reason=Status.PARSE_ERROR, kind="",
                    message=f"{path}: {program} output could not be parsed ({type(exc).__name__}: {exc})")

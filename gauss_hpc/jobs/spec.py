@@ -23,16 +23,11 @@ from pathlib import Path
 from typing import Mapping
 
 from .. import config
+from ..abinitio.registry import STEP_BACKENDS
 
 EXECUTORS = ("auto", "slurm", "local", "debug")
 INPUT_KINDS = ("samples", "ligands", "smiles")
 # The backend each step uses when the spec does not say.
-DEFAULT_BACKENDS = {"assemble": "molsimplify", "swap_metal": "molsimplify", "crystal_field": "crystal_field", "xtb_relax": "xtb",
-                    "xtb_label": "xtb", "loprop": "molcas", "casscf": "molcas", "orca_opt_constrained": "orca",
-                    "orca_opt": "orca", "orca_casscf": "orca", "dft_relax": "pyscf_dft",
-                    "program": "program"}
-
-
 class SpecError(ValueError):
     """A job specification is malformed; the message names the file, the key and what to write instead."""
 
@@ -103,9 +98,9 @@ def _step(raw: Mapping, index: int, defaults: Mapping, where: str) -> StepSpec:
     if unknown:
         raise SpecError(f"{where}: unknown keys {unknown}; a step has name, backend, params, function, resources")
     name = _require(raw, "name", str, where)
-    backend = raw.get("backend") or DEFAULT_BACKENDS.get(name, "")
+    backend = raw.get("backend") or STEP_BACKENDS.get(name, "")
     if not backend and not raw.get("function"):
-        raise SpecError(f"{where}: step {name!r} is not built in ({', '.join(sorted(DEFAULT_BACKENDS))}); "
+        raise SpecError(f"{where}: step {name!r} is not built in ({', '.join(sorted(STEP_BACKENDS))}); "
                         f"give backend = \"...\" or function = \"module:callable\"")
     params = raw.get("params", {})
     if not isinstance(params, Mapping):

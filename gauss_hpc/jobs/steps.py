@@ -20,6 +20,7 @@ import inspect
 from pathlib import Path
 from typing import Callable
 
+from ..abinitio import registry as backends
 from ..abinitio.process import run_program
 from ..abinitio.result import Result, Status
 
@@ -79,11 +80,7 @@ def resolve(name: str, backend: str, function: str = "") -> StepFunction:
     if function:
         return _import(function)
     key = name[len(backend) + 1:] if name.startswith(backend + "_") else name
-    try:
-        module = importlib.import_module(f"gauss_hpc.abinitio.{backend}")
-    except ModuleNotFoundError:
-        module = None
-    registry = getattr(module, "STEPS", {}) if module is not None else {}
+    registry = getattr(backends.backend(backend), "STEPS", {}) if backend in backends.BACKENDS else {}
     if key in registry:
         return registry[key]
     if name in BUILTIN:
