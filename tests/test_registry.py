@@ -35,3 +35,26 @@ def test_programs_recognise_their_own_outputs(fixture, program):
     head = (FIXTURES / fixture).read_bytes()[:64 * 1024].decode("utf-8", errors="replace")
     assert registry.detect_program(head) == program
     assert [p for p in registry.PROGRAMS if registry.backend(p).detect(head)] == ([program] if program else [])
+
+
+def test_one_runner_for_every_program_profile(tmp_path):
+    """OpenMolcas and ORCA run through one runner (process.run_profile) with their own Profile: what is missing,
+    a run past its time, a non-zero exit whose output says nothing worse, are statuses with the program's words."""
+    import shutil
+
+    from gauss_hpc.abinitio import molcas, orca
+    from gauss_hpc.abinitio.process import Profile, run_profile
+    from gauss_hpc.abinitio.result import Status
+
+    assert (molcas.PROFILE.output_suffix, orca.PROFILE.output_suffix) == (".log", ".out")
+    (tmp_path / "x.inp").write_text("")
+    ok = lambda path, name: (Status.OK, "")                                   # noqa: E731
+    missing = Profile("Nothing", "x", lambda: None, ".out", "output", "install it")
+    assert run_profile(missing, tmp_path, "x.inp", name="a", timeout=5, check=ok).message == "a: install it"
+    slow = Profile("Sleep", "x", lambda: shutil.which("sleep"), ".out", "output", "", timeout_hint="wait longer")
+    late = run_profile(slow, tmp_path, "30", name="b", timeout=1, check=ok)
+    assert late.status == Status.TIMEOUT and "Sleep did not finish within 1 s; wait longer" in late.message
+    failing = Profile("False", "x", lambda: shutil.which("false"), ".out", "output", "")
+    crashed = run_profile(failing, tmp_path, "x.inp", name="c", timeout=10, check=ok)
+    assert crashed.status == Status.CRASHED and "False exited with code 1" in crashed.message
+    assert crashed.values == {"output": str(tmp_path / "x.out")}

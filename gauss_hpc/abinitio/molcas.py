@@ -25,7 +25,7 @@ from . import aniso as aniso_mod
 from . import ricd_library as ricd
 from .constants import HARTREE_TO_CM
 from .ions import ground_term
-from .process import run_program
+from .process import Profile, run_profile
 from .result import Result, Status
 from .templates import (Geometry, LoPropContext, MolcasCasscfContext, Resources, TemplateError, render)
 
@@ -58,16 +58,18 @@ def program_path() -> str | None:
     return shutil.which(PROGRAM)
 
 
-def command(input_name: str) -> list[str]:
-    """The command line of one OpenMolcas run, as an argument list (run from the work directory)."""
-    return [program_path() or PROGRAM, input_name]
-
-
 def environment(workdir: Path, project: str, resources: Resources) -> dict[str, str]:
     env = dict(os.environ)
     env.update(MOLCAS_MEM=str(resources.memory_mb), OMP_NUM_THREADS=str(resources.cores),
                MOLCAS_WORKDIR=str(Path(workdir) / "scratch"), MOLCAS_PROJECT=project, MOLCAS_NPROCS="1")
     return env
+
+
+PROFILE = Profile(program="OpenMolcas", backend=BACKEND, executable=program_path, output_suffix=".log",
+                  output_key="log", missing=f"{PROGRAM} not found on PATH; install OpenMolcas (Debian: apt-get "
+                  "install openmolcas) or choose another backend",
+                  timeout_hint="raise the timeout or use a smaller basis/fewer roots",
+                  stderr_skip=("floating-point exceptions",))
 
 
 def run(workdir: str | Path, input_name: str, *, name: str, project: str, resources: Resources = Resources(),
@@ -76,29 +78,9 @@ def run(workdir: str | Path, input_name: str, *, name: str, project: str, resour
     Runs sharing `project` share the scratch WorkDir (integrals, orbitals). OK means OpenMolcas finished
     with every module's return code _RC_ALL_IS_WELL_; parse the log for the physics and the detailed status."""
     workdir = Path(workdir).resolve()     # OpenMolcas runs from workdir: a relative scratch path would nest
-    if program_path() is None:
-        return Result.failure(name, BACKEND, Status.PROGRAM_MISSING,
-                              f"{name}: {PROGRAM} not found on PATH; install OpenMolcas (Debian: apt-get install "
-                              f"openmolcas) or choose another backend", workdir=str(workdir))
     (workdir / "scratch").mkdir(parents=True, exist_ok=True)
-    log = workdir / f"{Path(input_name).stem}.log"
-    outcome = run_program(command(input_name), workdir, stdout=log, stderr=log.with_suffix(".err"),
-                          env=environment(workdir, project, resources), timeout=timeout,
-                          stderr_skip=("floating-point exceptions",))
-    if outcome.timed_out:
-        return Result.failure(name, BACKEND, Status.TIMEOUT,
-                              f"{name}: OpenMolcas did not finish within {timeout:.0f} s; raise the timeout or "
-                              f"use a smaller basis/fewer roots", wall_seconds=outcome.wall_seconds,
-                              workdir=str(workdir))
-    if not outcome.started:
-        return Result.failure(name, BACKEND, Status.PROGRAM_MISSING, f"{name}: {outcome.error}",
-                              workdir=str(workdir))
-    status, message = check_log(log, name)
-    if outcome.returncode != 0 and status in (Status.OK, Status.MISSING_OUTPUT, Status.TRUNCATED_OUTPUT):
-        status, message = Status.CRASHED, (f"{name}: pymolcas exited with code {outcome.returncode}: "
-                                           f"{outcome.stderr_tail}")
-    return Result(name=name, backend=BACKEND, status=status, message=message, values={"log": str(log)},
-                  wall_seconds=outcome.wall_seconds, workdir=str(workdir))
+    return run_profile(PROFILE, workdir, input_name, name=name, timeout=timeout, check=check_log,
+                       env=environment(workdir, project, resources))
 
 
 def _error_box(text: str, before: int) -> str:

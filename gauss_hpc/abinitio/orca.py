@@ -17,7 +17,7 @@ from pathlib import Path
 from . import aniso as aniso_mod
 from .ions import ground_term
 from .molcas import safe_name
-from .process import run_program
+from .process import Profile, run_profile
 from .result import Result, Status
 from .templates import (Geometry, OrcaCasscfContext, OrcaOptContext, Resources, TemplateError,
                         equatorial_plane_constraints, render)
@@ -36,31 +36,15 @@ def program_path() -> str | None:
     return candidate if (Path(candidate).parent / "orca_scf").exists() or os.environ.get("ORCA") else None
 
 
-def command(input_name: str) -> list[str]:
-    """ORCA's command line (argument list). ORCA wants its absolute path for parallel runs; output is stdout."""
-    return [program_path() or "orca", input_name]
+PROFILE = Profile(program="ORCA", backend=BACKEND, executable=program_path, output_suffix=".out",
+                  output_key="output", missing="ORCA not found (set ORCA=/path/to/orca or put ORCA's directory on "
+                  "PATH; ORCA is free for academics from orcaforum.kofo.mpg.de), or use the molcas backend")
 
 
 def run(workdir: str | Path, input_name: str, *, name: str, timeout: float = 24 * 3600.0) -> Result:
-    """Run ORCA on `input_name` in `workdir` (output x.inp -> x.out); status from the output (see check_output)."""
-    workdir = Path(workdir)
-    if program_path() is None:
-        return Result.failure(name, BACKEND, Status.PROGRAM_MISSING,
-                              f"{name}: ORCA not found (set ORCA=/path/to/orca or put ORCA's directory on PATH; "
-                              f"ORCA is free for academics from orcaforum.kofo.mpg.de), or use the molcas backend",
-                              workdir=str(workdir))
-    out = workdir / f"{Path(input_name).stem}.out"
-    outcome = run_program(command(input_name), workdir, stdout=out, stderr=out.with_suffix(".err"), timeout=timeout)
-    if outcome.timed_out:
-        return Result.failure(name, BACKEND, Status.TIMEOUT, f"{name}: ORCA did not finish within {timeout:.0f} s",
-                              wall_seconds=outcome.wall_seconds, workdir=str(workdir))
-    if not outcome.started:
-        return Result.failure(name, BACKEND, Status.PROGRAM_MISSING, f"{name}: {outcome.error}", workdir=str(workdir))
-    status, message = check_output(out, name)
-    if outcome.returncode != 0 and status == Status.OK:
-        status, message = Status.CRASHED, f"{name}: ORCA exited with code {outcome.returncode}: {outcome.stderr_tail}"
-    return Result(name=name, backend=BACKEND, status=status, message=message, values={"output": str(out)},
-                  wall_seconds=outcome.wall_seconds, workdir=str(workdir))
+    """Run ORCA on `input_name` in `workdir` (output x.inp -> x.out); status from the output (see check_output).
+    ORCA wants its absolute path for parallel runs, which `program_path` gives."""
+    return run_profile(PROFILE, workdir, input_name, name=name, timeout=timeout, check=check_output)
 
 
 _ERROR = re.compile(r"error termination|ABORTING|INPUT ERROR|UNRECOGNIZED OR DUPLICATED KEYWORD|Error \(ORCA_|"

@@ -1,5 +1,7 @@
 """How the backends and job steps start external programs (OpenMolcas, ORCA, any program of a job step): one
-runner, `run_program`, used by every backend and by the job step "program"."""
+runner, `run_program`, used by every backend and by the job step "program"; and, as ASE separates a calculator's
+profile from its template, a program backend's `Profile` (how the program is started and what its failures mean)
+with the one `run_profile` both quantum-chemistry backends use."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 PR_SET_PDEATHSIG = 1
 
@@ -110,3 +113,52 @@ def run_program(argv: list[str], workdir: str | Path, *, stdout: str | Path, std
                 proc.wait()
     return ProgramRun(list(argv), code, time.monotonic() - start,
                       stderr_tail=stderr_tail(stderr, skip=stderr_skip) if code else "")
+
+
+@dataclass(frozen=True)
+class Profile:
+    """How one quantum-chemistry program is run: its name in messages, the backend it serves, where its executable
+    is, the suffix of its output file and the values key naming that file, what to tell a user who lacks it or
+    whose run ran out of time, and stderr lines that are no error."""
+
+    program: str
+    backend: str
+    executable: Callable[[], str | None]
+    output_suffix: str
+    output_key: str
+    missing: str
+    timeout_hint: str = ""
+    stderr_skip: tuple[str, ...] = ()
+
+
+def run_profile(profile: Profile, workdir: str | Path, input_name: str, *, name: str, timeout: float,
+                check: Callable[[Path, str], tuple[str, str]], env: dict[str, str] | None = None):
+    """Run the profile's program on `input_name` in `workdir` (output x.inp -> x<output_suffix>, stderr x.err) and
+    return a Result whose status comes from `check(output, name)` (the program's own reading of its output), a
+    non-zero exit with an output that says nothing worse being a crash. Never raises for a missing program, a
+    timeout or a failed run."""
+    from .result import Result, Status
+
+    workdir = Path(workdir).resolve()
+    executable = profile.executable()
+    if executable is None:
+        return Result.failure(name, profile.backend, Status.PROGRAM_MISSING, f"{name}: {profile.missing}",
+                              workdir=str(workdir))
+    out = workdir / f"{Path(input_name).stem}{profile.output_suffix}"
+    outcome = run_program([executable, input_name], workdir, stdout=out, stderr=out.with_suffix(".err"), env=env,
+                          timeout=timeout, stderr_skip=profile.stderr_skip)
+    if outcome.timed_out:
+        return Result.failure(name, profile.backend, Status.TIMEOUT,
+                              f"{name}: {profile.program} did not finish within {timeout:.0f} s"
+                              + (f"; {profile.timeout_hint}" if profile.timeout_hint else ""),
+                              wall_seconds=outcome.wall_seconds, workdir=str(workdir))
+    if not outcome.started:
+        return Result.failure(name, profile.backend, Status.PROGRAM_MISSING, f"{name}: {outcome.error}",
+                              workdir=str(workdir))
+    status, message = check(out, name)
+    if outcome.returncode != 0 and status in (Status.OK, Status.MISSING_OUTPUT, Status.TRUNCATED_OUTPUT):
+        status, message = Status.CRASHED, (f"{name}: {profile.program} exited with code {outcome.returncode}: "
+                                           f"{outcome.stderr_tail}")
+    return Result(name=name, backend=profile.backend, status=status, message=message,
+                  values={profile.output_key: str(out)}, wall_seconds=outcome.wall_seconds, workdir=str(workdir))
+
