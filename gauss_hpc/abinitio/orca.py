@@ -291,7 +291,7 @@ def _optimised(item, workdir, constrained: bool, params: dict) -> Result:
     """An optimisation step on the complex the earlier steps made; the optimised complex goes on with its
     descriptors."""
     from ..chem.structure import Complex
-    from .step_io import complex_input, complex_values
+    from .step_io import complex_input, with_geometry
 
     step = "orca_opt_constrained" if constrained else "orca_opt"
     cx = complex_input(item, step, BACKEND, params.get("name") or step)
@@ -299,9 +299,9 @@ def _optimised(item, workdir, constrained: bool, params: dict) -> Result:
         return cx
     result = optimise(cx, constrained=constrained, workdir=workdir, **params)
     coords = result.values.get("coordinates")
-    if result.ok and coords is not None and len(coords) == len(cx.symbols):
-        result.values.update(complex_values(Complex.from_dict({**cx.to_dict(), "coords": coords})))
-    return result
+    if coords is None or len(coords) != len(cx.symbols):
+        return result
+    return with_geometry(result, Complex.from_dict({**cx.to_dict(), "coords": coords}))
 
 
 def opt_constrained_task(item, workdir, **params) -> Result:

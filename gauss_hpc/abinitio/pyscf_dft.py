@@ -361,16 +361,10 @@ def relax_complex(cx, *, name: str | None = None, workdir=None, preset: str = "d
 def dft_relax(item, workdir: Path, *, name: str, **params) -> Result:
     """Job step `dft_relax`: relax_complex on the complex of the previous step; the optimised complex goes on
     with its descriptors."""
-    from ..chem.structure import Complex
-    from .step_io import complex_input, complex_values
+    from .step_io import complex_input, with_geometry
 
     cx = complex_input(item, "dft_relax", BACKEND, name)
-    if isinstance(cx, Result):
-        return cx
-    result = relax_complex(cx, name=name, workdir=workdir, **params)
-    if result.ok:
-        result.values.update(complex_values(Complex.from_dict(result.values["complex"])))
-    return result
+    return cx if isinstance(cx, Result) else with_geometry(relax_complex(cx, name=name, workdir=workdir, **params))
 
 
 dft_relax.param_names = frozenset({"preset"} | {f.name for f in dataclasses.fields(DftSettings)})

@@ -35,3 +35,11 @@ def complex_values(cx: Complex) -> dict:
     except ValueError:              # a geometry without the roles descriptors need (no axial donors, say)
         descriptors = {}
     return {"complex": cx.to_dict(), "n_atoms": len(cx.symbols), "descriptors": descriptors}
+
+
+def with_geometry(result: Result, moved: Complex | None = None) -> Result:
+    """A geometry step's Result with complex_values of the complex it made: `moved`, else its values["complex"]
+    (an OK result only; a failure keeps what it has)."""
+    if result.ok and (moved is not None or "complex" in result.values):
+        result.values.update(complex_values(moved or Complex.from_dict(result.values["complex"])))
+    return result

@@ -276,19 +276,13 @@ def relax_for_assembly(cx: Complex, max_steps: int) -> Complex:
     return Complex.from_dict(result.values["complex"])
 
 
-
 def relax_step(item, workdir, *, name: str, **params) -> Result:
     """Job step `xtb_relax`: GFN2-xTB relaxation of the (Y-swapped) complex; the relaxed geometry goes on with its
     descriptors."""
-    from .step_io import complex_input, complex_values
+    from .step_io import complex_input, with_geometry
 
     cx = complex_input(item, "xtb_relax", BACKEND, name)
-    if isinstance(cx, Result):
-        return cx
-    result = relax_complex(cx, name=name, **params)
-    if "complex" in result.values:
-        result.values.update(complex_values(Complex.from_dict(result.values["complex"])))
-    return result
+    return cx if isinstance(cx, Result) else with_geometry(relax_complex(cx, name=name, **params))
 
 
 def label_step(smiles: str, workdir, *, name: str, **params) -> Result:
