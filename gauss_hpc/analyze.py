@@ -107,7 +107,7 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--config", help="TOML of a design loop: its [loop] template and [loop.target] are followed")
     ap.add_argument("--template", help="complex template whose crystal-field labels the seeds carry (default: the "
                     "one the results were computed on)")
-    ap.add_argument("--target", help="what to rank by: kd1, total_splitting or gap:N (default: kd1; weighted "
+    ap.add_argument("--target", help="what to rank by: kd1, total_splitting, gap:N or g_perp (default: kd1; weighted "
                     "targets come from --config)")
     ap.add_argument("--direction", choices=["max", "min"], help="best is the highest (max, default) or lowest")
     return ap

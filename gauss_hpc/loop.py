@@ -116,6 +116,31 @@ def oracle_spec(path: str | Path, source: dict, template: str = DEFAULT_TEMPLATE
 
 # --- the round's stages -------------------------------------------------------------------------------------
 
+def result_target_values(results: Path, target: Target) -> np.ndarray:
+    """The target per row of a results file: its KD gaps and its ground doublets' g values (g_tensors[:, 0])."""
+    arrays = store.read_result_arrays(results, ("kd_gaps", "g_tensors"))
+    ground_g = arrays["g_tensors"][:, 0] if "g_tensors" in arrays else None
+    return target.values(arrays["kd_gaps"], ground_g)
+
+
+def target_seed_rows(model: Path, ligands: Path, target: Target, kd_label: str, rule: str, n: int,
+                     seed: int) -> list[int]:
+    """Ligand rows to sample around, ranked by the target on the labels: the `n` best (rule "top") or one from
+    each of `n` equal-width bins of the target (rule "bins"); only ligands the model has latents for."""
+    from .sampling.seeds import binned_rows, top_rows
+
+    latent_rows = store.read_latents(model / "latents.h5")["ligand_row"].astype(np.int64)
+    values = target.label_values(store.read_labels(ligands), kd_label)[latent_rows]
+    if rule == "top":
+        picked = top_rows(values, n, target.order)
+    else:
+        picked = binned_rows(values, n, 1, np.random.default_rng(seed))
+    if not len(picked):
+        raise ValueError(f"{ligands}: no ligand has a value of the target {target.describe()!r} on {kd_label} "
+                         "(and its g values for a g target); label some first (gauss_hpc.merge)")
+    return [int(row) for row in latent_rows[picked]]
+
+
 class Round:
     """The files of round `number` under `root`, and the inputs it reads from the round before."""
 
@@ -143,17 +168,29 @@ class Round:
         cfg = self.cfg
         if self.samples.is_file():
             return
-        target = Target.from_config(cfg["target"])
-        label = target.seed_label(cfg["kd_label"]) if cfg["seed_label"] == "target" else cfg["seed_label"]
-        seeds = {"seed_top": [label, int(cfg["seeds"])], "seed_order": target.order} if cfg["seed_rule"] == "top" \
-            else {"seed_bins": [label, int(cfg["seeds"]), 1]}
-        settings = {"run": str(self.model_in), "ligands": str(self.ligands_in), "out": str(self.samples), **seeds,
-                    "seed_by": cfg["seed_by"], "sigmas": list(cfg["sigmas"]), "batches": int(cfg["batches"]),
+        settings = {"run": str(self.model_in), "ligands": str(self.ligands_in), "out": str(self.samples),
+                    **self.seed_settings(),
+                    "sigmas": list(cfg["sigmas"]), "batches": int(cfg["batches"]),
                     "batch_size": int(cfg["batch_size"]), "round": self.number,
                     "seed": int(cfg["seed"]) + self.number, "threads": 1, "keep_donor": bool(cfg["keep_donor"]),
                     "knn_labels": [cfg["kd_label"]]}
         run(mpi_launcher(int(cfg["ranks"])) + [sys.executable, "-m", "gauss_hpc.sample", "--config",
                                                str(self.stage_config("sample", settings)), "--quiet"])
+
+    def seed_settings(self) -> dict:
+        """The sample stage's seed keys. By the target on the labels (the default): the loop ranks the ligands by
+        [loop.target] itself, so any target (a g value, a weighted sum) chooses seeds, and names them by row.
+        Otherwise by one label column or the model's prediction of it (sample --seed-top / --seed-bins)."""
+        cfg = self.cfg
+        target = Target.from_config(cfg["target"])
+        if cfg["seed_label"] == "target" and cfg["seed_by"] == "label":
+            return {"seed_ids": target_seed_rows(self.model_in, self.ligands_in, target, cfg["kd_label"],
+                                                 cfg["seed_rule"], int(cfg["seeds"]),
+                                                 int(cfg["seed"]) + self.number)}
+        label = target.seed_label(cfg["kd_label"]) if cfg["seed_label"] == "target" else cfg["seed_label"]
+        if cfg["seed_rule"] == "top":
+            return {"seed_top": [label, int(cfg["seeds"])], "seed_order": target.order, "seed_by": cfg["seed_by"]}
+        return {"seed_bins": [label, int(cfg["seeds"]), 1], "seed_by": cfg["seed_by"]}
 
     def stage_config(self, stage: str, settings: dict) -> Path:
         """The round's settings of a stage as that stage's own TOML section (rounds/NN/<stage>.toml): the stage
@@ -176,8 +213,7 @@ class Round:
             return screened
         table = store.read_results(screened, ["status", "sample_row"])
         target = Target.from_config(self.cfg["target"])
-        value = np.where(table["status"] == "ok",
-                         target.values(store.read_result_arrays(screened, ("kd_gaps",))["kd_gaps"]), np.nan)
+        value = np.where(table["status"] == "ok", result_target_values(screened, target), np.nan)
         best = table.iloc[target.ranked(value)[: int(self.cfg["oracle_top"])]]
         spec = oracle_spec(self.cfg["oracle"], sample_rows_input(self.samples, best["sample_row"]),
                            self.cfg["template"])
@@ -285,7 +321,8 @@ def round_summary(rnd: Round, screened: Path) -> dict:
     truth = gaps[new, 0]
     seeds = store.read_samples(rnd.samples, "seeds", ["ligand_row"])["ligand_row"].to_numpy()
     target = Target.from_config(rnd.cfg["target"])
-    seed_values = target.values(gaps_in[seeds[seeds >= 0]]) if len(gaps_in) else np.zeros(0)
+    seed_values = target.label_values(store.read_labels(rnd.ligands_in), label)[seeds[seeds >= 0]] \
+        if len(gaps_in) else np.zeros(0)
     best_seed = target.best(seed_values)
     before = kd_head_kd1(rnd.model_in, smiles, descriptors[new])
     after = kd_head_kd1(rnd.model, smiles, descriptors[new])
@@ -302,7 +339,7 @@ def round_summary(rnd: Round, screened: Path) -> dict:
         "held_out_r2_kd_gaps_after": float(history["r2_kd_gaps_mean"].iloc[-1])
         if "r2_kd_gaps_mean" in history else None,
         "target": target.describe(), "best_seed_target": best_seed,
-        "generated_beating_best_seed": int(target.beats(target.values(gaps[new]), best_seed).sum())
+        "generated_beating_best_seed": int(target.beats(target.label_values(labels, label)[new], best_seed).sum())
         if best_seed is not None else None,
         "fig10": repopulation(rnd.samples, screened, gaps_in[mask_in, 0] if len(gaps_in) else np.zeros(0)),
     }
@@ -324,11 +361,13 @@ class StageFailed(RuntimeError):
 
 
 def labelled_start(root: Path, cfg: dict) -> Path:
-    """Round 0's ligands: the configured file when it holds `kd_label` values; else a copy (root/labelled.h5)
-    in which `initial_labels` random ligands got them from the oracle (the paper's ~1k labelled set)."""
+    """Round 0's ligands: the configured file when it holds values of the target on `kd_label` (for a g target,
+    the ground g values too); else a copy (root/labelled.h5) in which `initial_labels` random ligands got them from
+    the oracle (the paper's ~1k labelled set)."""
     ligands = Path(cfg["ligands"])
     labels = store.read_labels(ligands)
-    if cfg["kd_label"] in labels and labels[cfg["kd_label"]][1].any():
+    if cfg["kd_label"] in labels and np.isfinite(Target.from_config(cfg["target"]).label_values(
+            labels, cfg["kd_label"])).any():
         return ligands
     out = root / "labelled.h5"
     if out.is_file():
@@ -336,7 +375,8 @@ def labelled_start(root: Path, cfg: dict) -> Path:
     n = len(store.read_ligands(ligands))
     rows = np.sort(np.random.default_rng(int(cfg["seed"])).choice(n, min(int(cfg["initial_labels"]), n),
                                                                    replace=False))
-    log.info("%s has no %s: labelling %d random ligands with the oracle first", ligands, cfg["kd_label"], len(rows))
+    log.info("%s has no %s values of the target: labelling %d random ligands with the oracle first", ligands,
+             cfg["kd_label"], len(rows))
     source = {"path": str(ligands), "kind": "ligands", "rows": rows.tolist()}
     spec = (campaign_spec("initial-labels", source, cf_screen(cfg["template"]), cfg["executor"], int(cfg["workers"]),
                           int(cfg["tasks_per_job"])) if cfg["oracle"] == "screen"
@@ -378,8 +418,8 @@ def run_round(root: Path, number: int, cfg: dict, start: Path) -> dict:
 
 def check(cfg: dict) -> None:
     target = Target.from_config(cfg["target"])
-    if cfg["seed_label"] == "target":
-        target.seed_label(cfg["kd_label"])          # a weighted target needs a seed_label of its own
+    if cfg["seed_label"] == "target" and cfg["seed_by"] == "prediction":
+        target.seed_label(cfg["kd_label"])          # a KD head predicts KD gaps: one gap, or a seed_label of its own
     if cfg["seed_rule"] not in ("top", "bins"):
         raise ValueError(f"[loop] seed_rule = {cfg['seed_rule']!r}: use \"top\" or \"bins\"")
     if cfg["seed_by"] not in ("label", "prediction"):

@@ -75,12 +75,9 @@ def _kd_backends(path: Path, table: pd.DataFrame) -> list[str]:
 def _key(smiles: str) -> str:
     """Where a result goes: the ligand's molecule AND donor (chem.ligands.ligand_key); the canonical novelty key
     that travels with the task names the molecule only, and a molecule can bind through several atoms."""
-    from .chem.ligands import LigandError, ligand_key
+    from .chem.ligands import identity_or_empty
 
-    try:
-        return ligand_key(smiles)
-    except LigandError:
-        return ""
+    return identity_or_empty(smiles, donor=True)
 
 
 def _ligand_row(smiles: str, canonical: str, task_id: str) -> dict:
@@ -96,7 +93,8 @@ def _ligand_row(smiles: str, canonical: str, task_id: str) -> dict:
             "parent_id": f"task:{task_id}", "source": "generated"}
 
 
-def _row_values(row, kd_gaps: np.ndarray | None, backend: str, scalar_backend: str) -> dict[str, np.ndarray]:
+def _row_values(row, kd_gaps: np.ndarray | None, ground_g: np.ndarray | None, backend: str,
+                scalar_backend: str) -> dict[str, np.ndarray]:
     """{label name: value} one finished task gives (KD labels named with the complex's template)."""
     out = {}
     if kd_gaps is not None and np.isfinite(kd_gaps).all():
@@ -105,6 +103,8 @@ def _row_values(row, kd_gaps: np.ndarray | None, backend: str, scalar_backend: s
         descriptors = np.asarray([row.get(d, np.nan) for d in value_schema.DESCRIPTOR_NAMES], float)
         if np.isfinite(descriptors).all():
             out[value_schema.kd_descriptor_label(gaps_name)] = descriptors
+        if ground_g is not None and np.isfinite(ground_g).all():
+            out[value_schema.ground_g_label(gaps_name)] = np.asarray(ground_g, float)
     for quantity in value_schema.ligand_labels():
         value = row.get(quantity)
         if value is not None and np.isfinite(value):
@@ -128,7 +128,8 @@ def plan_merge(results: list[Path], into: Path) -> Plan:
             continue
         done.add(digest)
         table = store.read_results(path)
-        gaps = store.read_result_arrays(path, (value_schema.KD_GAPS,)).get(value_schema.KD_GAPS)
+        arrays = store.read_result_arrays(path, (value_schema.KD_GAPS, "g_tensors"))
+        gaps, g_tensors = arrays.get(value_schema.KD_GAPS), arrays.get("g_tensors")
         backends = _kd_backends(path, table)
         with h5py.File(path, "r") as h5:
             campaign = str(h5.attrs.get("campaign", ""))
@@ -142,7 +143,8 @@ def plan_merge(results: list[Path], into: Path) -> Plan:
                 file_counts["ok_without_identity"] += 1     # e.g. imported outputs: no ligand SMILES
                 continue
             kd = gaps[i] if gaps is not None and row.get("kd_step") else None
-            values = _row_values(row, kd, backends[i], row["backend"])
+            ground_g = g_tensors[i, 0] if kd is not None and g_tensors is not None else None
+            values = _row_values(row, kd, ground_g, backends[i], row["backend"])
             if not values:
                 file_counts["ok_without_values"] += 1
                 continue
@@ -186,7 +188,8 @@ def _extended(values: np.ndarray, mask: np.ndarray, n: int) -> tuple[np.ndarray,
 
 
 def _units(name: str) -> str:
-    for quantity, unit in {**value_schema.ligand_labels(), value_schema.KD_GAPS: "cm-1"}.items():
+    for quantity, unit in {**value_schema.ligand_labels(), value_schema.KD_GAPS: "cm-1",
+                           value_schema.GROUND_G: "1"}.items():
         if name.endswith(quantity):
             return unit
     return "mixed"

@@ -5,8 +5,9 @@ and reads one JSON object from its standard output: {"version": 1, "payload": {"
 value per input line. `python -m gauss_hpc.screen --reinvent` speaks it:
 
   predictions        the screened property of each line (--property: "kd1", the first KD gap dE01 in cm-1, the
-                     default; "total_splitting", the last gap), NaN where the ligand could not be screened
-  kd1, total_splitting, status, reason, ligand_key
+                     default; "total_splitting", the last gap; "g_perp", the ground doublet's transverse g
+                     sqrt(gX^2 + gY^2), small for an axial doublet), NaN where the ligand could not be screened
+  kd1, total_splitting, g_perp, status, reason, ligand_key
                      every property and what happened, per line (reason names the problem of a NaN line: not a
                      SMILES, assembly failure class, ...)
 
@@ -35,10 +36,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .chem.ligands import LigandError, ligand_key
+from .chem.ligands import LigandError, identity_or_empty, ligand_key
 from .targets import Target
 
-PROPERTIES = ("kd1", "total_splitting")
+PROPERTIES = ("kd1", "total_splitting", "g_perp")
 TRANSIENT = ("timeout", "crashed", "killed", "cancelled", "pending", "running")
 
 
@@ -48,24 +49,33 @@ class ScoreCache:
     def __init__(self, path: str | Path):
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         self.db = sqlite3.connect(str(path), timeout=60)
-        self.db.execute("CREATE TABLE IF NOT EXISTS scores (ligand_key TEXT, settings TEXT, kd1 REAL, "
-                        "total_splitting REAL, status TEXT, reason TEXT, PRIMARY KEY (ligand_key, settings))")
+        with self.db:
+            self.db.execute("CREATE TABLE IF NOT EXISTS scores (ligand_key TEXT, settings TEXT, kd1 REAL, "
+                            "total_splitting REAL, status TEXT, reason TEXT, g_perp REAL, "
+                            "PRIMARY KEY (ligand_key, settings))")
+            columns = {row[1] for row in self.db.execute("PRAGMA table_info(scores)")}
+            if "g_perp" not in columns:         # a cache written before g_perp was a property
+                self.db.execute("ALTER TABLE scores ADD COLUMN g_perp REAL")
 
     def get(self, keys: list[str], settings: str) -> dict[str, dict]:
+        """The cached scores of `keys`; a screened ligand cached before g_perp existed counts as not cached."""
         found = {}
         for key in keys:
-            row = self.db.execute("SELECT kd1, total_splitting, status, reason FROM scores WHERE ligand_key = ? "
+            row = self.db.execute(f"SELECT {', '.join(PROPERTIES)}, status, reason FROM scores WHERE ligand_key = ? "
                                   "AND settings = ?", (key, settings)).fetchone()
-            if row is not None:
-                found[key] = {"kd1": _nan(row[0]), "total_splitting": _nan(row[1]), "status": row[2],
-                              "reason": row[3]}
+            if row is None or (row[-2] == "ok" and row[PROPERTIES.index("g_perp")] is None):
+                continue
+            found[key] = {**{prop: _nan(v) for prop, v in zip(PROPERTIES, row)}, "status": row[-2],
+                          "reason": row[-1]}
         return found
 
     def put(self, scores: dict[str, dict], settings: str) -> None:
+        names = ("ligand_key", "settings", *PROPERTIES, "status", "reason")
         with self.db:
-            self.db.executemany("INSERT OR REPLACE INTO scores VALUES (?, ?, ?, ?, ?, ?)",
-                                [(key, settings, _none(s["kd1"]), _none(s["total_splitting"]), s["status"],
-                                  s["reason"]) for key, s in scores.items() if s["status"] not in TRANSIENT])
+            self.db.executemany(f"INSERT OR REPLACE INTO scores ({', '.join(names)}) "
+                                f"VALUES ({', '.join('?' * len(names))})",
+                                [(key, settings, *(_none(s[prop]) for prop in PROPERTIES), s["status"], s["reason"])
+                                 for key, s in scores.items() if s["status"] not in TRANSIENT])
 
 
 def _nan(x):
@@ -80,12 +90,21 @@ def settings_key(template: str, geometry: str, charge_model: str) -> str:
     return json.dumps({"template": template, "geometry": geometry, "charge_model": charge_model}, sort_keys=True)
 
 
-def _property_values(gaps: np.ndarray | None, ok: np.ndarray) -> dict[str, np.ndarray]:
-    """Each of PROPERTIES per results row, as the design targets define them (targets.py: total_splitting is each
-    ion's own last gap, not the NaN padding), NaN where the row is not ok."""
-    if gaps is None:
+def _property_values(results: Path, ok: np.ndarray) -> dict[str, np.ndarray]:
+    """Each of PROPERTIES per row of a results file, as the design targets define them (targets.py: total_splitting
+    is each ion's own last gap, not the NaN padding; g_perp from the ground doublet's g values), NaN where the row
+    is not ok."""
+    from . import store
+
+    arrays = store.read_result_arrays(results, ["kd_gaps", "g_tensors"])
+    if "kd_gaps" not in arrays:
         return {prop: np.full(len(ok), math.nan) for prop in PROPERTIES}
-    return {prop: np.where(ok, Target(prop).values(gaps), math.nan) for prop in PROPERTIES}
+    ground_g = arrays["g_tensors"][:, 0] if "g_tensors" in arrays else None
+    return {prop: np.where(ok, Target(prop).values(arrays["kd_gaps"], ground_g), math.nan) for prop in PROPERTIES}
+
+
+def _unscored(status: str, reason: str) -> dict:
+    return {**{prop: math.nan for prop in PROPERTIES}, "status": status, "reason": reason}
 
 
 def _screen_new(keys: list[str], workdir: Path, template: str, geometry: str, charge_model: str,
@@ -100,8 +119,7 @@ def _screen_new(keys: list[str], workdir: Path, template: str, geometry: str, ch
     out = screen(ligands, workdir / "screen.h5", geometry=geometry, charge_model=charge_model, workers=workers,
                  executor="local", template=template, quiet=True)
     table = store.read_results(out, ["status", "reason"])
-    values = _property_values(store.read_result_arrays(out, ["kd_gaps"]).get("kd_gaps"),
-                              (table["status"] == "ok").to_numpy())
+    values = _property_values(out, (table["status"] == "ok").to_numpy())
     return {key: {**{prop: float(values[prop][k]) for prop in PROPERTIES},
                   "status": str(table["status"].iloc[k]), "reason": str(table["reason"].iloc[k])}
             for k, key in enumerate(keys)}
@@ -109,7 +127,7 @@ def _screen_new(keys: list[str], workdir: Path, template: str, geometry: str, ch
 
 def score(lines: list[str], *, cache: str | Path, template: str, geometry: str, charge_model: str,
           workers: int | None = None) -> list[dict]:
-    """One scores dict per input line (kd1, total_splitting, status, reason, ligand_key), cached as described."""
+    """One scores dict per input line (PROPERTIES, status, reason, ligand_key), cached as described."""
     settings = settings_key(template, geometry, charge_model)
     keys: list[str | None] = []
     rows: list[dict | None] = []
@@ -120,8 +138,7 @@ def score(lines: list[str], *, cache: str | Path, template: str, geometry: str, 
             rows.append(None)
         except LigandError as exc:
             keys.append(None)
-            rows.append({"kd1": math.nan, "total_splitting": math.nan, "status": "invalid_input",
-                         "reason": f"line {number} {line!r}: {exc}", "ligand_key": ""})
+            rows.append({**_unscored("invalid_input", f"line {number} {line!r}: {exc}"), "ligand_key": ""})
     store_ = ScoreCache(cache)
     wanted = list(dict.fromkeys(k for k in keys if k is not None))
     known = store_.get(wanted, settings)
@@ -138,7 +155,7 @@ def score(lines: list[str], *, cache: str | Path, template: str, geometry: str, 
 
 def payload(rows: list[dict], prop: str) -> dict:
     """REINVENT 4's ExternalProcess answer: predictions (the chosen property) and every column per line."""
-    columns = {name: [r[name] for r in rows] for name in ("kd1", "total_splitting", "status", "reason", "ligand_key")}
+    columns = {name: [r[name] for r in rows] for name in (*PROPERTIES, "status", "reason", "ligand_key")}
     return {"version": 1, "payload": {"predictions": columns[prop], **columns}}
 
 
@@ -207,15 +224,11 @@ def collect(ticket: str | Path, prop: str = "kd1") -> dict:
     results = jobs.gather(ticket / "campaign", quiet=True)
     table = store.read_results(results, ["name", "smiles", "status", "reason", "message"])
     ok = (table["status"] == "ok").to_numpy()
-    values = _property_values(store.read_result_arrays(results, ["kd_gaps"]).get("kd_gaps"), ok)
-    rows = [{"kd1": math.nan, "total_splitting": math.nan, "status": "missing", "reason": "no task", "ligand_key": ""}
-            for _ in range(n_lines)]
+    values = _property_values(results, ok)
+    rows = [{**_unscored("missing", "no task"), "ligand_key": ""} for _ in range(n_lines)]
     for i, row in enumerate(table.to_dict("records")):
         k = int(str(row["name"]).removeprefix("line")) - 1
-        try:
-            key = ligand_key(str(row["smiles"]))
-        except LigandError:
-            key = ""
+        key = identity_or_empty(str(row["smiles"]), donor=True)
         unfinished = row["status"] in ("pending", "running", "not_submitted")
         rows[k] = {**{prop: float(values[prop][i]) for prop in PROPERTIES},
                    "status": str(row["status"]),

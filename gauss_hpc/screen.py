@@ -107,7 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", type=Path, help="results file (schema of `jobs gather`)")
     parser.add_argument("--reinvent", action="store_true",
                         help="SMILES on standard input, REINVENT 4 ExternalProcess JSON on standard output")
-    parser.add_argument("--property", choices=("kd1", "total_splitting"), default="kd1",
+    parser.add_argument("--property", choices=("kd1", "total_splitting", "g_perp"), default="kd1",
                         help="--reinvent: the value given as predictions (default kd1)")
     parser.add_argument("--cache", type=Path, help=f"--reinvent: score cache (default {defaults['reinvent_cache']})")
     parser.add_argument("--geometry", choices=GEOMETRIES, help=f"geometry tier (default {defaults['geometry']})")

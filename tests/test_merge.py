@@ -46,12 +46,16 @@ def test_results_become_backend_named_labels_with_identity_and_provenance(tmp_pa
     assert set(results["source_file"]) == {str(ligands.resolve())}
 
     summary = merge.merge([from_file], ligands)
-    assert summary["labels_added"] == 4 and summary["ligands_after"] == 4           # gaps + descriptors, 2 rows
+    assert summary["labels_added"] == 6 and summary["ligands_after"] == 4       # gaps, descriptors, g: 2 rows
     labels = store.read_labels(ligands)
     gaps, mask = labels["cf_kd_gaps"]
     assert list(np.flatnonzero(mask)) == [0, 2] and np.allclose(gaps[[0, 2]],
                                                                 store.read_result_arrays(from_file)["kd_gaps"])
     assert labels["cf_kd_descriptors"][0].shape == (4, 6) and list(np.flatnonzero(labels["cf_kd_descriptors"][1])) == [0, 2]
+    ground_g, g_mask = labels["cf_ground_g"]       # the ground doublet's g values, which a g target reads
+    assert list(np.flatnonzero(g_mask)) == [0, 2]
+    assert np.allclose(ground_g[[0, 2]], store.read_result_arrays(from_file)["g_tensors"][:, 0])
+    assert (np.diff(ground_g[[0, 2]], axis=1) >= 0).all()             # gX <= gY <= gZ
     assert np.allclose(labels["molcas_kd_gaps"][0][1], 7.0)                            # another backend: untouched
 
     # A new ligand is appended with its provenance; a bad one fails and adds nothing.
@@ -84,12 +88,13 @@ def test_a_different_value_of_the_same_backend_is_kept_unless_replace(tmp_path):
     stronger = campaign(tmp_path, "b", {"path": str(ligands), "rows": [0]},
                         [{"name": "assemble"}, {"name": "crystal_field", "params": {"shielding": [0.3, 0.3, 0.3]}}])
     kept = merge.merge([stronger], ligands)
-    assert kept["conflicts_kept"] == 1 and kept["unchanged"] == 1 and np.allclose(store.read_labels(ligands)["cf_kd_gaps"][0][0], first)
+    assert kept["conflicts_kept"] == 2 and kept["unchanged"] == 1          # gaps and g differ; descriptors not
+    assert np.allclose(store.read_labels(ligands)["cf_kd_gaps"][0][0], first)
     replaced = merge.merge([stronger], ligands.parent / "ligands.h5", replace=True)
     assert replaced.get("files_merged_before") == 1           # already merged (and kept): say so, change nothing
     copy = make_ligands(tmp_path / "copy.h5")
     merge.merge([campaign(tmp_path, "a2", {"path": str(copy), "rows": [0]})], copy)
-    assert merge.merge([stronger], copy, replace=True)["replaced"] == 1      # the gaps; same geometry
+    assert merge.merge([stronger], copy, replace=True)["replaced"] == 2      # the gaps and g; same geometry
     assert not np.allclose(store.read_labels(copy)["cf_kd_gaps"][0][0], first)
 
 
@@ -109,7 +114,7 @@ def test_a_merge_that_dies_mid_write_leaves_the_old_file(tmp_path, monkeypatch):
     assert calls and sha(ligands) == before
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".ligands.h5")] == []
     monkeypatch.undo()
-    assert merge.merge([results], ligands)["labels_added"] == 4
+    assert merge.merge([results], ligands)["labels_added"] == 6          # gaps, descriptors, ground g: 2 rows
 
 
 def test_bad_inputs_say_what_is_wrong(tmp_path, capsys):

@@ -35,13 +35,34 @@ def test_a_generator_scores_ligands_through_the_protocol_and_the_cache(tmp_path)
     # the same numbers as the screen of a file
     (tmp_path / "l.smi").write_text("[O-]C\tmethoxide\nO\twater\n")
     screen(tmp_path / "l.smi", tmp_path / "s.h5", quiet=True)
-    gaps = store.read_result_arrays(tmp_path / "s.h5", ["kd_gaps"])["kd_gaps"]
+    arrays = store.read_result_arrays(tmp_path / "s.h5", ["kd_gaps", "g_tensors"])
+    gaps, ground_g = arrays["kd_gaps"], arrays["g_tensors"][:, 0]
     assert p["kd1"][0] == pytest.approx(gaps[0, 0]) and p["kd1"][2] == pytest.approx(gaps[1, 0])
+    assert p["g_perp"][0] == pytest.approx(math.hypot(ground_g[0, 0], ground_g[0, 1]))       # the axiality
     # a later call never screens a ligand twice; another property is another column of the same scores
     start = time.monotonic()
     again, log = _client(["O", "[O-]C"], tmp_path / "cache.sqlite", "--property", "total_splitting")
     assert "2 cached, 0 to screen" in log and time.monotonic() - start < 30
     assert again["payload"]["predictions"] == [p["total_splitting"][2], p["total_splitting"][0]]
+
+
+def test_a_cache_written_before_g_perp_is_upgraded_and_its_screened_ligands_screened_again(tmp_path):
+    import sqlite3
+
+    from gauss_hpc.reinvent import ScoreCache
+
+    old = sqlite3.connect(tmp_path / "old.sqlite")
+    old.execute("CREATE TABLE scores (ligand_key TEXT, settings TEXT, kd1 REAL, total_splitting REAL, status TEXT, "
+                "reason TEXT, PRIMARY KEY (ligand_key, settings))")
+    old.executemany("INSERT INTO scores VALUES (?, ?, ?, ?, ?, ?)", [("O", "s", 30.0, 400.0, "ok", ""),
+                                                                     ("[Cl-]", "s", None, None, "failed", "no donor")])
+    old.commit()
+    old.close()
+    cache = ScoreCache(tmp_path / "old.sqlite")
+    found = cache.get(["O", "[Cl-]"], "s")
+    assert list(found) == ["[Cl-]"] and math.isnan(found["[Cl-]"]["g_perp"])     # "O" has no g_perp: screen again
+    cache.put({"O": {"kd1": 31.0, "total_splitting": 401.0, "g_perp": 0.5, "status": "ok", "reason": ""}}, "s")
+    assert cache.get(["O"], "s")["O"]["g_perp"] == 0.5
 
 
 def test_reinvent_mode_refuses_files():

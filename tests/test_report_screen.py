@@ -72,6 +72,19 @@ def test_the_report_follows_the_target_and_its_direction(tmp_path):
     assert len(casscf) > 3 and (np.diff(casscf) >= 0).all()        # lowest first
 
 
+def test_the_report_ranks_by_the_ground_doublets_axiality(tmp_path):
+    """--target g_perp --direction min: the most axial ground doublets first, g⊥ written without a unit."""
+    arrays = store.read_result_arrays(CASSCF)
+    expected = np.hypot(arrays["g_tensors"][:, 0, 0], arrays["g_tensors"][:, 0, 1])
+    table = campaigns.results_table([CASSCF], Target("g_perp", "min"))
+    assert np.allclose(table["target"], expected, equal_nan=True) and np.isfinite(table["target"]).sum() > 3
+    report = analyze.analyze(tmp_path / "report", results=[SCREEN, CASSCF], target=Target("g_perp", "min"))
+    assert report.numbers["ranked by"] == "min g_perp (ground g⊥) on template dy_h2o5_pbp"
+    assert "screen vs CASSCF: MAE ground g⊥" in report.numbers            # no cm⁻¹ on a g value
+    order = molecule_figures.complex_order(table[table["status"] == "ok"], report.focus)
+    assert (np.diff(order["target"].dropna().to_numpy()) >= 0).all()
+
+
 def test_analyze_refuses_mixed_templates_and_unknown_targets(tmp_path, capsys):
     other = tmp_path / "py5.h5"            # the same rows, computed on another template
     shutil.copy(SCREEN, other)
@@ -85,6 +98,6 @@ def test_analyze_refuses_mixed_templates_and_unknown_targets(tmp_path, capsys):
     assert analyze.main(["--results", str(SCREEN), "--results", str(other), "--out", str(tmp_path / "r")]) == 2
     assert "mix complex templates ['dy_h2o5_pbp', 'dy_py5_pbp']" in capsys.readouterr().err
     assert analyze.main(["--results", str(SCREEN), "--out", str(tmp_path / "r"), "--target", "axiality"]) == 2
-    assert "g-tensors" in capsys.readouterr().err
+    assert "\"g_perp\"" in capsys.readouterr().err
     assert analyze.main(["--results", str(SCREEN), "--out", str(tmp_path / "r"), "--template", "nope"]) == 2
     assert "dy_py5_pbp" in capsys.readouterr().err                 # the known templates are listed

@@ -93,6 +93,7 @@ def label_backends() -> tuple[str, ...]:
 # backends never overwrite each other (cf_kd_gaps beside molcas_kd_gaps; xtb_donor_charge beside molcas_...).
 LABEL_PREFIX = {"crystal_field": "cf"}      # every other backend is its own prefix
 KD_GAPS, KD_DESCRIPTORS = "kd_gaps", "kd_descriptors"
+GROUND_G = "ground_g"       # beside a KD label: the ground doublet's principal g values gX <= gY <= gZ (n, 3)
 
 # The structural descriptors of a complex (chem/descriptors.py computes them; the KD head's second input), in
 # their order; a step that makes a geometry gives them in values["descriptors"], and results.h5 has a column each.
@@ -117,3 +118,9 @@ def kd_descriptor_label(kd_gaps_label: str) -> str:
     if not kd_gaps_label.endswith(f"_{KD_GAPS}"):
         raise ValueError(f"KD label {kd_gaps_label!r} should be named <backend>_{KD_GAPS} (e.g. cf_{KD_GAPS})")
     return kd_gaps_label[: -len(KD_GAPS)] + KD_DESCRIPTORS
+
+
+def ground_g_label(kd_gaps_label: str) -> str:
+    """The ground doublet's g values that go with a KD label (a g target such as g_perp reads them)."""
+    kd_descriptor_label(kd_gaps_label)      # the same naming check
+    return kd_gaps_label[: -len(KD_GAPS)] + GROUND_G

@@ -108,6 +108,15 @@ def ligand_key(smiles: str) -> str:
     return Chem.MolToSmiles(_kekulized(mol), kekuleSmiles=True, isomericSmiles=False, rootedAtAtom=0)
 
 
+def identity_or_empty(smiles: str, *, donor: bool = False) -> str:
+    """A ligand's identity for matching rows of files: the novelty key (molecule), or with `donor` the ligand key
+    (molecule and donor); "" where RDKit cannot read the SMILES, whose own step says why."""
+    try:
+        return ligand_key(smiles) if donor else kekulized_canonical(smiles)
+    except LigandError:
+        return ""
+
+
 def rooted_smiles(mol: Chem.Mol, atom_index: int) -> str:
     """Canonical SMILES written from `atom_index` (the donor goes first)."""
     return Chem.MolToSmiles(mol, rootedAtAtom=int(atom_index), isomericSmiles=False)

@@ -95,13 +95,11 @@ def _only_rows(table: pd.DataFrame, rows, path: Path) -> pd.DataFrame:
 
 
 def _canonical(smiles: str) -> str:
-    """The novelty key of a ligand given only as SMILES ("" when RDKit cannot read it: assembly will say why)."""
-    from ..chem.ligands import LigandError, kekulized_canonical
+    """The novelty key of a ligand given only as SMILES ("" when RDKit cannot read it: assembly will say why);
+    RDKit is imported only here, for inputs without the key, so that the job core loads no chemistry."""
+    from ..chem.ligands import identity_or_empty
 
-    try:
-        return kekulized_canonical(smiles)
-    except LigandError:
-        return ""
+    return identity_or_empty(smiles)
 
 
 def _samples(path: Path, select, rows=None) -> pd.DataFrame:

@@ -30,7 +30,8 @@ def results_table(paths: list[Path], target: Target) -> pd.DataFrame:
         if "kd_gaps" in arrays:
             table["kd1_gap"] = arrays["kd_gaps"][:, 0]
             table["kd7_gap"] = arrays["kd_gaps"][:, 6]
-            table["target"] = target.values(arrays["kd_gaps"])
+            table["target"] = target.values(arrays["kd_gaps"],
+                                            arrays["g_tensors"][:, 0] if "g_tensors" in arrays else None)
         if "g_tensors" in arrays:       # principal g values of the ground Kramers doublet
             for k in range(3):
                 table[f"ground_g{k + 1}"] = arrays["g_tensors"][:, 0, k]
@@ -149,8 +150,7 @@ def target_distribution(report: Report, results: pd.DataFrame, ligands_file: Pat
     ok = results[(results["status"] == "ok") & results["target"].notna()] if "target" in results else results.iloc[:0]
     if focus.kd_label not in labels or ok.empty:
         return report.skip(title, f"needs {focus.kd_label} labels in the ligands file and finished KD results")
-    values, mask = labels[focus.kd_label]
-    labelled = focus.target.values(values[mask])
+    labelled = focus.target.label_values(labels, focus.kd_label)
     labelled = labelled[np.isfinite(labelled)]
     fig, ax = plt.subplots(figsize=(6, 3.8))
     bins = np.histogram_bin_edges(np.concatenate([labelled, ok["target"]]), bins=30)
@@ -158,12 +158,12 @@ def target_distribution(report: Report, results: pd.DataFrame, ligands_file: Pat
     for campaign, group in ok.groupby("campaign"):
         ax.hist(group["target"], bins=bins, alpha=0.6, density=True,
                 label=f"generated, {campaign} (n = {len(group)})")
-    ax.set_xlabel(f"{focus.name} (cm⁻¹)")
+    ax.set_xlabel(focus.labelled(focus.name))
     ax.set_ylabel("density")
     ax.legend(fontsize=8)
     report.save(fig, "target_distribution.png", title)
-    report.numbers[f"{focus.name} labelled set, median (cm⁻¹)"] = round(float(np.median(labelled)), 1)
-    report.numbers[f"{focus.name} generated, median (cm⁻¹)"] = round(float(ok["target"].median()), 1)
+    report.numbers[focus.labelled(f"{focus.name} labelled set, median")] = focus.rounded(np.median(labelled))
+    report.numbers[focus.labelled(f"{focus.name} generated, median")] = focus.rounded(ok["target"].median())
 
 
 def screen_vs_casscf(report: Report, results: pd.DataFrame) -> None:
@@ -171,7 +171,8 @@ def screen_vs_casscf(report: Report, results: pd.DataFrame) -> None:
     and rank, with Spearman's rho and the MAE (how far this run's screen can be trusted to pick what CASSCF gets)."""
     from scipy.stats import spearmanr
 
-    name = report.focus.name
+    focus = report.focus
+    name = focus.name
     title = f"Screen against CASSCF: {name} of every ligand computed both ways"
     wide = kd.computed(results, report.focus)
     both = wide.dropna(subset=["value_crystal_field", "value_casscf"]) if {"value_crystal_field", "value_casscf"} <= \
@@ -185,9 +186,10 @@ def screen_vs_casscf(report: Report, results: pd.DataFrame) -> None:
     parity_ax.scatter(casscf, screen, s=14)
     top = max(screen.max(), casscf.max()) * 1.05
     parity_ax.plot([0, top], [0, top], "k--", lw=0.8)
-    parity_ax.set_xlabel(f"CASSCF {name} (cm⁻¹)")
-    parity_ax.set_ylabel(f"screen {name} (cm⁻¹)")
-    parity_ax.set_title(f"parity: MAE {np.mean(np.abs(screen - casscf)):.0f} cm⁻¹", fontsize=10)
+    mae = float(np.mean(np.abs(screen - casscf)))
+    parity_ax.set_xlabel(focus.labelled(f"CASSCF {name}"))
+    parity_ax.set_ylabel(focus.labelled(f"screen {name}"))
+    parity_ax.set_title(f"parity: MAE {focus.format(mae)}", fontsize=10)
     rank_ax.scatter(pd.Series(casscf).rank(), pd.Series(screen).rank(), s=14)
     rank_ax.set_xlabel("CASSCF rank")
     rank_ax.set_ylabel("screen rank")
@@ -196,7 +198,7 @@ def screen_vs_casscf(report: Report, results: pd.DataFrame) -> None:
                 "given; CASSCF includes ORCA and imported outputs")
     report.numbers["screen vs CASSCF: ligands with both"] = int(len(both))
     report.numbers[f"screen vs CASSCF: Spearman rho ({name})"] = round(rho, 3)
-    report.numbers[f"screen vs CASSCF: MAE {name} (cm⁻¹)"] = round(float(np.mean(np.abs(screen - casscf))), 1)
+    report.numbers[focus.labelled(f"screen vs CASSCF: MAE {name}")] = focus.rounded(mae)
 
 
 def results_template(paths: list[Path]) -> str:

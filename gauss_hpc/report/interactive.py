@@ -98,7 +98,7 @@ def latent_map(projected: np.ndarray, labels: dict[str, np.ndarray], smiles: np.
     return to_div(fig, 560)
 
 
-def sigma_sweep(stats: pd.DataFrame, ligands: pd.DataFrame, name: str = "KD1") -> str:
+def sigma_sweep(stats: pd.DataFrame, ligands: pd.DataFrame, name: str = "KD1", unit: str = "cm⁻¹") -> str:
     """Left: % valid / novel / unique per σ. Right: every novel unique ligand at its σ, at its most trusted value
     of the target `name` (or the number of times it was generated when none is known); `ligands` is kd.ranked
     (a RangeIndex)."""
@@ -126,7 +126,7 @@ def sigma_sweep(stats: pd.DataFrame, ligands: pd.DataFrame, name: str = "KD1") -
                       row=1, col=2)
     fig.update_xaxes(title_text="σ")
     fig.update_yaxes(title_text="% of attempts", row=1, col=1)
-    fig.update_yaxes(title_text=f"{name} (cm⁻¹)" if known else "times generated", row=1, col=2)
+    fig.update_yaxes(title_text=(f"{name} ({unit})" if unit else name) if known else "times generated", row=1, col=2)
     return to_div(fig, 460)
 
 

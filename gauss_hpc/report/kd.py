@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from .. import store
 from ..abinitio import values as value_schema
-from ..chem.ligands import LigandError, kekulized_canonical
+from ..chem.ligands import identity_or_empty
 from ..chem.templates import DEFAULT as DEFAULT_TEMPLATE
 from ..targets import Target
 
@@ -52,7 +52,28 @@ class Focus:
             return "total splitting"
         if quantity.startswith("gap:"):
             return f"ΔE0{quantity[4:]}"
+        if quantity == "g_perp":
+            return "ground g⊥"
         return "weighted target"
+
+    @property
+    def unit(self) -> str:
+        """cm⁻¹ for KD gaps; none for g values or a weighted sum that mixes them with gaps."""
+        return "" if self.target.needs_ground_g else "cm⁻¹"
+
+    def labelled(self, text: str) -> str:
+        """`text` with the unit in parentheses, where it has one."""
+        return f"{text} ({self.unit})" if self.unit else text
+
+    def format(self, value) -> str:
+        """A value of the target as the report writes it ("—" when unknown)."""
+        if value is None or not np.isfinite(value):
+            return "—"
+        return f"{value:.0f} {self.unit}" if self.unit else f"{value:.3g}"
+
+    def rounded(self, value: float) -> float:
+        """A number for the report's Key numbers: cm⁻¹ to 0.1, g values to 4 significant digits."""
+        return round(float(value), 1) if self.unit else float(f"{value:.4g}")
 
     @property
     def best_first(self) -> str:
@@ -71,12 +92,7 @@ DEFAULT_FOCUS = Focus()
 def novelty_key(canonical: str, smiles: str) -> str:
     """The identity of a result: the canonical key that travelled with its task (derived here only for results
     files gathered before tasks carried it)."""
-    if canonical:
-        return canonical
-    try:
-        return kekulized_canonical(smiles)
-    except LigandError:
-        return ""
+    return canonical or identity_or_empty(smiles)
 
 
 def generated(samples: Path, focus: Focus = DEFAULT_FOCUS) -> pd.DataFrame:
@@ -85,7 +101,7 @@ def generated(samples: Path, focus: Focus = DEFAULT_FOCUS) -> pd.DataFrame:
     with store.open_checked(samples, "samples") as h5:
         group = h5["samples"]
         table = store.read_table(group, [c for c in SAMPLE_COLUMNS if c in group])
-        if f"predicted_{focus.kd_label}" in group:
+        if f"predicted_{focus.kd_label}" in group:       # KD gaps only: a g target has no prediction (NaN)
             table["value_predicted"] = focus.target.values(group[f"predicted_{focus.kd_label}"][()])
     table["sample_row"] = np.arange(len(table))
     return table[table["novel"].astype(bool) & table["unique"].astype(bool)].reset_index(drop=True)
@@ -98,10 +114,10 @@ def seeds(samples: Path, ligands_file: Path | None, focus: Focus = DEFAULT_FOCUS
     table["value_label"] = np.nan
     labels = store.read_labels(ligands_file) if ligands_file is not None and Path(ligands_file).is_file() else {}
     if focus.kd_label in labels:
-        values, mask = labels[focus.kd_label]
+        values = focus.target.label_values(labels, focus.kd_label)
         row = table["ligand_row"].to_numpy()
-        known = (row >= 0) & mask[np.clip(row, 0, None)]
-        table.loc[known, "value_label"] = focus.target.values(values[row[known]])
+        known = row >= 0
+        table.loc[known, "value_label"] = values[row[known]]
     return table
 
 

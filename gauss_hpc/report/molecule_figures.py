@@ -30,7 +30,7 @@ def generated_molecules(report: Report, samples: Path, results: pd.DataFrame, li
     said = ", ".join(f"{(shown['method'] == m).sum()} {kd.METHODS[m]}" for m in kd.METHODS
                      if (shown["method"] == m).any()) or f"no {focus.name} known: ordered by times generated"
     report.add(title, molecules.generated_cards(table, kd.seeds(samples, ligands_file, focus), TOP_LIGANDS,
-                                                focus.name),
+                                                focus),
                f"{len(shown)} of {len(table)} novel unique ligands, the CASSCF-computed first, then crystal-field, "
                f"then predicted, each {focus.best_first} ({said}); the method is written on each drawing; the "
                f"donor atom (bound to the metal) is highlighted; the seed is drawn on the left with its labelled "
@@ -45,7 +45,7 @@ def seed_molecules(report: Report, samples: Path, ligands_file: Path | None) -> 
     from . import molecules
 
     counts = kd.generated(samples, report.focus)["seed_id"].value_counts()
-    report.add(title, molecules.seed_cards(seeds, counts, report.focus.name),
+    report.add(title, molecules.seed_cards(seeds, counts, report.focus),
                f"{report.focus.name}: from the crystal-field label {report.focus.kd_label} of the ligands file")
 
 
@@ -65,7 +65,7 @@ def complex_molecules(report: Report, results: pd.DataFrame) -> None:
 
     focus = report.focus
     shown = complex_order(results, focus).head(MAX_COMPLEXES)
-    report.add("Computed complexes", molecules.complex_cards(shown, focus.name),
+    report.add("Computed complexes", molecules.complex_cards(shown, focus),
                f"{len(shown)} of {len(results)} tasks ({', '.join(results['campaign'].unique())}): the axial ligand "
                f"of each complex, CASSCF first, then {focus.best_first}; red: failed or unfinished")
 
@@ -83,7 +83,7 @@ def complex_views(report: Report, results: pd.DataFrame) -> None:
         symbols, coords = store.read_geometry(row["results_file"], int(row["results_row"]))
         if symbols:
             method = kd.METHODS.get(row.get("kd_method", ""), row["kd_step"])
-            value = f", {focus.name} {row['target']:.0f} cm⁻¹ ({method})" if pd.notna(row.get("target")) else ""
+            value = f", {focus.name} {focus.format(row['target'])} ({method})" if pd.notna(row.get("target")) else ""
             axis = np.array([row.get(f"ground_axis_{a}", np.nan) for a in "xyz"], float)
             views.append(interactive.complex_3d(
                 symbols, coords, f"{row['name']}: {row['smiles']}{value}",

@@ -13,7 +13,7 @@ import pandas as pd
 from rdkit import Chem, RDLogger
 from rdkit.Chem.Draw import rdMolDraw2D
 
-from .kd import METHODS, SHORT
+from .kd import DEFAULT_FOCUS, METHODS, SHORT, Focus
 
 RDLogger.DisableLog("rdApp.*")
 
@@ -52,27 +52,25 @@ def drawing(smiles: str, legend: str = "", width: int = 200, height: int = 150) 
             f"viewBox='0 0 {width} {total}'><title>{html.escape(smiles)}</title>{body}{caption}</svg>")
 
 
-def cm1(value) -> str:
-    return f"{value:.0f} cm⁻¹" if value is not None and math.isfinite(value) else "—"
-
-
 def _rows(pairs) -> str:
     return "<table>" + "".join(f"<tr><td>{html.escape(k)}</td><td>{v}</td></tr>" for k, v in pairs) + "</table>"
 
 
-def generated_cards(table: pd.DataFrame, seeds: pd.DataFrame, top: int, name: str = "KD1") -> str:
+def generated_cards(table: pd.DataFrame, seeds: pd.DataFrame, top: int, focus: Focus = DEFAULT_FOCUS) -> str:
     """The `top` ranked generated ligands (kd.ranked), each beside its seed: σ, sample row, every value of the
-    target (`name`: KD1, total splitting, ...) known."""
+    target of `focus` (KD1, total splitting, ...) known."""
+    name = focus.name
     seed_value = seeds.set_index("seed_id")["value_label"] if not seeds.empty else pd.Series(dtype=float)
     cards = []
     for _, row in table.head(top).iterrows():
         method = row["method"]
-        legend = f"{name} {cm1(row['value'])} ({SHORT[method]})" if method else f"{name} not known"
+        legend = f"{name} {focus.format(row['value'])} ({SHORT[method]})" if method else f"{name} not known"
         seed_id = int(row["seed_id"])
         seed_smiles = row.get("seed_smiles", "")
         value_seed = seed_value.get(seed_id, np.nan)
-        seed_legend = f"seed {name} {cm1(value_seed)} (label)" if math.isfinite(value_seed) else f"seed {seed_id}"
-        values = [(f"{name} {METHODS[m]}", cm1(row[f"value_{m}"])) for m in METHODS
+        seed_legend = (f"seed {name} {focus.format(value_seed)} (label)" if math.isfinite(value_seed)
+                       else f"seed {seed_id}")
+        values = [(f"{name} {METHODS[m]}", focus.format(row[f"value_{m}"])) for m in METHODS
                   if pd.notna(row.get(f"value_{m}"))]
         cards.append(
             "<div class='card'><div class='pair'>"
@@ -85,12 +83,13 @@ def generated_cards(table: pd.DataFrame, seeds: pd.DataFrame, top: int, name: st
     return "<div class='cards'>" + "".join(cards) + "</div>"
 
 
-def seed_cards(seeds: pd.DataFrame, counts: pd.Series, name: str = "KD1") -> str:
+def seed_cards(seeds: pd.DataFrame, counts: pd.Series, focus: Focus = DEFAULT_FOCUS) -> str:
     """Every seed of the sampling run with its labelled target value and how many novel unique ligands it gave."""
+    name = focus.name
     cards = []
     for _, row in seeds.iterrows():
         value = row["value_label"]
-        legend = f"{name} {cm1(value)} (label)" if math.isfinite(value) else f"{name} not labelled"
+        legend = f"{name} {focus.format(value)} (label)" if math.isfinite(value) else f"{name} not labelled"
         row_text = "given as SMILES" if int(row["ligand_row"]) < 0 else f"ligands row {int(row['ligand_row'])}"
         cards.append(f"<div class='card'>{drawing(row['smiles'], legend)}" + _rows([
             ("seed", str(int(row["seed_id"]))), ("", row_text),
@@ -98,15 +97,16 @@ def seed_cards(seeds: pd.DataFrame, counts: pd.Series, name: str = "KD1") -> str
     return "<div class='cards'>" + "".join(cards) + "</div>"
 
 
-def complex_cards(results: pd.DataFrame, name: str = "KD1") -> str:
+def complex_cards(results: pd.DataFrame, focus: Focus = DEFAULT_FOCUS) -> str:
     """Every computed complex: its axial ligand drawn, the campaign, status, the step that gave its KDs, its target
-    value (`target`, named `name`) and the ground doublet's g values, the message of a failure."""
+    value (`target`, of `focus`) and the ground doublet's g values, the message of a failure."""
+    name = focus.name
     cards = []
     for _, row in results.iterrows():
         ok = row["status"] == "ok"
         kd_step = row.get("kd_step", "")
         method = row.get("kd_method", "") or kd_step
-        legend = (f"{name} {cm1(row['target'])} ({SHORT.get(method, kd_step)})"
+        legend = (f"{name} {focus.format(row['target'])} ({SHORT.get(method, kd_step)})"
                   if pd.notna(row.get("target")) else f"status: {row['status']}")
         pairs = [("campaign", html.escape(str(row["campaign"]))), ("task", html.escape(str(row["name"]))),
                  ("status", f"<b>{html.escape(str(row['status']))}</b>"),

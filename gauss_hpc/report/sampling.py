@@ -55,7 +55,8 @@ def sigma_sweep_interactive(report: Report, samples: Path, results: pd.DataFrame
     from . import interactive
 
     focus = report.focus
-    report.add(title, interactive.sigma_sweep(stats, kd.ranked(samples, results, focus), focus.name),
+    report.add(title, interactive.sigma_sweep(stats, kd.ranked(samples, results, focus), focus.name,
+                                                 focus.unit),
                f"right: each novel unique ligand at its σ and its most trusted {focus.name} (CASSCF > crystal field > "
                "predicted from the nearest labelled latents)", plotly=True)
 
