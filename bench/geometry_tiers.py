@@ -11,7 +11,12 @@ per donor class, with the seconds each variant took per complex:
   gfn2_class_loo       GFN2-xTB with each axial bond restrained to the mean DFT distance of its donor class, the
                        class means fitted on the other complexes only (leave one out: never scored on its own data)
 
---write-calibration also fits the class means on every complex and writes gauss_hpc/donor_distances.json (the
+A DFT complex in which a ligand binds through a second N/O/S/halogen atom (nitrite chelating through both O after
+relaxation: more than seven such atoms within bonding distance of the metal, chem.descriptors.metal_contacts) is
+not the monodentate complex the fast tier models: it is listed under "excluded" with its contacts and neither
+scored nor fitted. Contacts with carbon (a strongly bent M-O-C, as in O-bound cyanate) are reported, not excluded.
+
+--write-calibration also fits the class means on every complex kept and writes gauss_hpc/donor_distances.json (the
 fast tier's shipped calibration) with the complexes it came from. Prints one JSON document.
 
     python bench/geometry_tiers.py campaigns/dft_reference/results.h5 [--write-calibration]
@@ -33,7 +38,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from gauss_hpc.abinitio import xtb  # noqa: E402
 from gauss_hpc.chem import donor_distances as dd  # noqa: E402
 from gauss_hpc.chem.complexes import assemble  # noqa: E402
-from gauss_hpc.chem.descriptors import structural_descriptors  # noqa: E402
+from gauss_hpc import store  # noqa: E402
+from gauss_hpc.chem.descriptors import metal_contacts, structural_descriptors  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -52,6 +58,29 @@ def relaxed_distance(cx, axial_distances, method: str = "GFN2-xTB") -> tuple[flo
         return float("nan"), seconds
     from gauss_hpc.chem.complexes import Complex
     return structural_descriptors(Complex.from_dict(res.values["complex"]))["axial_distance_mean"], seconds
+
+
+METALS = ("Y", "Dy", "Er", "Tb", "Gd", "Ho", "Yb", "Ce", "Nd", "Sm", "Eu", "Pr", "Tm", "Lu", "La")
+
+
+def contacts_by_name(path: Path) -> dict[str, list[tuple[str, float]]]:
+    """{task name: [(element, distance), ...] of the heavy atoms bonded to the metal} of each row's final geometry."""
+    out = {}
+    names = store.read_results(path, ["name"])["name"]
+    for row, name in enumerate(names):
+        symbols, coords = store.read_geometry(path, row)
+        metal = next((i for i, symbol in enumerate(symbols) if symbol in METALS), None)
+        if metal is None:
+            continue
+        coords = np.asarray(coords, float)
+        out[name] = [(symbols[i], round(float(np.linalg.norm(coords[i] - coords[metal])), 3))
+                     for i in metal_contacts(symbols, coords, metal)]
+    return out
+
+
+def chelated(contacts: list[tuple[str, float]]) -> bool:
+    """More than the seven donors of [M(eq)5L2] among the metal's non-carbon contacts."""
+    return sum(element != "C" for element, _ in contacts) > 7
 
 
 def scores(rows: list[dict], variant: str) -> dict:
@@ -74,12 +103,19 @@ def main(argv=None) -> int:
                         help="fit the class means on every complex into gauss_hpc/donor_distances.json")
     args = parser.parse_args(argv)
 
-    names, smiles, dft = [], [], []
+    names, smiles, dft, excluded, carbon_contacts = [], [], [], [], {}
     for path in args.results:
-        n, s, d = dd.axial_distances_of(path)
-        names += n
-        smiles += s
-        dft += d.tolist()
+        contacts = contacts_by_name(path)
+        for name, smi, d in zip(*dd.axial_distances_of(path)):
+            if chelated(contacts.get(name, [])):
+                excluded.append({"name": name, "smiles": smi, "dft": round(float(d), 4), "reason": "chelated",
+                                 "metal_contacts": contacts[name]})
+                continue
+            if any(element == "C" for element, _ in contacts.get(name, [])):
+                carbon_contacts[name] = [c for c in contacts[name] if c[0] == "C"]
+            names.append(name)
+            smiles.append(smi)
+            dft.append(float(d))
     rows = []
     for k, (name, smi, d_dft) in enumerate(zip(names, smiles, dft)):
         start = time.perf_counter()
@@ -100,7 +136,8 @@ def main(argv=None) -> int:
         print(f"[geometry_tiers] {name}: DFT {d_dft:.3f}  xTB {row['gfn2']:.3f}  calibrated "
               f"{row['gfn2_class_loo']:.3f}", file=sys.stderr)
     report = {"bench": "geometry_tiers", "date": dt.date.today().isoformat(),
-              "reference": [str(p) for p in args.results], "n_complexes": len(rows),
+              "reference": [str(p) for p in args.results], "n_complexes": len(rows), "excluded": excluded,
+              "carbon_contacts": carbon_contacts,
               "variants": {v: scores(rows, v) for v in ("assembled", "gfn2", "gfn1", "gfn2_class_loo")},
               "rows": [{k: (round(v, 4) if isinstance(v, float) else v) for k, v in r.items()} for r in rows]}
     if args.write_calibration:

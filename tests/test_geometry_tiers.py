@@ -1,6 +1,8 @@
 """The fast geometry tier: GFN2-xTB with the axial metal-donor bonds restrained at the DFT tier's length for their
 donor class (abinitio/xtb.relax_complex(axial_distances=...), chem/donor_distances.py)."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -47,3 +49,22 @@ def test_relaxation_method_is_a_setting_and_an_unknown_one_a_status():
     assert gfn1.ok and structural_descriptors(Complex.from_dict(gfn1.values["complex"]))["axial_distance_mean"] > 1.9
     bad = xtb.relax_complex(cx, method="GFN3-xTB")
     assert not bad.ok and "GFN3-xTB" in bad.message
+
+
+def _xyz(name):
+    lines = (Path(__file__).parent / "fixtures" / "geometries" / name).read_text().splitlines()
+    n = int(lines[0])
+    return [line.split()[0] for line in lines[2:2 + n]], np.array([[float(v) for v in line.split()[1:4]]
+                                                                     for line in lines[2:2 + n]])
+
+
+def test_metal_contacts_tell_a_chelate_from_the_monodentate_complex():
+    """Real geometries of the DFT campaign: hydroxide stays seven-coordinate; GFN2-xTB makes nitrite chelate,
+    which the geometry bench then leaves out of the calibration."""
+    from gauss_hpc.chem.descriptors import metal_contacts
+
+    symbols, coords = _xyz("dy_h2o5_oh2_bp86.xyz")
+    assert len(metal_contacts(symbols, coords, 0)) == 7
+    symbols, coords = _xyz("y_h2o5_nitrite2_gfn2.xyz")
+    bound = metal_contacts(symbols, coords, 0)
+    assert len(bound) > 7 and sum(symbols[i] == "O" for i in bound) == 9      # 5 waters + 2 x 2 nitrite O

@@ -46,6 +46,18 @@ def angle_deg(a, centre, b) -> float:
     return float(np.degrees(np.arccos(np.clip(cos, -1.0, 1.0))))
 
 
+def metal_contacts(symbols, coords, metal_index: int, scale: float = 1.1) -> list[int]:
+    """Indices of the heavy atoms bonded to the metal: within `scale` times the sum of covalent radii (Alvarez's,
+    RDKit's table: Y-O 2.82 A, Y-N 2.87 A at 1.1). An [M(H2O)5L2] complex with monodentate L has seven; more
+    means a ligand chelates (nitrite's second O after relaxation), which a monodentate model does not describe."""
+    table = GetPeriodicTable()
+    coords = np.asarray(coords, float).reshape(-1, 3)
+    metal = coords[metal_index]
+    r_metal = table.GetRcovalent(symbols[metal_index])
+    return [i for i, symbol in enumerate(symbols) if i != metal_index and symbol != "H"
+            and np.linalg.norm(coords[i] - metal) < scale * (r_metal + table.GetRcovalent(symbol))]
+
+
 def structural_descriptors(cx: Complex) -> dict:
     """The six DESCRIPTOR_NAMES values plus diagnostics (axial_distance_1/2, equatorial_distance_mean,
     axial_donor_1/2 element symbols). Needs two axial donors and at least three equatorial donors."""
