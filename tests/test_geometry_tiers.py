@@ -68,3 +68,18 @@ def test_metal_contacts_tell_a_chelate_from_the_monodentate_complex():
     symbols, coords = _xyz("y_h2o5_nitrite2_gfn2.xyz")
     bound = metal_contacts(symbols, coords, 0)
     assert len(bound) > 7 and sum(symbols[i] == "O" for i in bound) == 9      # 5 waters + 2 x 2 nitrite O
+
+
+def test_a_relaxation_that_makes_a_chelate_fails_with_that_reason(tmp_path):
+    """GFN2-xTB binds nitrite through both O (the DFT campaign's nitrite did that): the xtb_relax step fails with
+    reason chelated and keeps the geometry; water's relaxation goes on."""
+    from gauss_hpc import jobs, store
+
+    spec = {"campaign": {"name": "chelate", "executor": "debug"},
+            "input": {"smiles": ["[O-]N=O", "O"], "names": ["nitrite", "water"]},
+            "steps": [{"name": "assemble"}, {"name": "xtb_relax", "params": {"swap_to": "Y", "max_steps": 300}}]}
+    jobs.submit(spec, tmp_path / "c").wait()
+    table = store.read_results(jobs.gather(tmp_path / "c", quiet=True)).set_index("name")
+    assert table.loc["water", "status"] == "ok"
+    assert table.loc["nitrite", "status"] == "failed" and "(chelated;" in table.loc["nitrite", "message"]
+    assert "relaxation bound atom O" in table.loc["nitrite", "message"]

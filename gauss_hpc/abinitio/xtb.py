@@ -278,11 +278,22 @@ def relax_for_assembly(cx: Complex, max_steps: int) -> Complex:
 
 def relax_step(item, workdir, *, name: str, **params) -> Result:
     """Job step `xtb_relax`: GFN2-xTB relaxation of the (Y-swapped) complex; the relaxed geometry goes on with its
-    descriptors."""
+    descriptors. A relaxation that made another complex (a bond changed, a donor left, a ligand chelates:
+    chem.complexes.check_relaxation) fails with that reason, its geometry kept in values for inspection."""
+    from ..chem.complexes import check_relaxation     # chem builds on abinitio: imported when a step runs
     from .step_io import complex_input, with_geometry
 
     cx = complex_input(item, "xtb_relax", BACKEND, name)
-    return cx if isinstance(cx, Result) else with_geometry(relax_complex(cx, name=name, **params))
+    if isinstance(cx, Result):
+        return cx
+    result = with_geometry(relax_complex(cx, name=name, **params))
+    if result.ok:
+        try:
+            check_relaxation(cx, Complex.from_dict(result.values["complex"]), method=params.get("method", METHOD))
+        except AssemblyError as exc:
+            return Result.failure(name, BACKEND, Status.FAILED, f"{exc} ({exc.reason}; values hold that geometry)",
+                                  values=result.values, wall_seconds=result.wall_seconds)
+    return result
 
 
 def label_step(smiles: str, workdir, *, name: str, **params) -> Result:

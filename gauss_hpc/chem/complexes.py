@@ -37,9 +37,10 @@ _VDW = {"H": 1.20, "C": 1.70, "N": 1.55, "O": 1.52, "F": 1.47, "P": 1.80, "S": 1
 # Why an assembly failed (AssemblyError.reason): bad arguments or ligand; molSimplify failed or returned other
 # atoms; the final geometry binds another ligand atom, folds an axial ligand into the plane, puts atoms of two
 # ligands (or a non-donor atom and the metal) too close; the xTB relaxation failed, did not converge, or changed
-# a ligand's bonds or let a donor go.
+# a ligand's bonds, let a donor go or bound a second atom of a ligand to the metal (chelated: a monodentate model
+# does not describe the complex any more).
 REASONS = ("invalid_input", "molsimplify", "wrong_donor", "folded", "clash", "metal_contact", "xtb_failed",
-           "xtb_not_converged", "bonds_changed", "donor_lost")
+           "xtb_not_converged", "bonds_changed", "donor_lost", "chelated")
 # How `assemble` may reach a geometry that passes check_geometry, cheapest first; `relax` says how far it goes:
 # "none" keeps molSimplify's geometry (axial ligands turned about the metal-donor axis), "rotate" also
 # re-orients the axial ligands as rigid bodies, first in their own conformer, then choosing among RDKit
@@ -131,6 +132,20 @@ def _set_distance(coords: np.ndarray, metal: np.ndarray, block: slice, target: f
     coords[block] += bond / length * (target - length)
 
 
+def _bound_besides_donor(cx: Complex, block: slice, margin: float = 0.3) -> str | None:
+    """The ligand atom (of the atoms `block`, donor first) nearest the metal when a heavy atom other than the donor
+    lies within the donor's distance + `margin`: "atom O18 of the ligand, 2.22 A from the metal (donor O 2.24 A)";
+    None when the ligand binds through its donor alone."""
+    dist = np.linalg.norm(cx.coords[block] - cx.coords[cx.metal_index], axis=1)
+    others = np.array([cx.symbols[j] != "H" for j in range(block.start, block.stop)])
+    others[0] = False
+    if not others.any() or dist[others].min() >= dist[0] + margin:
+        return None
+    j = int(np.flatnonzero(others)[np.argmin(dist[others])])
+    return (f"atom {cx.symbols[block.start + j]}{block.start + j} of the ligand, {dist[j]:.2f} A from the metal "
+            f"(donor {cx.symbols[block.start]} {dist[0]:.2f} A)")
+
+
 def check_geometry(cx: Complex, clash_scale: float = CLASH_SCALE) -> None:
     """Raise AssemblyError naming the ligand when a complex is not sane: a ligand bound through an atom other
     than its donor, an axial ligand folded into the equatorial plane, atoms of different ligands (or a
@@ -148,13 +163,9 @@ def check_geometry(cx: Complex, clash_scale: float = CLASH_SCALE) -> None:
     for block, name in zip(blocks, names):
         dist = np.linalg.norm(coords[block] - metal, axis=1)
         heavy = np.array([symbols[j] != "H" for j in range(block.start, block.stop)])
-        others = heavy.copy()
-        others[0] = False
-        if others.any() and dist[others].min() < dist[0] + 0.3:
-            j = int(np.flatnonzero(others)[np.argmin(dist[others])])
-            raise AssemblyError(f"{cx.name}: {name}: atom {symbols[block.start + j]}{j} of the ligand, "
-                                f"{dist[j]:.2f} A from the metal, is bound instead of or besides the donor "
-                                f"{symbols[block.start]} ({dist[0]:.2f} A)", "wrong_donor")
+        bound = _bound_besides_donor(cx, block)
+        if bound is not None:
+            raise AssemblyError(f"{cx.name}: {name}: {bound}, is bound instead of or besides the donor", "wrong_donor")
         if block.start in cx.axial_donors:
             axis = (coords[block.start] - metal) / dist[0]
             height = (coords[block][heavy] - metal) @ axis
@@ -316,7 +327,8 @@ def _conformer_shapes(smiles: str, n: int, seed: int) -> list[np.ndarray]:
 
 def check_relaxation(before: Complex, after: Complex, max_donor_distance: float = 3.0, method: str = "xTB") -> None:
     """AssemblyError when a relaxation (by `method`) made another molecule of the complex: a bond formed or broke
-    (a proton moved from a water to an anionic ligand, a ring opened) or a donor left the metal."""
+    (a proton moved from a water to an anionic ligand, a ring opened), a donor left the metal, or a ligand came to
+    bind through a second atom (chelated: nitrite or acetate through both O, CF3O- through O and F)."""
     ligand_atoms = np.arange(len(before.symbols)) != before.metal_index
     symbols = [s for s, keep in zip(before.symbols, ligand_atoms) if keep]
     changed = np.argwhere(np.triu(_bonded(symbols, before.coords[ligand_atoms])
@@ -332,6 +344,12 @@ def check_relaxation(before: Complex, after: Complex, max_donor_distance: float 
         k = donors[int(np.argmax(far))]
         raise AssemblyError(f"{after.name}: the {method} relaxation moved donor {after.symbols[k]}{k} {far.max():.2f} A "
                             f"from the metal (> {max_donor_distance} A)", "donor_lost")
+    for block in ligand_blocks(after):
+        if _bound_besides_donor(before, block) is None:         # a ligand the input already bound twice stays
+            bound = _bound_besides_donor(after, block)
+            if bound is not None:
+                raise AssemblyError(f"{after.name}: the {method} relaxation bound {bound}: the ligand chelates, "
+                                    "which a monodentate model does not describe", "chelated")
 
 
 # A relaxation of a whole complex for the "xtb_relaxed" path: (complex, max_steps) -> the relaxed complex, or
