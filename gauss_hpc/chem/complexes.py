@@ -132,16 +132,25 @@ def _set_distance(coords: np.ndarray, metal: np.ndarray, block: slice, target: f
     coords[block] += bond / length * (target - length)
 
 
-def _bound_besides_donor(cx: Complex, block: slice, margin: float = 0.3) -> str | None:
+def _bound_besides_donor(cx: Complex, block: slice, margin: float = 0.3,
+                         bond_scale: float | None = None) -> str | None:
     """The ligand atom (of the atoms `block`, donor first) nearest the metal when a heavy atom other than the donor
-    lies within the donor's distance + `margin`: "atom O18 of the ligand, 2.22 A from the metal (donor O 2.24 A)";
-    None when the ligand binds through its donor alone."""
+    lies within the donor's distance + `margin` (and, with `bond_scale`, within that times the sum of the covalent
+    radii: a bond, not a contact that a long donor bond brings in): "atom O18 of the ligand, 2.22 A from the metal
+    (donor O 2.24 A)"; None when the ligand binds through its donor alone."""
     dist = np.linalg.norm(cx.coords[block] - cx.coords[cx.metal_index], axis=1)
     others = np.array([cx.symbols[j] != "H" for j in range(block.start, block.stop)])
     others[0] = False
-    if not others.any() or dist[others].min() >= dist[0] + margin:
+    limit = np.full(len(dist), dist[0] + margin)
+    if bond_scale is not None:
+        table = Chem.GetPeriodicTable()
+        r_metal = table.GetRcovalent(cx.metal)
+        radii = np.array([table.GetRcovalent(cx.symbols[j]) for j in range(block.start, block.stop)])
+        limit = np.minimum(limit, bond_scale * (r_metal + radii))
+    close = others & (dist < limit)
+    if not close.any():
         return None
-    j = int(np.flatnonzero(others)[np.argmin(dist[others])])
+    j = int(np.flatnonzero(close)[np.argmin(dist[close])])
     return (f"atom {cx.symbols[block.start + j]}{block.start + j} of the ligand, {dist[j]:.2f} A from the metal "
             f"(donor {cx.symbols[block.start]} {dist[0]:.2f} A)")
 
@@ -344,9 +353,9 @@ def check_relaxation(before: Complex, after: Complex, max_donor_distance: float 
         k = donors[int(np.argmax(far))]
         raise AssemblyError(f"{after.name}: the {method} relaxation moved donor {after.symbols[k]}{k} {far.max():.2f} A "
                             f"from the metal (> {max_donor_distance} A)", "donor_lost")
-    for block in ligand_blocks(after):
-        if _bound_besides_donor(before, block) is None:         # a ligand the input already bound twice stays
-            bound = _bound_besides_donor(after, block)
+    for block in ligand_blocks(after):       # a bond (1.05 x covalent radii: Dy-O 2.71 A, Dy-N 2.76 A), not a contact
+        if _bound_besides_donor(before, block, bond_scale=1.05) is None:    # one the input already had stays
+            bound = _bound_besides_donor(after, block, bond_scale=1.05)
             if bound is not None:
                 raise AssemblyError(f"{after.name}: the {method} relaxation bound {bound}: the ligand chelates, "
                                     "which a monodentate model does not describe", "chelated")
