@@ -4,7 +4,12 @@ relax = "xtb" (molSimplify, the rigid rotations and conformers, then a GFN2-xTB 
 the failure fraction of the logged draw with that path is (failed - rescued) / tried. Prints one JSON document
 (and writes it with --out).
 
-    python bench/assembly_xtb_rescue.py bench/results/assembly_dy_thf5_pbp_2026-12-06.jsonl --template dy_thf5_pbp
+    python bench/assembly_xtb_rescue.py bench/results/assembly_dy_thf5_pbp_2026-12-06.jsonl --template dy_thf5_pbp \
+        --record rescue.jsonl [--resume]
+
+Minutes per ligand: --record keeps one line per ligand as it finishes, and --resume takes the ligands already in
+the record as done (their lines count in the result), so a run stopped by the end of a session goes on where it
+stopped.
 """
 
 from __future__ import annotations
@@ -23,13 +28,21 @@ from gauss_hpc.abinitio.xtb import relax_for_assembly  # noqa: E402
 from gauss_hpc.chem.templates import template as named_template  # noqa: E402
 
 
-def rescue(log: Path, template: str, max_steps: int, record: Path | None) -> dict:
+def rescue(log: Path, template: str, max_steps: int, record: Path | None, resume: bool = False) -> dict:
     rows = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
     failed = [r for r in rows if r["path"] == "failed"]
     shape = named_template(template).assemble_params()
     outcomes, seconds = {}, {}
-    out = open(record, "w") if record else None
+    done = {}
+    if resume and record and record.is_file():
+        done = {d["smiles"]: d for d in map(json.loads, filter(str.strip, record.read_text().splitlines()))}
+    out = open(record, "a" if resume else "w") if record else None
     for row in failed:
+        if row["smiles"] in done:
+            outcome = done[row["smiles"]]["outcome"]
+            outcomes[outcome] = outcomes.get(outcome, 0) + 1
+            seconds[outcome] = seconds.get(outcome, 0.0) + done[row["smiles"]]["seconds"]
+            continue
         start = time.perf_counter()
         try:
             built = assemble_detailed(row["smiles"], **shape, relax="xtb", relax_max_steps=max_steps,
@@ -61,9 +74,10 @@ def main() -> int:
     p.add_argument("--template", required=True, help="the template that log was assembled into")
     p.add_argument("--max-steps", type=int, default=300, help="GFN2-xTB relaxation steps")
     p.add_argument("--record", type=Path, help="one JSON line per ligand as it finishes")
+    p.add_argument("--resume", action="store_true", help="ligands already in --record are done: go on after them")
     p.add_argument("--out", type=Path, help="also write the JSON document here")
     args = p.parse_args()
-    result = rescue(args.log, args.template, args.max_steps, args.record)
+    result = rescue(args.log, args.template, args.max_steps, args.record, args.resume)
     text = json.dumps(result, indent=1)
     if args.out:
         args.out.write_text(text + "\n")
