@@ -43,6 +43,7 @@ from gauss_hpc.abinitio import xtb  # noqa: E402
 from gauss_hpc.chem import donor_distances as dd  # noqa: E402
 from gauss_hpc.chem.complexes import assemble  # noqa: E402
 from gauss_hpc import store  # noqa: E402
+from gauss_hpc.abinitio.constants import LANTHANIDES  # noqa: E402
 from gauss_hpc.chem.descriptors import metal_contacts, structural_descriptors  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -64,7 +65,7 @@ def relaxed_distance(cx, axial_distances, method: str = "GFN2-xTB") -> tuple[flo
     return structural_descriptors(Complex.from_dict(res.values["complex"]))["axial_distance_mean"], seconds
 
 
-METALS = ("Y", "Dy", "Er", "Tb", "Gd", "Ho", "Yb", "Ce", "Nd", "Sm", "Eu", "Pr", "Tm", "Lu", "La")
+METALS = ("Y", *LANTHANIDES)          # the metal of a DFT-tier geometry: the Y analogue or a lanthanide
 
 
 def contacts_by_name(path: Path) -> dict[str, list[tuple[str, float]]]:

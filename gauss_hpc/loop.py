@@ -116,13 +116,6 @@ def oracle_spec(path: str | Path, source: dict, template: str = DEFAULT_TEMPLATE
 
 # --- the round's stages -------------------------------------------------------------------------------------
 
-def result_target_values(results: Path, target: Target) -> np.ndarray:
-    """The target per row of a results file: its KD gaps and its ground doublets' g values (g_tensors[:, 0])."""
-    arrays = store.read_result_arrays(results, ("kd_gaps", "g_tensors"))
-    ground_g = arrays["g_tensors"][:, 0] if "g_tensors" in arrays else None
-    return target.values(arrays["kd_gaps"], ground_g)
-
-
 def target_seed_rows(model: Path, ligands: Path, target: Target, kd_label: str, rule: str, n: int,
                      seed: int) -> list[int]:
     """Ligand rows to sample around, ranked by the target on the labels: the `n` best (rule "top") or one from
@@ -213,7 +206,7 @@ class Round:
             return screened
         table = store.read_results(screened, ["status", "sample_row"])
         target = Target.from_config(self.cfg["target"])
-        value = np.where(table["status"] == "ok", result_target_values(screened, target), np.nan)
+        value = np.where(table["status"] == "ok", target.result_values(store.read_result_arrays(screened, ("kd_gaps", "g_tensors"))), np.nan)
         best = table.iloc[target.ranked(value)[: int(self.cfg["oracle_top"])]]
         spec = oracle_spec(self.cfg["oracle"], sample_rows_input(self.samples, best["sample_row"]),
                            self.cfg["template"])

@@ -99,8 +99,7 @@ def _property_values(results: Path, ok: np.ndarray) -> dict[str, np.ndarray]:
     arrays = store.read_result_arrays(results, ["kd_gaps", "g_tensors"])
     if "kd_gaps" not in arrays:
         return {prop: np.full(len(ok), math.nan) for prop in PROPERTIES}
-    ground_g = arrays["g_tensors"][:, 0] if "g_tensors" in arrays else None
-    return {prop: np.where(ok, Target(prop).values(arrays["kd_gaps"], ground_g), math.nan) for prop in PROPERTIES}
+    return {prop: np.where(ok, Target(prop).result_values(arrays), math.nan) for prop in PROPERTIES}
 
 
 def _unscored(status: str, reason: str) -> dict:

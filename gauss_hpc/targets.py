@@ -76,6 +76,12 @@ class Target:
             return _take(gaps, g, self.quantity)
         return sum(float(w) * _take(gaps, g, name) for name, w in self.weights.items())
 
+    def result_values(self, arrays: dict) -> np.ndarray:
+        """The target per row of a results file's N-D columns ({name: array}, store.read_result_arrays with
+        kd_gaps and g_tensors): the ground doublet's g values are g_tensors[:, 0]."""
+        ground_g = arrays["g_tensors"][:, 0] if "g_tensors" in arrays else None
+        return self.values(arrays["kd_gaps"], ground_g)
+
     def label_values(self, labels: dict, kd_label: str) -> np.ndarray:
         """The target per ligand row from a ligands file's labels ({name: (values, mask)}, store.read_labels):
         the KD label and, for a g target, the ground g values beside it; NaN where a ligand lacks one."""

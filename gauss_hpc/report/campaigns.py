@@ -30,8 +30,7 @@ def results_table(paths: list[Path], target: Target) -> pd.DataFrame:
         if "kd_gaps" in arrays:
             table["kd1_gap"] = arrays["kd_gaps"][:, 0]
             table["kd7_gap"] = arrays["kd_gaps"][:, 6]
-            table["target"] = target.values(arrays["kd_gaps"],
-                                            arrays["g_tensors"][:, 0] if "g_tensors" in arrays else None)
+            table["target"] = target.result_values(arrays)
         if "g_tensors" in arrays:       # principal g values of the ground Kramers doublet
             for k in range(3):
                 table[f"ground_g{k + 1}"] = arrays["g_tensors"][:, 0, k]
