@@ -7,6 +7,7 @@ reconstruct says nothing about the neighbourhood of a ligand); --seed-id picks o
     python bench/sampling.py --run runs/train            # a run directory of gauss_hpc.train
     python bench/sampling.py --run runs/train --batches 10 --ranks 4
     python bench/sampling.py --precision float32         # the decoder's products in float32 (default: auto)
+    python bench/sampling.py --units-per-group 2         # 200 strings per decoder pass (default: the stage's)
 
 Reports the stage time (from the start barrier to the finished tables: load, decode, validate, exchange,
 predict, gather; metrics and the file write are listed apart), the wall time of the whole command (Python and
@@ -34,7 +35,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from gauss_hpc import store  # noqa: E402
+from gauss_hpc import config, store  # noqa: E402
 from gauss_hpc.sampling.engine import PRECISIONS  # noqa: E402
 
 PY = sys.executable
@@ -47,7 +48,7 @@ def run_stage(ranks: int, args: argparse.Namespace, out: Path, metrics: bool) ->
     command = [PY, "-m", "gauss_hpc.sample", str(args.run), "--out", str(out), "--seed-ids", str(args.seed_id),
                "--seed", str(args.rng_seed), "--sigmas", *[f"{s:g}" for s in args.sigmas],
                "--batches", str(args.batches), "--batch-size", str(args.batch_size), "--quiet",
-               "--threads", "1", "--precision", args.precision]
+               "--threads", "1", "--precision", args.precision, "--units-per-group", str(args.units_per_group)]
     if not metrics:
         command.append("--no-metrics")
     if ranks > 1:
@@ -120,6 +121,8 @@ def main(argv=None) -> int:
     p.add_argument("--ranks", type=int, default=2)
     p.add_argument("--precision", default="auto", choices=PRECISIONS,
                    help="the decoder's matrix products ([sample] precision)")
+    p.add_argument("--units-per-group", type=int, default=config.defaults()["sample"]["units_per_group"],
+                   help="batches decoded in one forward pass (default: [sample] units_per_group)")
     p.add_argument("--rng-seed", type=int, default=20261125, help="picks the random seed ligand and the noise")
     p.add_argument("--seed-id", type=int, help="seed ligand row (default: random, see above)")
     args = p.parse_args(argv)
@@ -183,6 +186,7 @@ def bench(args: argparse.Namespace) -> int:
         "sigma_sweep": result_sweep,
         "ranks": args.ranks,
         "precision": precision,
+        "units_per_group": args.units_per_group,
         "cpus": os.cpu_count(),
         "load_average_1min": round(os.getloadavg()[0], 2),
     }

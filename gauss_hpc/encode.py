@@ -22,8 +22,9 @@ from .model import checkpoint as ckpt
 log = logging.getLogger("gauss_hpc.encode")
 
 
-def encode_file(run: ckpt.LoadedRun, ligands: Path, batch: int = 1000) -> dict:
-    """Latent means and log-variances of every ligand of `ligands` that the model's vocabulary can write."""
+def encode_file(run: ckpt.LoadedRun, ligands: Path, batch: int = 500) -> dict:
+    """Latent means and log-variances of every ligand of `ligands` that the model's vocabulary can write
+    (`batch` strings per encoder pass, as sampling/predict.latent_means)."""
     import torch
 
     table = store.read_ligands(ligands)

@@ -25,9 +25,10 @@ def encoder_form(smiles: str, vocab) -> str:
     return form if vocab.encodable(form) else smiles
 
 
-def latent_means(run, smiles: Sequence[str], chunk: int = 2048) -> np.ndarray:
+def latent_means(run, smiles: Sequence[str], chunk: int = 500) -> np.ndarray:
     """Encoder means of decoded samples; each distinct encoder form is encoded once (spellings of one molecule
-    with one donor share it)."""
+    with one donor share it). `chunk`: strings per encoder pass, small enough that a pass's GRU states stay in
+    the CPU's caches (bench/batch_sizes.py)."""
     import torch
 
     form_of = {s: encoder_form(s, run.vocab) for s in set(smiles)}
