@@ -83,9 +83,8 @@ class AutoregressiveDecoder(nn.Module):
                  prefix: torch.Tensor | None = None, matmul_dtype: torch.dtype = torch.float32) -> torch.Tensor:
         """prefix (B, P): the token written at each of the first P positions instead of the decoder's choice
         (-1: the decoder chooses); later positions read it as their previous token. matmul_dtype: the type of
-        the step's matrix products (bfloat16: 1.8x faster per string on this CPU with native bf16,
-        bench/decode_precision.py; accumulated in float32, each result rounded to bfloat16); the state and the gates
-        stay float32."""
+        the step's matrix products (bfloat16 is faster where the CPU has it natively, bench/decode_precision.py;
+        accumulated in float32, each result rounded to bfloat16); the state and the gates stay float32."""
         n = len(z)
         step = _GenerationStep(self, z, matmul_dtype)
         h = list(self._initial_state(z))

@@ -21,8 +21,8 @@ PRECISIONS = ("auto", "float32", "bfloat16")
 
 def matmul_dtype(precision: str):
     """The torch dtype of the decoder's matrix products for a `[sample] precision` value. "auto" is bfloat16
-    where the CPU multiplies bfloat16 natively (AVX512-BF16 or AMX: 1.76x faster decoding here, bench/results/
-    decode_precision_*.json), else float32, which emulated bfloat16 would only slow down."""
+    where the CPU multiplies bfloat16 natively (AVX512-BF16 or AMX; the speed-up is measured by
+    bench/decode_precision.py), else float32, which emulated bfloat16 would only slow down."""
     import torch
 
     if precision not in PRECISIONS:
