@@ -10,10 +10,17 @@ per donor class, with the seconds each variant took per complex:
   gfn1                 the same with GFN1-xTB
   gfn2_class_loo       GFN2-xTB with each axial bond restrained to the mean DFT distance of its donor class, the
                        class means fitted on the other complexes only (leave one out: never scored on its own data)
+  gfn2_class_eq_loo    the same with each equatorial bond also restrained, to the mean equatorial DFT distance of
+                       the other complexes (GFN2-xTB puts the equatorial waters about 0.1 A too far out)
   gfn2_offset_loo      GFN2-xTB's own distance plus the mean DFT - GFN2-xTB offset of its donor class (leave one
                        out): keeps GFN2-xTB's differences between ligands of one class, which a class mean erases
                        (the distance of the DFT geometries ranks KD1 within the anions; issue 26). Scored on the
                        distance only; as a geometry it is the restrained relaxation to that length.
+
+Each variant is scored on the mean axial distance (the target) and, beside it, on the mean equatorial distance.
+--casscf also runs the campaign's own CASSCF step (its params from campaign.json next to the results file) on the
+geometries of the variants named by --casscf-variants and compares their KD1 with the KD1 the campaign computed on
+the DFT geometry: what a geometry error costs in the quantity the screen ranks (minutes per complex and variant).
 
 A DFT complex in which a ligand binds through a second N/O/S/halogen atom (nitrite chelating through both O after
 relaxation: more than seven such atoms within bonding distance of the metal, chem.descriptors.metal_contacts) is
@@ -23,7 +30,7 @@ scored nor fitted. Contacts with carbon (a strongly bent M-O-C, as in O-bound cy
 --write-calibration also fits the class means on every complex kept and writes gauss_hpc/donor_distances.json (the
 fast tier's shipped calibration) with the complexes it came from. Prints one JSON document.
 
-    python bench/geometry_tiers.py campaigns/dft_reference/results.h5 [--write-calibration]
+    python bench/geometry_tiers.py campaigns/dft_reference/results.h5 [--write-calibration] [--casscf]
 """
 
 from __future__ import annotations
@@ -55,14 +62,42 @@ def broad_class(smiles: str) -> str:
     return ("anionic " if "-" in cls else "neutral ") + cls[0]
 
 
-def relaxed_distance(cx, axial_distances, method: str = "GFN2-xTB") -> tuple[float, float]:
+def distances(cx) -> tuple[float, float]:
+    """(mean axial, mean equatorial) metal-donor distance of a complex."""
+    d = structural_descriptors(cx)
+    return d["axial_distance_mean"], d["equatorial_distance_mean"]
+
+
+def relaxed(cx, axial_distances=None, equatorial_distances=None, method: str = "GFN2-xTB"):
+    """(mean axial distance, mean equatorial distance, seconds, relaxed complex or None)."""
+    from gauss_hpc.chem.complexes import Complex
+
     start = time.perf_counter()
-    res = xtb.relax_complex(cx, axial_distances=axial_distances, method=method)
+    res = xtb.relax_complex(cx, axial_distances=axial_distances, equatorial_distances=equatorial_distances,
+                            method=method)
     seconds = time.perf_counter() - start
     if not res.ok:
-        return float("nan"), seconds
-    from gauss_hpc.chem.complexes import Complex
-    return structural_descriptors(Complex.from_dict(res.values["complex"]))["axial_distance_mean"], seconds
+        return float("nan"), float("nan"), seconds, None
+    out = Complex.from_dict(res.values["complex"])
+    return (*distances(out), seconds, out)
+
+
+def dft_complex(path: Path, row: int, assembled):
+    """The DFT geometry of a results row with the roles of a fresh assembly of the same ligand (same atom order:
+    the campaign assembled it the same way; checked by element)."""
+    import dataclasses
+
+    symbols, coords = store.read_geometry(path, row)
+    if [s for s in symbols if s not in METALS] != [s for s in assembled.symbols if s not in METALS]:
+        raise SystemExit(f"{path} row {row}: the DFT geometry's atoms are not in the order of a fresh assembly")
+    return dataclasses.replace(assembled, coords=np.asarray(coords, float))
+
+
+def casscf_kd1(cx, params: dict, workdir: Path) -> float:
+    from gauss_hpc.abinitio import molcas
+
+    res = molcas.kd_energies(cx, name=cx.name, workdir=workdir, **params)
+    return float(res.values["kd_energies"][1]) if res.ok else float("nan")
 
 
 METALS = ("Y", *LANTHANIDES)          # the metal of a DFT-tier geometry: the Y analogue or a lanthanide
@@ -90,10 +125,17 @@ def chelated(contacts: list[tuple[str, float]]) -> bool:
 
 def scores(rows: list[dict], variant: str) -> dict:
     err = np.array([r[variant] - r["dft"] for r in rows])
+    eq = np.array([r.get(f"{variant}_eq", np.nan) - r["dft_eq"] for r in rows])
     out = {"n": int(np.isfinite(err).sum()), "mean_abs_error": round(float(np.nanmean(np.abs(err))), 4),
            "mean_signed_error": round(float(np.nanmean(err)), 4),
            "max_abs_error": round(float(np.nanmax(np.abs(err))), 4),
+           "equatorial_mean_abs_error": round(float(np.nanmean(np.abs(eq))), 4) if np.isfinite(eq).any() else None,
+           "equatorial_mean_signed_error": round(float(np.nanmean(eq)), 4) if np.isfinite(eq).any() else None,
            "seconds_per_complex": round(float(np.mean([r[f"{variant}_s"] for r in rows])), 2)}
+    kd1 = np.array([r.get(f"{variant}_kd1", np.nan) - r.get("dft_kd1", np.nan) for r in rows])
+    if np.isfinite(kd1).any():
+        out["kd1_mean_abs_error_cm"] = round(float(np.nanmean(np.abs(kd1))), 1)
+        out["kd1_mean_signed_error_cm"] = round(float(np.nanmean(kd1)), 1)
     for cls in sorted({r["class"] for r in rows}):
         e = np.array([r[variant] - r["dft"] for r in rows if r["class"] == cls])
         out[cls] = {"n": int(np.isfinite(e).sum()), "mean_abs_error": round(float(np.nanmean(np.abs(e))), 4),
@@ -106,11 +148,15 @@ def main(argv=None) -> int:
     parser.add_argument("results", nargs="+", type=Path, help="DFT-tier results.h5 files")
     parser.add_argument("--write-calibration", action="store_true",
                         help="fit the class means on every complex into gauss_hpc/donor_distances.json")
+    parser.add_argument("--casscf", action="store_true",
+                        help="the campaign's CASSCF on the variants' geometries; KD1 against the DFT geometry's")
+    parser.add_argument("--casscf-variants", nargs="+", default=["gfn2", "gfn2_class_loo", "gfn2_class_eq_loo"])
     args = parser.parse_args(argv)
 
-    names, smiles, dft, excluded, carbon_contacts = [], [], [], [], {}
+    names, smiles, dft, excluded, carbon_contacts, where = [], [], [], [], {}, []
     for path in args.results:
         contacts = contacts_by_name(path)
+        row_of = {name: row for row, name in enumerate(store.read_results(path, ["name"])["name"])}
         for name, smi, d in zip(*dd.axial_distances_of(path)):
             if chelated(contacts.get(name, [])):
                 excluded.append({"name": name, "smiles": smi, "dft": round(float(d), 4), "reason": "chelated",
@@ -121,25 +167,40 @@ def main(argv=None) -> int:
             names.append(name)
             smiles.append(smi)
             dft.append(float(d))
-    rows = []
-    for k, (name, smi, d_dft) in enumerate(zip(names, smiles, dft)):
+            where.append((path, row_of[name]))
+    assembled, assembly_seconds = [], []
+    for smi in smiles:
         start = time.perf_counter()
-        cx = assemble(smi, relax="rotate")
+        assembled.append(assemble(smi, relax="rotate"))
+        assembly_seconds.append(time.perf_counter() - start)
+    dft_eq = [distances(dft_complex(path, row, cx))[1] for (path, row), cx in zip(where, assembled)]
+    water = [[cx.equatorial_smiles[0] if cx.equatorial_smiles else "O"] for cx in assembled]
+    rows, geometries = [], []
+    for k, (name, smi, d_dft, cx) in enumerate(zip(names, smiles, dft, assembled)):
         row = {"name": name, "smiles": smi, "class": broad_class(smi), "donor_class": dd.donor_class(smi),
-               "dft": round(d_dft, 4), "assembled": structural_descriptors(cx)["axial_distance_mean"],
-               "assembled_s": time.perf_counter() - start}
-        row["gfn2"], row["gfn2_s"] = relaxed_distance(cx, None)
-        row["gfn1"], row["gfn1_s"] = relaxed_distance(cx, None, "GFN1-xTB")
+               "dft": round(d_dft, 4), "dft_eq": round(dft_eq[k], 4), "assembled_s": assembly_seconds[k]}
+        row["assembled"], row["assembled_eq"] = distances(cx)
+        made = {"assembled": cx}
+        row["gfn2"], row["gfn2_eq"], row["gfn2_s"], made["gfn2"] = relaxed(cx)
+        row["gfn1"], row["gfn1_eq"], row["gfn1_s"], made["gfn1"] = relaxed(cx, method="GFN1-xTB")
         others = [j for j in range(len(names)) if j != k]
-        held_out = dd.fit([smiles[j] for j in others], [dft[j] for j in others])
-        try:
-            target = held_out.distance(smi)
-            row["gfn2_class_loo"], row["gfn2_class_loo_s"] = relaxed_distance(cx, [target, target])
-        except KeyError:
-            row["gfn2_class_loo"], row["gfn2_class_loo_s"] = float("nan"), 0.0
+        held_out = dd.fit([smiles[j] for j in others], [dft[j] for j in others],
+                          equatorial=([water[j][0] for j in others], [dft_eq[j] for j in others]))
+        for variant, equatorial in (("gfn2_class_loo", False), ("gfn2_class_eq_loo", True)):
+            try:
+                axial = [held_out.distance(smi)] * 2
+                eq = [held_out.equatorial_distance(water[k][0])] * len(cx.equatorial_donors) if equatorial else None
+            except KeyError:
+                row[variant] = row[f"{variant}_eq"] = float("nan")
+                row[f"{variant}_s"], made[variant] = 0.0, None
+                continue
+            row[variant], row[f"{variant}_eq"], row[f"{variant}_s"], made[variant] = relaxed(cx, axial, eq)
         rows.append(row)
-        print(f"[geometry_tiers] {name}: DFT {d_dft:.3f}  xTB {row['gfn2']:.3f}  calibrated "
-              f"{row['gfn2_class_loo']:.3f}", file=sys.stderr)
+        geometries.append(made)
+        print(f"[geometry_tiers] {name}: DFT {d_dft:.3f}/{dft_eq[k]:.3f}  xTB {row['gfn2']:.3f}/{row['gfn2_eq']:.3f}"
+              f"  calibrated {row['gfn2_class_eq_loo']:.3f}/{row['gfn2_class_eq_loo_eq']:.3f}", file=sys.stderr)
+    if args.casscf:
+        add_casscf(rows, geometries, where, args.casscf_variants)
     offsets = [r["dft"] - r["gfn2"] for r in rows]
     for k, row in enumerate(rows):
         others = [j for j in range(len(rows)) if j != k and np.isfinite(offsets[j])]
@@ -153,10 +214,10 @@ def main(argv=None) -> int:
               "reference": [str(p) for p in args.results], "n_complexes": len(rows), "excluded": excluded,
               "carbon_contacts": carbon_contacts,
               "variants": {v: scores(rows, v) for v in ("assembled", "gfn2", "gfn1", "gfn2_class_loo",
-                                                         "gfn2_offset_loo")},
+                                                         "gfn2_class_eq_loo", "gfn2_offset_loo")},
               "rows": [{k: (round(v, 4) if isinstance(v, float) else v) for k, v in r.items()} for r in rows]}
     if args.write_calibration:
-        fitted = dd.fit(smiles, dft, source={"fitted_on": names, "reference": [str(p) for p in args.results],
+        fitted = dd.fit(smiles, dft, equatorial=([w[0] for w in water], dft_eq), source={"fitted_on": names, "reference": [str(p) for p in args.results],
                                              "method": "BP86-D3(BJ)/def2-SVP (PySCF+geomeTRIC), Y analogue",
                                              "date": report["date"], "bench": "bench/geometry_tiers.py"})
         path = ROOT / "gauss_hpc" / dd.CALIBRATION
@@ -164,6 +225,24 @@ def main(argv=None) -> int:
         report["calibration_written"] = str(path.relative_to(ROOT))
     print(json.dumps(_finite(report), indent=1))
     return 0
+
+
+def add_casscf(rows: list[dict], geometries: list[dict], where: list, variants: list[str]) -> None:
+    """KD1 of the campaign's CASSCF step on each variant's geometry (`<variant>_kd1`) beside the KD1 it computed on
+    the DFT geometry (`dft_kd1`)."""
+    import tempfile
+
+    for row, made, (path, index) in zip(rows, geometries, where):
+        spec = json.loads((path.parent / "campaign.json").read_text())["spec"]
+        params = next(step["params"] for step in spec["steps"] if step["name"] == "casscf")
+        kd = store.read_result_arrays(path, ["kd_energies"])["kd_energies"]
+        row["dft_kd1"] = float(kd[index][1]) if np.isfinite(kd[index][1]) else float("nan")
+        for variant in variants:
+            cx = made.get(variant)
+            with tempfile.TemporaryDirectory(prefix="geometry_tiers_casscf_") as tmp:
+                row[f"{variant}_kd1"] = casscf_kd1(cx, params, Path(tmp)) if cx is not None else float("nan")
+            print(f"[geometry_tiers] {row['name']} {variant}: KD1 {row[f'{variant}_kd1']:.0f} cm-1 "
+                  f"(DFT geometry {row['dft_kd1']:.0f})", file=sys.stderr)
 
 
 def _finite(obj):

@@ -43,6 +43,28 @@ def test_restrained_relaxation_holds_the_axial_bonds():
     assert not bad.ok and "complex" in bad.message
 
 
+def test_equatorial_bonds_are_restrained_too_and_calibrated_by_the_equatorial_ligand():
+    """GFN2-xTB pushes the equatorial waters out (about +0.1 A against the DFT tier); restrained, they stay at the
+    given length while the axial bonds are held as well. The equatorial calibration knows only the ligands it was
+    fitted on: water's length is not used for a pyridine plane."""
+    cx = assemble("[O-]C")
+    free = xtb.relax_complex(cx)
+    held = xtb.relax_complex(cx, axial_distances=[2.15, 2.15], equatorial_distances=[2.40] * 5)
+    assert free.ok and held.ok, (free.message, held.message)
+    d_free = structural_descriptors(Complex.from_dict(free.values["complex"]))
+    relaxed = Complex.from_dict(held.values["complex"])
+    eq = np.linalg.norm(relaxed.coords[relaxed.equatorial_donors] - relaxed.coords[relaxed.metal_index], axis=1)
+    assert d_free["equatorial_distance_mean"] > 2.45
+    assert eq == pytest.approx([2.40] * 5, abs=0.03)
+    assert structural_descriptors(relaxed)["axial_distance_mean"] == pytest.approx(2.15, abs=0.03)
+    cal = dd.fit(["[O-]C", "O"], [2.12, 2.34], equatorial=(["O", "O"], [2.41, 2.37]))
+    assert cal.equatorial_distance("O") == pytest.approx(2.39)
+    assert cal.equatorial_distance("OC") == pytest.approx(2.39)            # O.sp3 like water
+    with pytest.raises(KeyError, match="equatorial"):
+        cal.equatorial_distance("n1ccccc1")                                # no fallback to all donors
+    assert cal.distance("n1ccccc1") == pytest.approx(2.23)                 # the axial one keeps it
+
+
 def test_relaxation_method_is_a_setting_and_an_unknown_one_a_status():
     cx = assemble("[O-]C")
     gfn1 = xtb.relax_complex(cx, method="GFN1-xTB")

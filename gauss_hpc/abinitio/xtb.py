@@ -25,7 +25,7 @@ import time
 import numpy as np
 
 from ..chem import donor_distances
-from ..chem.structure import AssemblyError, Complex, swap_metal
+from ..chem.structure import AssemblyError, Complex, ligand_blocks, swap_metal
 from ..chem.geometry import ligand_geometry
 from .basis import atomic_number
 from .constants import BOHR_TO_ANGSTROM, LANTHANIDES
@@ -221,28 +221,34 @@ def complex_charges(cx: Complex, *, swap_to: str | None = "Y", accuracy: float =
 
 def relax_complex(cx: Complex, *, name: str | None = None, workdir=None, swap_to: str | None = "Y",
                   max_steps: int = 300, gradient_tol: float = 1e-3, accuracy: float = 1.0,
-                  max_iterations: int = 250, threads: int = 1, axial_distances=None, method: str = METHOD,
-                  **_options) -> Result:
+                  max_iterations: int = 250, threads: int = 1, axial_distances=None, equatorial_distances=None,
+                  method: str = METHOD, **_options) -> Result:
     """GFN2-xTB relaxation of a complex. An open-shell 4f metal is swapped to `swap_to` (Y: closed shell,
     similar ionic radius) for the calculation. `axial_distances` (Angstrom, one per axial donor, None = free)
     restrains the metal-axial donor bonds near those lengths; "calibrated" takes them from the shipped calibration
     by donor class (the fast geometry tier: GFN2-xTB puts anionic donors about 0.2 A too close to the metal;
-    chem/donor_distances.py holds the lengths calibrated on the DFT tier). `method`: GFN2-xTB or GFN1-xTB. Values: symbols and coordinates (Angstrom) of the relaxed structure as computed, `complex`
-    (Complex.to_dict with the original metal back), energy (Eh), atomic_charges, steps, relaxed_metal."""
+    chem/donor_distances.py holds the lengths calibrated on the DFT tier). `equatorial_distances`: the same for
+    the equatorial donors, one per equatorial donor or "calibrated" (by the class of each equatorial ligand;
+    water where the complex does not name them). `method`: GFN2-xTB or GFN1-xTB. Values: symbols and coordinates
+    (Angstrom) of the relaxed structure as computed, `complex` (Complex.to_dict with the original metal back),
+    energy (Eh), atomic_charges, steps, relaxed_metal."""
     start = time.perf_counter()
     name = name or cx.name
     set_threads(threads)
     try:
         work = swap_metal(cx, swap_to) if (swap_to and cx.metal in _OPEN_SHELL_4F) else cx
         numbers = atomic_numbers(work.symbols)
-        if isinstance(axial_distances, str):
-            if axial_distances != "calibrated":
-                raise ValueError(f"axial_distances {axial_distances!r}: give lengths in Angstrom or 'calibrated'")
-            axial_distances = [donor_distances.shipped().distance(smi) for smi in cx.ligand_smiles]
-        restraints = () if axial_distances is None else [
-            (work.metal_index, donor, float(r) / BOHR_TO_ANGSTROM)
-            for donor, r in zip(work.axial_donors, axial_distances, strict=True) if r is not None]
-        positions, energy, converged, steps = relax(numbers, work.coords / BOHR_TO_ANGSTROM, work.charge,
+        axial_distances = _bond_lengths(axial_distances, "axial_distances", cx.ligand_smiles,
+                                        lambda smi: donor_distances.shipped().distance(smi))
+        equatorial_distances = _bond_lengths(equatorial_distances, "equatorial_distances",
+                                             cx.equatorial_smiles or ["O"] * len(cx.equatorial_donors),
+                                             lambda smi: donor_distances.shipped().equatorial_distance(smi))
+        targets = {donor: float(r) for donors, lengths in ((work.axial_donors, axial_distances),
+                                                           (work.equatorial_donors, equatorial_distances))
+                   if lengths is not None for donor, r in zip(donors, lengths, strict=True) if r is not None}
+        restraints = [(work.metal_index, donor, r / BOHR_TO_ANGSTROM) for donor, r in targets.items()]
+        start_coords = place_donors(work, targets)
+        positions, energy, converged, steps = relax(numbers, start_coords / BOHR_TO_ANGSTROM, work.charge,
                                                     work.multiplicity - 1, max_steps=max_steps,
                                                     gradient_tol=gradient_tol, accuracy=accuracy,
                                                     max_iterations=max_iterations, restraints=restraints,
@@ -264,6 +270,30 @@ def relax_complex(cx: Complex, *, name: str | None = None, workdir=None, swap_to
                               wall_seconds=time.perf_counter() - start)
     return Result(name=name, backend=BACKEND, values=values, wall_seconds=time.perf_counter() - start,
                   method=method.lower().replace("-", "_"))
+
+
+def place_donors(cx: Complex, targets: dict[int, float]) -> np.ndarray:
+    """Coordinates with each ligand whose donor has a target metal-donor length (Angstrom) moved rigidly along
+    the metal-donor line to that length: the restrained relaxation then starts next to its minimum instead of
+    spending hundreds of steps pulling seven bonds through stiff restraints."""
+    coords = cx.coords.copy()
+    metal = coords[cx.metal_index]
+    for block in ligand_blocks(cx):
+        donor = block.start
+        if donor in targets:
+            bond = coords[donor] - metal
+            length = float(np.linalg.norm(bond))
+            coords[block] += (targets[donor] - length) * bond / length
+    return coords
+
+
+def _bond_lengths(lengths, what: str, ligands: list[str], calibrated) -> list | None:
+    """Restraint lengths in Angstrom, one per donor (None: free), from numbers or "calibrated"."""
+    if not isinstance(lengths, str):
+        return lengths
+    if lengths != "calibrated":
+        raise ValueError(f"{what} {lengths!r}: give lengths in Angstrom or 'calibrated'")
+    return [calibrated(smi) for smi in ligands]
 
 
 def relax_for_assembly(cx: Complex, max_steps: int) -> Complex:

@@ -1,21 +1,23 @@
 """Metal-donor distances of the fast geometry tier, calibrated on the DFT tier.
 
-GFN2-xTB relaxes [Y(H2O)5L2]+ well except for the bond that matters most: it puts anionic O donors about 0.2 A
-(neutral donors about 0.1 A) closer to the metal than BP86-D3(BJ) and crystal structures do, and the CASSCF KD1
-follows that distance. The fast tier therefore relaxes with GFN2-xTB while a restraint holds each axial metal-donor
-bond at the DFT tier's length for its donor class (abinitio/xtb.relax_complex(axial_distances=...)).
+GFN2-xTB relaxes [Y(H2O)5L2]+ well except for the bonds that matter most: it puts anionic O donors about 0.2 A
+(neutral donors about 0.1 A) closer to the metal than BP86-D3(BJ) and crystal structures do, and the equatorial
+waters about 0.1 A further; the CASSCF KD1 follows those distances. The fast tier therefore relaxes with GFN2-xTB
+while restraints hold each axial metal-donor bond at the DFT tier's length for its donor class and, optionally, each
+equatorial one at the DFT tier's length for the equatorial ligand's class (abinitio/xtb.relax_complex(
+axial_distances=..., equatorial_distances=...)).
 
 A donor class is the donor atom's element, formal charge and whether it is aromatic or in a multiple bond
 (O- alkoxide vs O- on an sp2 carbon: phenolate, carboxylate, enolate; N sp3 vs sp2 vs sp): `donor_class`. The
 calibration (`calibrate`, from DFT-tier results.h5 files; shipped as donor_distances.json with the complexes it
 came from) is the mean axial distance per class, with a fallback to the class without its hybridisation, then to
-the element and charge alone, so that every donor has a length.
+the element and charge alone, so that every donor has a length; and the same for the equatorial donors.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -52,28 +54,51 @@ class Calibration:
     distances: dict[str, float]         # class (or coarser key) -> axial metal-donor distance in Angstrom
     counts: dict[str, int]              # complexes (axial bonds / 2) behind each entry
     source: dict                        # what it was fitted on
+    equatorial: dict[str, float] = field(default_factory=dict)   # the same for the equatorial donors
+    equatorial_counts: dict[str, int] = field(default_factory=dict)
 
     def distance(self, smiles: str) -> float:
-        for key in _fallbacks(donor_class(smiles)):
-            if key in self.distances:
-                return self.distances[key]
-        raise KeyError(f"ligand {smiles!r}: no calibrated distance for class {donor_class(smiles)!r} nor a fallback")
+        return _lookup(self.distances, smiles, "axial")
+
+    def equatorial_distance(self, smiles: str) -> float:
+        """No fallback to all donors: the equatorial calibration knows the templates' ligands it was fitted on
+        (water), and another ligand (pyridine, THF) needs DFT complexes of its own."""
+        return _lookup({k: v for k, v in self.equatorial.items() if k != "*"}, smiles, "equatorial")
 
     def to_dict(self) -> dict:
-        return {"distances": self.distances, "counts": self.counts, "source": self.source}
+        return {"distances": self.distances, "counts": self.counts, "equatorial": self.equatorial,
+                "equatorial_counts": self.equatorial_counts, "source": self.source}
 
 
-def fit(smiles: list[str], distances: list[float], source: dict | None = None, min_count: int = 1) -> Calibration:
-    """Mean axial distance per class and per coarser key (element and charge; everything) from one axial
-    distance per complex (the mean of its two axial bonds)."""
+def _lookup(table: dict[str, float], smiles: str, position: str) -> float:
+    for key in _fallbacks(donor_class(smiles)):
+        if key in table:
+            return table[key]
+    raise KeyError(f"ligand {smiles!r}: no calibrated {position} distance for class {donor_class(smiles)!r} "
+                   "nor a fallback; add DFT-tier complexes with it (bench/geometry_tiers.py --write-calibration) "
+                   "or give the lengths in Angstrom")
+
+
+def _class_means(smiles: list[str], distances: list[float], min_count: int) -> tuple[dict, dict]:
     groups: dict[str, list[float]] = {}
     for smi, d in zip(smiles, distances):
         if np.isfinite(d):
             for key in _fallbacks(donor_class(smi)):
                 groups.setdefault(key, []).append(float(d))
     kept = {k: v for k, v in groups.items() if len(v) >= min_count}
-    return Calibration(distances={k: round(float(np.mean(v)), 4) for k, v in sorted(kept.items())},
-                       counts={k: len(v) for k, v in sorted(kept.items())}, source=dict(source or {}))
+    return ({k: round(float(np.mean(v)), 4) for k, v in sorted(kept.items())},
+            {k: len(v) for k, v in sorted(kept.items())})
+
+
+def fit(smiles: list[str], distances: list[float], source: dict | None = None, min_count: int = 1,
+        equatorial: tuple[list[str], list[float]] = ([], [])) -> Calibration:
+    """Mean axial distance per class and per coarser key (element and charge; everything) from one axial
+    distance per complex (the mean of its two axial bonds); `equatorial`: (equatorial ligand, mean equatorial
+    distance) per complex, fitted the same way."""
+    axial, counts = _class_means(smiles, distances, min_count)
+    eq, eq_counts = _class_means(*equatorial, min_count)
+    return Calibration(distances=axial, counts=counts, source=dict(source or {}), equatorial=eq,
+                       equatorial_counts=eq_counts)
 
 
 def axial_distances_of(results_file: str | Path, geometry_step: str = "dft_relax") -> tuple[list, list, np.ndarray]:
@@ -103,4 +128,5 @@ def shipped() -> Calibration:
                                 "tier results with `python bench/geometry_tiers.py RESULTS.h5 --write-calibration`, "
                                 "or give axial_distances in Angstrom")
     data = json.loads(source.read_text())
-    return Calibration(distances=data["distances"], counts=data["counts"], source=data["source"])
+    return Calibration(distances=data["distances"], counts=data["counts"], source=data["source"],
+                       equatorial=data.get("equatorial", {}), equatorial_counts=data.get("equatorial_counts", {}))
