@@ -65,6 +65,16 @@ def test_equatorial_bonds_are_restrained_too_and_calibrated_by_the_equatorial_li
     assert cal.distance("n1ccccc1") == pytest.approx(2.23)                 # the axial one keeps it
 
 
+def test_a_restrained_relaxation_whose_moved_start_has_no_scf_starts_from_the_assembly():
+    """O-bound cyanate moved in to its DFT length beside the rigid waters: GFN2-xTB's SCF does not converge there
+    (seen in the geometry bench), so the relaxation starts from the assembled geometry and the restraints pull."""
+    cx = assemble("[O-]C#N", relax="rotate")
+    held = xtb.relax_complex(cx, axial_distances=[2.225] * 2, equatorial_distances=[2.40] * 5)
+    assert held.ok, held.message
+    assert structural_descriptors(Complex.from_dict(held.values["complex"]))["axial_distance_mean"] == \
+        pytest.approx(2.225, abs=0.03)
+
+
 def test_relaxation_method_is_a_setting_and_an_unknown_one_a_status():
     cx = assemble("[O-]C")
     gfn1 = xtb.relax_complex(cx, method="GFN1-xTB")

@@ -247,12 +247,19 @@ def relax_complex(cx: Complex, *, name: str | None = None, workdir=None, swap_to
                                                            (work.equatorial_donors, equatorial_distances))
                    if lengths is not None for donor, r in zip(donors, lengths, strict=True) if r is not None}
         restraints = [(work.metal_index, donor, r / BOHR_TO_ANGSTROM) for donor, r in targets.items()]
-        start_coords = place_donors(work, targets)
-        positions, energy, converged, steps = relax(numbers, start_coords / BOHR_TO_ANGSTROM, work.charge,
-                                                    work.multiplicity - 1, max_steps=max_steps,
-                                                    gradient_tol=gradient_tol, accuracy=accuracy,
-                                                    max_iterations=max_iterations, restraints=restraints,
-                                                    method=method)
+        def relax_from(coords):
+            return relax(numbers, coords / BOHR_TO_ANGSTROM, work.charge, work.multiplicity - 1,
+                         max_steps=max_steps, gradient_tol=gradient_tol, accuracy=accuracy,
+                         max_iterations=max_iterations, restraints=restraints, method=method)
+
+        try:
+            positions, energy, converged, steps = relax_from(place_donors(work, targets))
+        except Exception as exc:
+            # The SCF can fail on the moved ligands (O-bound cyanate at its DFT length next to rigid waters):
+            # start again where the assembly put them; the restraints pull them in more slowly.
+            if not targets or _failure_status(exc) != Status.SCF_NOT_CONVERGED:
+                raise
+            positions, energy, converged, steps = relax_from(work.coords)
         calc = _calculator(numbers, positions, work.charge, work.multiplicity - 1, accuracy=accuracy,
                            max_iterations=max_iterations, method=method)
         charges = np.asarray(calc.singlepoint().get("charges"), float)
