@@ -12,6 +12,8 @@ per donor class, with the seconds each variant took per complex:
                        class means fitted on the other complexes only (leave one out: never scored on its own data)
   gfn2_class_eq_loo    the same with each equatorial bond also restrained, to the mean equatorial DFT distance of
                        the other complexes (GFN2-xTB puts the equatorial waters about 0.1 A too far out)
+  gfn2_own_lengths     a ceiling, not a tier (in-sample): the axial and equatorial bonds restrained to the complex's
+                       own DFT lengths; what is left is what GFN2-xTB gets wrong besides those seven distances
   gfn2_offset_loo      GFN2-xTB's own distance plus the mean DFT - GFN2-xTB offset of its donor class (leave one
                        out): keeps GFN2-xTB's differences between ligands of one class, which a class mean erases
                        (the distance of the DFT geometries ranks KD1 within the anions; issue 26). Scored on the
@@ -195,6 +197,9 @@ def main(argv=None) -> int:
                 row[f"{variant}_s"], made[variant] = 0.0, None
                 continue
             row[variant], row[f"{variant}_eq"], row[f"{variant}_s"], made[variant] = relaxed(cx, axial, eq)
+        own = [dft_eq[k]] * len(cx.equatorial_donors)
+        row["gfn2_own_lengths"], row["gfn2_own_lengths_eq"], row["gfn2_own_lengths_s"], made["gfn2_own_lengths"] = \
+            relaxed(cx, [d_dft] * 2, own)
         rows.append(row)
         geometries.append(made)
         print(f"[geometry_tiers] {name}: DFT {d_dft:.3f}/{dft_eq[k]:.3f}  xTB {row['gfn2']:.3f}/{row['gfn2_eq']:.3f}"
@@ -214,7 +219,8 @@ def main(argv=None) -> int:
               "reference": [str(p) for p in args.results], "n_complexes": len(rows), "excluded": excluded,
               "carbon_contacts": carbon_contacts,
               "variants": {v: scores(rows, v) for v in ("assembled", "gfn2", "gfn1", "gfn2_class_loo",
-                                                         "gfn2_class_eq_loo", "gfn2_offset_loo")},
+                                                         "gfn2_class_eq_loo", "gfn2_own_lengths",
+                                                         "gfn2_offset_loo")},
               "rows": [{k: (round(v, 4) if isinstance(v, float) else v) for k, v in r.items()} for r in rows]}
     if args.write_calibration:
         fitted = dd.fit(smiles, dft, equatorial=([w[0] for w in water], dft_eq), source={"fitted_on": names, "reference": [str(p) for p in args.results],

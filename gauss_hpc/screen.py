@@ -46,7 +46,8 @@ def screen_spec(input_path: Path, *, geometry: str, charge_model: str, workers: 
     named_template(template)          # ValueError listing the shipped ones
     steps = [{"name": "assemble", "params": {"relax": "rotate", "template": template}, "resources": {"time_min": 3}}]
     if geometry == "fast":
-        steps.append({"name": "xtb_relax", "params": {"swap_to": "Y", "axial_distances": "calibrated"},
+        steps.append({"name": "xtb_relax", "params": {"swap_to": "Y", "axial_distances": "calibrated",
+                                                      "equatorial_distances": "calibrated"},
                       "resources": {"time_min": 10}})
     steps.append({"name": "crystal_field", "params": {"charge_model": charge_model}, "resources": {"time_min": 1}})
     return {"campaign": {"name": "screen", "executor": "local"},
