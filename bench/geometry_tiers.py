@@ -14,6 +14,8 @@ per donor class, with the seconds each variant took per complex:
                        the other complexes (GFN2-xTB puts the equatorial waters about 0.1 A too far out)
   gfn2_own_lengths     a ceiling, not a tier (in-sample): the axial and equatorial bonds restrained to the complex's
                        own DFT lengths; what is left is what GFN2-xTB gets wrong besides those seven distances
+  gfn2_own_geometry    a ceiling too: the same plus each axial metal-donor-neighbour angle restrained to the
+                       complex's own DFT angle (xtb.donor_neighbour)
   gfn2_offset_loo      GFN2-xTB's own distance plus the mean DFT - GFN2-xTB offset of its donor class (leave one
                        out): keeps GFN2-xTB's differences between ligands of one class, which a class mean erases
                        (the distance of the DFT geometries ranks KD1 within the anions; issue 26). Scored on the
@@ -70,13 +72,23 @@ def distances(cx) -> tuple[float, float]:
     return d["axial_distance_mean"], d["equatorial_distance_mean"]
 
 
-def relaxed(cx, axial_distances=None, equatorial_distances=None, method: str = "GFN2-xTB"):
+def axial_angles(cx) -> list[float]:
+    """The metal-donor-neighbour angle (degrees) at each axial donor (xtb.donor_neighbour)."""
+    out = []
+    for donor in cx.axial_donors:
+        u = cx.coords[cx.metal_index] - cx.coords[donor]
+        v = cx.coords[xtb.donor_neighbour(cx, donor)] - cx.coords[donor]
+        out.append(float(np.degrees(np.arccos(u @ v / np.linalg.norm(u) / np.linalg.norm(v)))))
+    return out
+
+
+def relaxed(cx, axial_distances=None, equatorial_distances=None, method: str = "GFN2-xTB", angles=None):
     """(mean axial distance, mean equatorial distance, seconds, relaxed complex or None)."""
     from gauss_hpc.chem.complexes import Complex
 
     start = time.perf_counter()
     res = xtb.relax_complex(cx, axial_distances=axial_distances, equatorial_distances=equatorial_distances,
-                            method=method)
+                            axial_angles=angles, method=method)
     seconds = time.perf_counter() - start
     if not res.ok:
         return float("nan"), float("nan"), seconds, None
@@ -175,7 +187,8 @@ def main(argv=None) -> int:
         start = time.perf_counter()
         assembled.append(assemble(smi, relax="rotate"))
         assembly_seconds.append(time.perf_counter() - start)
-    dft_eq = [distances(dft_complex(path, row, cx))[1] for (path, row), cx in zip(where, assembled)]
+    dft_geometries = [dft_complex(path, row, cx) for (path, row), cx in zip(where, assembled)]
+    dft_eq = [distances(g)[1] for g in dft_geometries]
     water = [[cx.equatorial_smiles[0] if cx.equatorial_smiles else "O"] for cx in assembled]
     rows, geometries = [], []
     for k, (name, smi, d_dft, cx) in enumerate(zip(names, smiles, dft, assembled)):
@@ -200,6 +213,10 @@ def main(argv=None) -> int:
         own = [dft_eq[k]] * len(cx.equatorial_donors)
         row["gfn2_own_lengths"], row["gfn2_own_lengths_eq"], row["gfn2_own_lengths_s"], made["gfn2_own_lengths"] = \
             relaxed(cx, [d_dft] * 2, own)
+        row["dft_angles"] = [round(a, 1) for a in axial_angles(dft_geometries[k])]
+        row["gfn2_angles"] = [round(a, 1) for a in axial_angles(made["gfn2"])] if made["gfn2"] else None
+        row["gfn2_own_geometry"], row["gfn2_own_geometry_eq"], row["gfn2_own_geometry_s"], \
+            made["gfn2_own_geometry"] = relaxed(cx, [d_dft] * 2, own, angles=axial_angles(dft_geometries[k]))
         rows.append(row)
         geometries.append(made)
         print(f"[geometry_tiers] {name}: DFT {d_dft:.3f}/{dft_eq[k]:.3f}  xTB {row['gfn2']:.3f}/{row['gfn2_eq']:.3f}"
@@ -220,12 +237,13 @@ def main(argv=None) -> int:
               "carbon_contacts": carbon_contacts,
               "variants": {v: scores(rows, v) for v in ("assembled", "gfn2", "gfn1", "gfn2_class_loo",
                                                          "gfn2_class_eq_loo", "gfn2_own_lengths",
-                                                         "gfn2_offset_loo")},
+                                                         "gfn2_own_geometry", "gfn2_offset_loo")},
               "rows": [{k: (round(v, 4) if isinstance(v, float) else v) for k, v in r.items()} for r in rows]}
     if args.write_calibration:
-        fitted = dd.fit(smiles, dft, equatorial=([w[0] for w in water], dft_eq), source={"fitted_on": names, "reference": [str(p) for p in args.results],
-                                             "method": "BP86-D3(BJ)/def2-SVP (PySCF+geomeTRIC), Y analogue",
-                                             "date": report["date"], "bench": "bench/geometry_tiers.py"})
+        source = {"fitted_on": names, "reference": [str(p) for p in args.results],
+                  "method": "BP86-D3(BJ)/def2-SVP (PySCF+geomeTRIC), Y analogue", "date": report["date"],
+                  "bench": "bench/geometry_tiers.py"}
+        fitted = dd.fit(smiles, dft, equatorial=([w[0] for w in water], dft_eq), source=source)
         path = ROOT / "gauss_hpc" / dd.CALIBRATION
         path.write_text(json.dumps(fitted.to_dict(), indent=1) + "\n")
         report["calibration_written"] = str(path.relative_to(ROOT))

@@ -65,14 +65,33 @@ def test_equatorial_bonds_are_restrained_too_and_calibrated_by_the_equatorial_li
     assert cal.distance("n1ccccc1") == pytest.approx(2.23)                 # the axial one keeps it
 
 
-def test_a_restrained_relaxation_whose_moved_start_has_no_scf_starts_from_the_assembly():
-    """O-bound cyanate moved in to its DFT length beside the rigid waters: GFN2-xTB's SCF does not converge there
-    (seen in the geometry bench), so the relaxation starts from the assembled geometry and the restraints pull."""
+def test_cyanate_held_at_its_dft_lengths_and_angles():
+    """O-bound cyanate: GFN2-xTB lays it nearly side-on (Y-O-C about 77 degrees; DFT 104-109). Moved in to its DFT
+    length beside the rigid waters, GFN2-xTB's SCF does not converge (seen in the geometry bench), so the
+    relaxation starts from the assembled geometry and the restraints pull; the angle restraint keeps Y-O-C."""
     cx = assemble("[O-]C#N", relax="rotate")
-    held = xtb.relax_complex(cx, axial_distances=[2.225] * 2, equatorial_distances=[2.40] * 5)
+    held = xtb.relax_complex(cx, axial_distances=[2.225] * 2, equatorial_distances=[2.40] * 5,
+                             axial_angles=[106.0] * 2)
     assert held.ok, held.message
-    assert structural_descriptors(Complex.from_dict(held.values["complex"]))["axial_distance_mean"] == \
-        pytest.approx(2.225, abs=0.03)
+    relaxed = Complex.from_dict(held.values["complex"])
+    assert structural_descriptors(relaxed)["axial_distance_mean"] == pytest.approx(2.225, abs=0.03)
+    m = relaxed.coords[relaxed.metal_index]
+    for donor in relaxed.axial_donors:
+        carbon = relaxed.coords[xtb.donor_neighbour(relaxed, donor)]
+        assert relaxed.symbols[xtb.donor_neighbour(relaxed, donor)] == "C"
+        u, v = m - relaxed.coords[donor], carbon - relaxed.coords[donor]
+        assert np.degrees(np.arccos(u @ v / np.linalg.norm(u) / np.linalg.norm(v))) == pytest.approx(106.0, abs=3)
+
+
+def test_restraint_gradients_match_finite_differences():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(12)
+    terms = [(0, 1, 2, 1.9), (1, 2, 3.0), (3, 1, 2, 2.5)]          # two angles at atom 1, one distance
+    _, grad = xtb._restraint(x, terms, 2.0)
+    step = 1e-6
+    numeric = [(xtb._restraint(x + step * e, terms, 2.0)[0] - xtb._restraint(x - step * e, terms, 2.0)[0]) / (2 * step)
+               for e in np.eye(12)]
+    assert grad == pytest.approx(numeric, abs=1e-7)
 
 
 def test_relaxation_method_is_a_setting_and_an_unknown_one_a_status():

@@ -101,18 +101,36 @@ def _singlepoint_features(numbers, positions_bohr, charge: int, uhf: int, *, acc
 
 
 RESTRAINT_K = 2.0          # Eh/bohr^2 of a distance restraint: holds a metal-donor bond within about 0.02 A
+ANGLE_RESTRAINT_K = 0.5    # Eh/rad^2 of an angle restraint: holds a metal-donor-neighbour angle within a few degrees
 
 
-def _restraint(flat: np.ndarray, restraints, k: float) -> tuple[float, np.ndarray]:
-    """Energy and gradient of harmonic distance restraints k (r - r0)^2, r0 in bohr, on (i, j, r0) atom pairs."""
+def _restraint(flat: np.ndarray, restraints, k: float, k_angle: float = ANGLE_RESTRAINT_K) -> tuple[float, np.ndarray]:
+    """Energy and gradient of harmonic restraints: k (r - r0)^2 on (i, j, r0 in bohr) atom pairs, k_angle
+    (theta - theta0)^2 on (i, j, k, theta0 in radians) angles at j."""
     xyz = flat.reshape(-1, 3)
     energy, grad = 0.0, np.zeros_like(xyz)
-    for i, j, r0 in restraints:
-        d = xyz[i] - xyz[j]
-        r = float(np.linalg.norm(d))
-        energy += k * (r - r0) ** 2
-        grad[i] += 2 * k * (r - r0) * d / r
-        grad[j] -= 2 * k * (r - r0) * d / r
+    for term in restraints:
+        if len(term) == 3:
+            i, j, r0 = term
+            d = xyz[i] - xyz[j]
+            r = float(np.linalg.norm(d))
+            energy += k * (r - r0) ** 2
+            grad[i] += 2 * k * (r - r0) * d / r
+            grad[j] -= 2 * k * (r - r0) * d / r
+            continue
+        i, j, m, theta0 = term
+        u, v = xyz[i] - xyz[j], xyz[m] - xyz[j]
+        lu, lv = float(np.linalg.norm(u)), float(np.linalg.norm(v))
+        cos = float(np.clip(u @ v / (lu * lv), -1 + 1e-12, 1 - 1e-12))
+        theta = np.arccos(cos)
+        energy += k_angle * (theta - theta0) ** 2
+        # d(theta)/dx = -1/sin(theta) d(cos)/dx
+        factor = -2 * k_angle * (theta - theta0) / np.sqrt(1 - cos ** 2)
+        d_u = (v / (lu * lv) - cos * u / lu ** 2) * factor
+        d_v = (u / (lu * lv) - cos * v / lv ** 2) * factor
+        grad[i] += d_u
+        grad[m] += d_v
+        grad[j] -= d_u + d_v
     return energy, grad.ravel()
 
 
@@ -121,8 +139,9 @@ def relax(numbers, positions_bohr, charge: int, uhf: int = 0, *, max_steps: int 
           method: str = METHOD) -> tuple[np.ndarray, float, bool, int]:
     """GFN2-xTB minimum near `positions_bohr`: (positions in bohr, energy in Eh, converged, steps). L-BFGS on
     tblite energies and gradients; converged when the largest gradient component is below `gradient_tol`.
-    `restraints`: (i, j, r0 in bohr) atom pairs held near r0 by a harmonic term (the fast geometry tier's
-    metal-donor distances); the energy returned is the xTB energy without it.
+    `restraints`: (i, j, r0 in bohr) atom pairs held near r0, or (i, j, k, theta0 in radians) angles at j held
+    near theta0, by harmonic terms (the fast geometry tier's metal-donor distances and metal-donor-neighbour
+    angles); the energy returned is the xTB energy without them.
 
     Each step's SCF starts from the previous step's wavefunction, as geometry optimisers do: from the atomic
     guess every time, the SCF of some anionic complexes fails to converge a few steps in, at geometries a tenth of
@@ -222,14 +241,16 @@ def complex_charges(cx: Complex, *, swap_to: str | None = "Y", accuracy: float =
 def relax_complex(cx: Complex, *, name: str | None = None, workdir=None, swap_to: str | None = "Y",
                   max_steps: int = 300, gradient_tol: float = 1e-3, accuracy: float = 1.0,
                   max_iterations: int = 250, threads: int = 1, axial_distances=None, equatorial_distances=None,
-                  method: str = METHOD, **_options) -> Result:
+                  axial_angles=None, method: str = METHOD, **_options) -> Result:
     """GFN2-xTB relaxation of a complex. An open-shell 4f metal is swapped to `swap_to` (Y: closed shell,
     similar ionic radius) for the calculation. `axial_distances` (Angstrom, one per axial donor, None = free)
     restrains the metal-axial donor bonds near those lengths; "calibrated" takes them from the shipped calibration
     by donor class (the fast geometry tier: GFN2-xTB puts anionic donors about 0.2 A too close to the metal;
     chem/donor_distances.py holds the lengths calibrated on the DFT tier). `equatorial_distances`: the same for
     the equatorial donors, one per equatorial donor or "calibrated" (by the class of each equatorial ligand;
-    water where the complex does not name them). `method`: GFN2-xTB or GFN1-xTB. Values: symbols and coordinates
+    water where the complex does not name them). `axial_angles`: degrees, one per axial donor (None = free), at
+    which the metal-donor-neighbour angle is restrained (`donor_neighbour`: GFN2-xTB bends pseudohalides and binds
+    O-bound cyanate nearly side-on). `method`: GFN2-xTB or GFN1-xTB. Values: symbols and coordinates
     (Angstrom) of the relaxed structure as computed, `complex` (Complex.to_dict with the original metal back),
     energy (Eh), atomic_charges, steps, relaxed_metal."""
     start = time.perf_counter()
@@ -247,6 +268,9 @@ def relax_complex(cx: Complex, *, name: str | None = None, workdir=None, swap_to
                                                            (work.equatorial_donors, equatorial_distances))
                    if lengths is not None for donor, r in zip(donors, lengths, strict=True) if r is not None}
         restraints = [(work.metal_index, donor, r / BOHR_TO_ANGSTROM) for donor, r in targets.items()]
+        restraints += [(work.metal_index, donor, donor_neighbour(work, donor), np.radians(float(angle)))
+                       for donor, angle in zip(work.axial_donors, axial_angles or [None] * len(work.axial_donors),
+                                               strict=True) if angle is not None]
         def relax_from(coords):
             return relax(numbers, coords / BOHR_TO_ANGSTROM, work.charge, work.multiplicity - 1,
                          max_steps=max_steps, gradient_tol=gradient_tol, accuracy=accuracy,
@@ -277,6 +301,17 @@ def relax_complex(cx: Complex, *, name: str | None = None, workdir=None, swap_to
                               wall_seconds=time.perf_counter() - start)
     return Result(name=name, backend=BACKEND, values=values, wall_seconds=time.perf_counter() - start,
                   method=method.lower().replace("-", "_"))
+
+
+def donor_neighbour(cx: Complex, donor: int) -> int:
+    """The atom of the donor's ligand that an angle at the donor is measured to: the nearest heavy atom of that
+    ligand, else (water, hydroxide) its nearest atom."""
+    block = next(b for b in ligand_blocks(cx) if b.start == donor)
+    others = [a for a in range(block.start, block.stop) if a != donor]
+    if not others:
+        raise ValueError(f"complex {cx.name}: the ligand of donor {donor} has no other atom to measure an angle to")
+    heavy = [a for a in others if cx.symbols[a] != "H"] or others
+    return min(heavy, key=lambda a: float(np.linalg.norm(cx.coords[a] - cx.coords[donor])))
 
 
 def place_donors(cx: Complex, targets: dict[int, float]) -> np.ndarray:
