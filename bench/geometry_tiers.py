@@ -16,6 +16,7 @@ per donor class, with the seconds each variant took per complex:
                        own DFT lengths; what is left is what GFN2-xTB gets wrong besides those seven distances
   gfn2_own_geometry    a ceiling too: the same plus each axial metal-donor-neighbour angle restrained to the
                        complex's own DFT angle (xtb.donor_neighbour)
+  gfn2_own_trans       and the axial donor-metal-donor angle at its DFT value as well
   gfn2_offset_loo      GFN2-xTB's own distance plus the mean DFT - GFN2-xTB offset of its donor class (leave one
                        out): keeps GFN2-xTB's differences between ligands of one class, which a class mean erases
                        (the distance of the DFT geometries ranks KD1 within the anions; issue 26). Scored on the
@@ -82,13 +83,13 @@ def axial_angles(cx) -> list[float]:
     return out
 
 
-def relaxed(cx, axial_distances=None, equatorial_distances=None, method: str = "GFN2-xTB", angles=None):
+def relaxed(cx, axial_distances=None, equatorial_distances=None, method: str = "GFN2-xTB", angles=None, trans=None):
     """(mean axial distance, mean equatorial distance, seconds, relaxed complex or None)."""
     from gauss_hpc.chem.complexes import Complex
 
     start = time.perf_counter()
     res = xtb.relax_complex(cx, axial_distances=axial_distances, equatorial_distances=equatorial_distances,
-                            axial_angles=angles, method=method)
+                            axial_angles=angles, trans_angle=trans, method=method)
     seconds = time.perf_counter() - start
     if not res.ok:
         return float("nan"), float("nan"), seconds, None
@@ -217,6 +218,12 @@ def main(argv=None) -> int:
         row["gfn2_angles"] = [round(a, 1) for a in axial_angles(made["gfn2"])] if made["gfn2"] else None
         row["gfn2_own_geometry"], row["gfn2_own_geometry_eq"], row["gfn2_own_geometry_s"], \
             made["gfn2_own_geometry"] = relaxed(cx, [d_dft] * 2, own, angles=axial_angles(dft_geometries[k]))
+        trans = structural_descriptors(dft_geometries[k])["axial_angle"]
+        row["dft_trans_angle"] = round(trans, 1)
+        if made["gfn2"] is not None:
+            row["gfn2_trans_angle"] = round(structural_descriptors(made["gfn2"])["axial_angle"], 1)
+        row["gfn2_own_trans"], row["gfn2_own_trans_eq"], row["gfn2_own_trans_s"], made["gfn2_own_trans"] = \
+            relaxed(cx, [d_dft] * 2, own, angles=axial_angles(dft_geometries[k]), trans=trans)
         rows.append(row)
         geometries.append(made)
         print(f"[geometry_tiers] {name}: DFT {d_dft:.3f}/{dft_eq[k]:.3f}  xTB {row['gfn2']:.3f}/{row['gfn2_eq']:.3f}"
@@ -237,7 +244,8 @@ def main(argv=None) -> int:
               "carbon_contacts": carbon_contacts,
               "variants": {v: scores(rows, v) for v in ("assembled", "gfn2", "gfn1", "gfn2_class_loo",
                                                          "gfn2_class_eq_loo", "gfn2_own_lengths",
-                                                         "gfn2_own_geometry", "gfn2_offset_loo")},
+                                                         "gfn2_own_geometry", "gfn2_own_trans",
+                                                         "gfn2_offset_loo")},
               "rows": [{k: (round(v, 4) if isinstance(v, float) else v) for k, v in r.items()} for r in rows]}
     if args.write_calibration:
         source = {"fitted_on": names, "reference": [str(p) for p in args.results],

@@ -68,13 +68,15 @@ def test_equatorial_bonds_are_restrained_too_and_calibrated_by_the_equatorial_li
 def test_cyanate_held_at_its_dft_lengths_and_angles():
     """O-bound cyanate: GFN2-xTB lays it nearly side-on (Y-O-C about 77 degrees; DFT 104-109). Moved in to its DFT
     length beside the rigid waters, GFN2-xTB's SCF does not converge (seen in the geometry bench), so the
-    relaxation starts from the assembled geometry and the restraints pull; the angle restraint keeps Y-O-C."""
+    relaxation starts from the assembled geometry and the restraints pull; the angle restraints keep Y-O-C and the
+    bend of O-Y-O that DFT has."""
     cx = assemble("[O-]C#N", relax="rotate")
     held = xtb.relax_complex(cx, axial_distances=[2.225] * 2, equatorial_distances=[2.40] * 5,
-                             axial_angles=[106.0] * 2)
+                             axial_angles=[106.0] * 2, trans_angle=163.0)
     assert held.ok, held.message
     relaxed = Complex.from_dict(held.values["complex"])
     assert structural_descriptors(relaxed)["axial_distance_mean"] == pytest.approx(2.225, abs=0.03)
+    assert structural_descriptors(relaxed)["axial_angle"] == pytest.approx(163.0, abs=3)       # O-Y-O
     m = relaxed.coords[relaxed.metal_index]
     for donor in relaxed.axial_donors:
         carbon = relaxed.coords[xtb.donor_neighbour(relaxed, donor)]

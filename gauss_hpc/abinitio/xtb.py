@@ -241,7 +241,7 @@ def complex_charges(cx: Complex, *, swap_to: str | None = "Y", accuracy: float =
 def relax_complex(cx: Complex, *, name: str | None = None, workdir=None, swap_to: str | None = "Y",
                   max_steps: int = 300, gradient_tol: float = 1e-3, accuracy: float = 1.0,
                   max_iterations: int = 250, threads: int = 1, axial_distances=None, equatorial_distances=None,
-                  axial_angles=None, method: str = METHOD, **_options) -> Result:
+                  axial_angles=None, trans_angle=None, method: str = METHOD, **_options) -> Result:
     """GFN2-xTB relaxation of a complex. An open-shell 4f metal is swapped to `swap_to` (Y: closed shell,
     similar ionic radius) for the calculation. `axial_distances` (Angstrom, one per axial donor, None = free)
     restrains the metal-axial donor bonds near those lengths; "calibrated" takes them from the shipped calibration
@@ -250,7 +250,9 @@ def relax_complex(cx: Complex, *, name: str | None = None, workdir=None, swap_to
     the equatorial donors, one per equatorial donor or "calibrated" (by the class of each equatorial ligand;
     water where the complex does not name them). `axial_angles`: degrees, one per axial donor (None = free), at
     which the metal-donor-neighbour angle is restrained (`donor_neighbour`: GFN2-xTB bends pseudohalides and binds
-    O-bound cyanate nearly side-on). `method`: GFN2-xTB or GFN1-xTB. Values: symbols and coordinates
+    O-bound cyanate nearly side-on); `trans_angle`: degrees at which the donor-metal-donor angle of the two axial
+    donors is restrained (GFN2-xTB makes it nearly linear). `method`: GFN2-xTB or GFN1-xTB. Values: symbols and
+    coordinates
     (Angstrom) of the relaxed structure as computed, `complex` (Complex.to_dict with the original metal back),
     energy (Eh), atomic_charges, steps, relaxed_metal."""
     start = time.perf_counter()
@@ -271,6 +273,9 @@ def relax_complex(cx: Complex, *, name: str | None = None, workdir=None, swap_to
         restraints += [(work.metal_index, donor, donor_neighbour(work, donor), np.radians(float(angle)))
                        for donor, angle in zip(work.axial_donors, axial_angles or [None] * len(work.axial_donors),
                                                strict=True) if angle is not None]
+        if trans_angle is not None:
+            first, second = work.axial_donors
+            restraints.append((first, work.metal_index, second, np.radians(float(trans_angle))))
         def relax_from(coords):
             return relax(numbers, coords / BOHR_TO_ANGSTROM, work.charge, work.multiplicity - 1,
                          max_steps=max_steps, gradient_tol=gradient_tol, accuracy=accuracy,
