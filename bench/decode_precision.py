@@ -27,13 +27,14 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from gauss_hpc import store  # noqa: E402
+from gauss_hpc import config, store  # noqa: E402
 from gauss_hpc.model.checkpoint import load_run  # noqa: E402
 from gauss_hpc.sampling.engine import native_bfloat16  # noqa: E402
 from gauss_hpc.sampling.validate import check_ligand  # noqa: E402
 
 PRECISIONS = {"float32": torch.float32, "bfloat16": torch.bfloat16}
-BATCH = 200       # the sampling stage's decoder batch (units_per_group 2 x batch_size 100)
+_SAMPLE = config.defaults()["sample"]
+BATCH = _SAMPLE["units_per_group"] * _SAMPLE["batch_size"]      # the sampling stage's decoder batch
 
 
 def decode(model, z: torch.Tensor, dtype) -> tuple[torch.Tensor, float]:
