@@ -252,30 +252,18 @@ def relax_complex(cx: Complex, *, name: str | None = None, workdir=None, swap_to
     which the metal-donor-neighbour angle is restrained (`donor_neighbour`: GFN2-xTB bends pseudohalides and binds
     O-bound cyanate nearly side-on); `trans_angle`: degrees at which the donor-metal-donor angle of the two axial
     donors is restrained (GFN2-xTB makes it nearly linear). `method`: GFN2-xTB or GFN1-xTB. Values: symbols and
-    coordinates
-    (Angstrom) of the relaxed structure as computed, `complex` (Complex.to_dict with the original metal back),
-    energy (Eh), atomic_charges, steps, relaxed_metal."""
+    coordinates (Angstrom) of the relaxed structure as computed, `complex` (Complex.to_dict with the original metal
+    back), energy (Eh), atomic_charges, steps, relaxed_metal."""
     start = time.perf_counter()
     name = name or cx.name
     set_threads(threads)
     try:
         work = swap_metal(cx, swap_to) if (swap_to and cx.metal in _OPEN_SHELL_4F) else cx
         numbers = atomic_numbers(work.symbols)
-        axial_distances = _bond_lengths(axial_distances, "axial_distances", cx.ligand_smiles,
-                                        lambda smi: donor_distances.shipped().distance(smi))
-        equatorial_distances = _bond_lengths(equatorial_distances, "equatorial_distances",
-                                             cx.equatorial_smiles or ["O"] * len(cx.equatorial_donors),
-                                             lambda smi: donor_distances.shipped().equatorial_distance(smi))
-        targets = {donor: float(r) for donors, lengths in ((work.axial_donors, axial_distances),
-                                                           (work.equatorial_donors, equatorial_distances))
-                   if lengths is not None for donor, r in zip(donors, lengths, strict=True) if r is not None}
+        targets = bond_targets(work, axial_distances, equatorial_distances)
         restraints = [(work.metal_index, donor, r / BOHR_TO_ANGSTROM) for donor, r in targets.items()]
-        restraints += [(work.metal_index, donor, donor_neighbour(work, donor), np.radians(float(angle)))
-                       for donor, angle in zip(work.axial_donors, axial_angles or [None] * len(work.axial_donors),
-                                               strict=True) if angle is not None]
-        if trans_angle is not None:
-            first, second = work.axial_donors
-            restraints.append((first, work.metal_index, second, np.radians(float(trans_angle))))
+        restraints += angle_terms(work, axial_angles, trans_angle)
+
         def relax_from(coords):
             return relax(numbers, coords / BOHR_TO_ANGSTROM, work.charge, work.multiplicity - 1,
                          max_steps=max_steps, gradient_tol=gradient_tol, accuracy=accuracy,
@@ -306,6 +294,29 @@ def relax_complex(cx: Complex, *, name: str | None = None, workdir=None, swap_to
                               wall_seconds=time.perf_counter() - start)
     return Result(name=name, backend=BACKEND, values=values, wall_seconds=time.perf_counter() - start,
                   method=method.lower().replace("-", "_"))
+
+
+def bond_targets(cx: Complex, axial_distances, equatorial_distances) -> dict[int, float]:
+    """{donor atom: metal-donor length in Angstrom} of the restrained bonds, from lengths or "calibrated"."""
+    axial = _bond_lengths(axial_distances, "axial_distances", cx.ligand_smiles,
+                          lambda smi: donor_distances.shipped().distance(smi))
+    equatorial = _bond_lengths(equatorial_distances, "equatorial_distances",
+                               cx.equatorial_smiles or ["O"] * len(cx.equatorial_donors),
+                               lambda smi: donor_distances.shipped().equatorial_distance(smi))
+    return {donor: float(r) for donors, lengths in ((cx.axial_donors, axial), (cx.equatorial_donors, equatorial))
+            if lengths is not None for donor, r in zip(donors, lengths, strict=True) if r is not None}
+
+
+def angle_terms(cx: Complex, axial_angles, trans_angle) -> list[tuple]:
+    """(i, j, k, radians) angle restraints: metal-donor-neighbour at each axial donor given an angle in degrees,
+    and the axial donor-metal-donor angle."""
+    terms = [(cx.metal_index, donor, donor_neighbour(cx, donor), np.radians(float(angle)))
+             for donor, angle in zip(cx.axial_donors, axial_angles or [None] * len(cx.axial_donors), strict=True)
+             if angle is not None]
+    if trans_angle is not None:
+        first, second = cx.axial_donors
+        terms.append((first, cx.metal_index, second, np.radians(float(trans_angle))))
+    return terms
 
 
 def donor_neighbour(cx: Complex, donor: int) -> int:
