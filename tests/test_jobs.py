@@ -205,6 +205,18 @@ def test_corrupt_shard_is_reported_resubmitted_and_gathered_once(tmp_path):
     assert not [p for p in campaign.dir.iterdir() if p.name.endswith(".tmp")]
 
 
+def test_an_ok_shard_of_another_attempt_is_done_and_never_recomputed(tmp_path):
+    """A task's OK shard written by another attempt (a hand re-gather, a submission whose record was lost): the task
+    runner skips the task when a later submission reaches it, so status must call it done, not pending or failed
+    (the DFT campaign's water showed as pending behind a running job, then would have shown as failed)."""
+    campaign = jobs.submit(spec(["[O-]C", "OC"]), tmp_path / "c", quiet=True)
+    tid = jobs.status(campaign.dir)["task_id"][0]
+    path = shards.shard_path(campaign.dir, tid)
+    path.write_text(json.dumps({**json.loads(path.read_text()), "attempt": 0}))
+    assert jobs.status(campaign.dir)["state"].tolist() == ["done", "done"]
+    assert store.read_results(jobs.gather(campaign.dir, quiet=True))["status"].tolist() == ["ok", "ok"]
+
+
 def test_failing_step_keeps_the_backend_message(tmp_path):
     steps = [{"name": "program", "params": {"command": ["no-such-program-xyz", "--help"]}}]
     campaign = jobs.submit(spec(["[O-]C"], steps=steps), tmp_path / "c", quiet=True)

@@ -63,7 +63,8 @@ def task_state_and_shard(campaign: Path, task: dict, latest: tuple[dict, str] | 
         return row, None, ""
     sub, job_id = latest
     row.update(attempt=sub["number"], job_id=job_id, executor=sub["executor"])
-    if shard is not None and shard["attempt"] >= sub["number"]:
+    # An OK shard is final whatever attempt wrote it: the task runner skips a task that has one.
+    if shard is not None and (shard["attempt"] >= sub["number"] or shard["status"] == "ok"):
         row["executor"] = sub["executor"] if shard["attempt"] == sub["number"] else ""
         return _from_shard(row, shard), shard, text
     state = jobs.state(sub, job_id)
