@@ -63,7 +63,7 @@ class Calibration:
     def equatorial_distance(self, smiles: str) -> float:
         """No fallback to all donors: the equatorial calibration knows the templates' ligands it was fitted on
         (water), and another ligand (pyridine, THF) needs DFT complexes of its own."""
-        return _lookup({k: v for k, v in self.equatorial.items() if k != "*"}, smiles, "equatorial")
+        return _lookup(self.equatorial, smiles, "equatorial")
 
     def to_dict(self) -> dict:
         return {"distances": self.distances, "counts": self.counts, "equatorial": self.equatorial,
@@ -97,6 +97,8 @@ def fit(smiles: list[str], distances: list[float], source: dict | None = None, m
     distance) per complex, fitted the same way."""
     axial, counts = _class_means(smiles, distances, min_count)
     eq, eq_counts = _class_means(*equatorial, min_count)
+    eq.pop("*", None)                   # see Calibration.equatorial_distance
+    eq_counts.pop("*", None)
     return Calibration(distances=axial, counts=counts, source=dict(source or {}), equatorial=eq,
                        equatorial_counts=eq_counts)
 
@@ -127,6 +129,4 @@ def shipped() -> Calibration:
         raise FileNotFoundError(f"no fast-tier calibration is shipped yet (gauss_hpc/{CALIBRATION}): fit one from DFT-"
                                 "tier results with `python bench/geometry_tiers.py RESULTS.h5 --write-calibration`, "
                                 "or give axial_distances in Angstrom")
-    data = json.loads(source.read_text())
-    return Calibration(distances=data["distances"], counts=data["counts"], source=data["source"],
-                       equatorial=data.get("equatorial", {}), equatorial_counts=data.get("equatorial_counts", {}))
+    return Calibration(**json.loads(source.read_text()))         # the keys of Calibration.to_dict
