@@ -12,6 +12,8 @@ per donor class, with the seconds each variant took per complex:
                        class means fitted on the other complexes only (leave one out: never scored on its own data)
   gfn2_class_eq_loo    the same with each equatorial bond also restrained, to the mean equatorial DFT distance of
                        the other complexes (GFN2-xTB puts the equatorial waters about 0.1 A too far out)
+  gfn2_class_geometry_loo  the fast tier (xtb.FAST_TIER): axial and equatorial bonds and the axial metal-donor-
+                       neighbour angles (xtb.donor_neighbour) at the means of the other complexes (leave one out)
   gfn2_own_lengths     a ceiling, not a tier (in-sample): the axial and equatorial bonds restrained to the complex's
                        own DFT lengths; what is left is what GFN2-xTB gets wrong besides those seven distances
   gfn2_own_geometry    a ceiling too: the same plus each axial metal-donor-neighbour angle restrained to the
@@ -22,6 +24,7 @@ per donor class, with the seconds each variant took per complex:
                        (the distance of the DFT geometries ranks KD1 within the anions; issue 26). Scored on the
                        distance only; as a geometry it is the restrained relaxation to that length.
 
+The restrained variants relax at the fast tier's electronic temperature (xtb.FAST_TIER), gfn2 and gfn1 at 300 K.
 Each variant is scored on the mean axial distance (the target) and, beside it, on the mean equatorial distance.
 --casscf also runs the campaign's own CASSCF step (its params from campaign.json next to the results file) on the
 geometries of the variants named by --casscf-variants and compares their KD1 with the KD1 the campaign computed on
@@ -83,13 +86,15 @@ def axial_angles(cx) -> list[float]:
     return out
 
 
-def relaxed(cx, axial_distances=None, equatorial_distances=None, method: str = "GFN2-xTB", angles=None, trans=None):
+def relaxed(cx, axial_distances=None, equatorial_distances=None, method: str = "GFN2-xTB", angles=None, trans=None,
+            temperature: float = 300.0):
     """(mean axial distance, mean equatorial distance, seconds, relaxed complex or None)."""
     from gauss_hpc.chem.complexes import Complex
 
     start = time.perf_counter()
     res = xtb.relax_complex(cx, axial_distances=axial_distances, equatorial_distances=equatorial_distances,
-                            axial_angles=angles, trans_angle=trans, method=method)
+                            axial_angles=angles, trans_angle=trans, method=method,
+                            electronic_temperature=temperature)
     seconds = time.perf_counter() - start
     if not res.ok:
         return float("nan"), float("nan"), seconds, None
@@ -115,6 +120,7 @@ def casscf_kd1(cx, params: dict, workdir: Path) -> float:
     return float(res.values["kd_energies"][1]) if res.ok else float("nan")
 
 
+FAST_TEMPERATURE = xtb.FAST_TIER["electronic_temperature"]    # the calibrated variants relax as the fast tier
 METALS = ("Y", *LANTHANIDES)          # the metal of a DFT-tier geometry: the Y analogue or a lanthanide
 
 
@@ -158,6 +164,34 @@ def scores(rows: list[dict], variant: str) -> dict:
     return out
 
 
+def reference(paths: list[Path]) -> tuple[list[dict], list[dict], dict]:
+    """(complexes, excluded, carbon contacts) of DFT-tier results files: per kept complex its name, smiles, mean
+    axial DFT distance ("dft"), results file and row ("where"), a fresh assembly ("assembled", "assembly_s") and
+    the DFT geometry on its atoms ("dft_geometry"), the mean equatorial DFT distance ("dft_eq"), the equatorial
+    ligand and the DFT metal-donor-neighbour angles ("dft_angles")."""
+    complexes, excluded, carbon_contacts = [], [], {}
+    for path in paths:
+        contacts = contacts_by_name(path)
+        row_of = {name: row for row, name in enumerate(store.read_results(path, ["name"])["name"])}
+        for name, smi, d in zip(*dd.axial_distances_of(path)):
+            if chelated(contacts.get(name, [])):
+                excluded.append({"name": name, "smiles": smi, "dft": round(float(d), 4), "reason": "chelated",
+                                 "metal_contacts": contacts[name]})
+                continue
+            if any(element == "C" for element, _ in contacts.get(name, [])):
+                carbon_contacts[name] = [c for c in contacts[name] if c[0] == "C"]
+            start = time.perf_counter()
+            cx = assemble(smi, relax="rotate")
+            seconds = time.perf_counter() - start
+            geometry = dft_complex(path, row_of[name], cx)
+            complexes.append({"name": name, "smiles": smi, "dft": float(d), "where": (path, row_of[name]),
+                              "assembled": cx, "assembly_s": seconds, "dft_geometry": geometry,
+                              "dft_eq": distances(geometry)[1],
+                              "equatorial_ligand": cx.equatorial_smiles[0] if cx.equatorial_smiles else "O",
+                              "dft_angles": axial_angles(geometry)})
+    return complexes, excluded, carbon_contacts
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("results", nargs="+", type=Path, help="DFT-tier results.h5 files")
@@ -168,29 +202,17 @@ def main(argv=None) -> int:
     parser.add_argument("--casscf-variants", nargs="+", default=["gfn2", "gfn2_class_loo", "gfn2_class_eq_loo"])
     args = parser.parse_args(argv)
 
-    names, smiles, dft, excluded, carbon_contacts, where = [], [], [], [], {}, []
-    for path in args.results:
-        contacts = contacts_by_name(path)
-        row_of = {name: row for row, name in enumerate(store.read_results(path, ["name"])["name"])}
-        for name, smi, d in zip(*dd.axial_distances_of(path)):
-            if chelated(contacts.get(name, [])):
-                excluded.append({"name": name, "smiles": smi, "dft": round(float(d), 4), "reason": "chelated",
-                                 "metal_contacts": contacts[name]})
-                continue
-            if any(element == "C" for element, _ in contacts.get(name, [])):
-                carbon_contacts[name] = [c for c in contacts[name] if c[0] == "C"]
-            names.append(name)
-            smiles.append(smi)
-            dft.append(float(d))
-            where.append((path, row_of[name]))
-    assembled, assembly_seconds = [], []
-    for smi in smiles:
-        start = time.perf_counter()
-        assembled.append(assemble(smi, relax="rotate"))
-        assembly_seconds.append(time.perf_counter() - start)
-    dft_geometries = [dft_complex(path, row, cx) for (path, row), cx in zip(where, assembled)]
-    dft_eq = [distances(g)[1] for g in dft_geometries]
-    water = [[cx.equatorial_smiles[0] if cx.equatorial_smiles else "O"] for cx in assembled]
+    complexes, excluded, carbon_contacts = reference(args.results)
+    names = [c["name"] for c in complexes]
+    smiles = [c["smiles"] for c in complexes]
+    dft = [c["dft"] for c in complexes]
+    where = [c["where"] for c in complexes]
+    assembled = [c["assembled"] for c in complexes]
+    assembly_seconds = [c["assembly_s"] for c in complexes]
+    dft_geometries = [c["dft_geometry"] for c in complexes]
+    dft_eq = [c["dft_eq"] for c in complexes]
+    water = [[c["equatorial_ligand"]] for c in complexes]
+    angle = [float(np.mean(c["dft_angles"])) for c in complexes]
     rows, geometries = [], []
     for k, (name, smi, d_dft, cx) in enumerate(zip(names, smiles, dft, assembled)):
         row = {"name": name, "smiles": smi, "class": broad_class(smi), "donor_class": dd.donor_class(smi),
@@ -201,29 +223,34 @@ def main(argv=None) -> int:
         row["gfn1"], row["gfn1_eq"], row["gfn1_s"], made["gfn1"] = relaxed(cx, method="GFN1-xTB")
         others = [j for j in range(len(names)) if j != k]
         held_out = dd.fit([smiles[j] for j in others], [dft[j] for j in others],
-                          equatorial=([water[j][0] for j in others], [dft_eq[j] for j in others]))
-        for variant, equatorial in (("gfn2_class_loo", False), ("gfn2_class_eq_loo", True)):
+                          equatorial=([water[j][0] for j in others], [dft_eq[j] for j in others]),
+                          angles=[angle[j] for j in others])
+        for variant, equatorial, angles in (("gfn2_class_loo", False, False), ("gfn2_class_eq_loo", True, False),
+                                            ("gfn2_class_geometry_loo", True, True)):
             try:
                 axial = [held_out.distance(smi)] * 2
                 eq = [held_out.equatorial_distance(water[k][0])] * len(cx.equatorial_donors) if equatorial else None
+                at = [held_out.angle(smi)] * 2 if angles else None
             except KeyError:
                 row[variant] = row[f"{variant}_eq"] = float("nan")
                 row[f"{variant}_s"], made[variant] = 0.0, None
                 continue
-            row[variant], row[f"{variant}_eq"], row[f"{variant}_s"], made[variant] = relaxed(cx, axial, eq)
+            row[variant], row[f"{variant}_eq"], row[f"{variant}_s"], made[variant] = \
+                relaxed(cx, axial, eq, angles=at, temperature=FAST_TEMPERATURE)
         own = [dft_eq[k]] * len(cx.equatorial_donors)
         row["gfn2_own_lengths"], row["gfn2_own_lengths_eq"], row["gfn2_own_lengths_s"], made["gfn2_own_lengths"] = \
-            relaxed(cx, [d_dft] * 2, own)
-        row["dft_angles"] = [round(a, 1) for a in axial_angles(dft_geometries[k])]
+            relaxed(cx, [d_dft] * 2, own, temperature=FAST_TEMPERATURE)
+        row["dft_angles"] = [round(a, 1) for a in complexes[k]["dft_angles"]]
         row["gfn2_angles"] = [round(a, 1) for a in axial_angles(made["gfn2"])] if made["gfn2"] else None
         row["gfn2_own_geometry"], row["gfn2_own_geometry_eq"], row["gfn2_own_geometry_s"], \
-            made["gfn2_own_geometry"] = relaxed(cx, [d_dft] * 2, own, angles=axial_angles(dft_geometries[k]))
+            made["gfn2_own_geometry"] = relaxed(cx, [d_dft] * 2, own, angles=complexes[k]["dft_angles"],
+                                                  temperature=FAST_TEMPERATURE)
         trans = structural_descriptors(dft_geometries[k])["axial_angle"]
         row["dft_trans_angle"] = round(trans, 1)
         if made["gfn2"] is not None:
             row["gfn2_trans_angle"] = round(structural_descriptors(made["gfn2"])["axial_angle"], 1)
         row["gfn2_own_trans"], row["gfn2_own_trans_eq"], row["gfn2_own_trans_s"], made["gfn2_own_trans"] = \
-            relaxed(cx, [d_dft] * 2, own, angles=axial_angles(dft_geometries[k]), trans=trans)
+            relaxed(cx, [d_dft] * 2, own, angles=complexes[k]["dft_angles"], trans=trans, temperature=FAST_TEMPERATURE)
         rows.append(row)
         geometries.append(made)
         print(f"[geometry_tiers] {name}: DFT {d_dft:.3f}/{dft_eq[k]:.3f}  xTB {row['gfn2']:.3f}/{row['gfn2_eq']:.3f}"
@@ -243,7 +270,8 @@ def main(argv=None) -> int:
               "reference": [str(p) for p in args.results], "n_complexes": len(rows), "excluded": excluded,
               "carbon_contacts": carbon_contacts,
               "variants": {v: scores(rows, v) for v in ("assembled", "gfn2", "gfn1", "gfn2_class_loo",
-                                                         "gfn2_class_eq_loo", "gfn2_own_lengths",
+                                                         "gfn2_class_eq_loo", "gfn2_class_geometry_loo",
+                                                         "gfn2_own_lengths",
                                                          "gfn2_own_geometry", "gfn2_own_trans",
                                                          "gfn2_offset_loo")},
               "rows": [{k: (round(v, 4) if isinstance(v, float) else v) for k, v in r.items()} for r in rows]}
@@ -251,7 +279,7 @@ def main(argv=None) -> int:
         source = {"fitted_on": names, "reference": [str(p) for p in args.results],
                   "method": "BP86-D3(BJ)/def2-SVP (PySCF+geomeTRIC), Y analogue", "date": report["date"],
                   "bench": "bench/geometry_tiers.py"}
-        fitted = dd.fit(smiles, dft, equatorial=([w[0] for w in water], dft_eq), source=source)
+        fitted = dd.fit(smiles, dft, equatorial=([w[0] for w in water], dft_eq), angles=angle, source=source)
         path = ROOT / "gauss_hpc" / dd.CALIBRATION
         path.write_text(json.dumps(fitted.to_dict(), indent=1) + "\n")
         report["calibration_written"] = str(path.relative_to(ROOT))

@@ -5,8 +5,9 @@ paper's [Dy(H2O)5L2]+ by default) by molSimplify, gets a geometry from the chose
 pseudo-) doublets of the point-charge crystal field of the template's ion ([screen] in defaults.toml;
 --geometry, --charge-model):
 
-  geometry "fast"    GFN2-xTB relaxation of the Y analogue with the axial metal-donor bonds held at the DFT tier's
-                     length for their donor class (chem/donor_distances.py; seconds per complex)
+  geometry "fast"    GFN2-xTB relaxation of the Y analogue with the metal-donor bonds and the angle at each axial
+                     donor held at the DFT tier's values for their donor class (xtb.FAST_TIER,
+                     chem/donor_distances.py; seconds per complex)
            "rigid"   molSimplify's assembly as built (the screen before the geometry tiers)
 
 It is a job campaign underneath (assemble → xtb_relax → crystal_field; gauss_hpc.jobs): `--workers N` runs N local
@@ -33,6 +34,7 @@ import numpy as np
 
 from .cli import add_quiet
 from . import config, store
+from .abinitio.xtb import FAST_TIER
 from .chem.templates import DEFAULT as DEFAULT_TEMPLATE, template as named_template
 
 GEOMETRIES = ("fast", "rigid")
@@ -46,9 +48,7 @@ def screen_spec(input_path: Path, *, geometry: str, charge_model: str, workers: 
     named_template(template)          # ValueError listing the shipped ones
     steps = [{"name": "assemble", "params": {"relax": "rotate", "template": template}, "resources": {"time_min": 3}}]
     if geometry == "fast":
-        steps.append({"name": "xtb_relax", "params": {"swap_to": "Y", "axial_distances": "calibrated",
-                                                      "equatorial_distances": "calibrated"},
-                      "resources": {"time_min": 10}})
+        steps.append({"name": "xtb_relax", "params": dict(FAST_TIER), "resources": {"time_min": 10}})
     steps.append({"name": "crystal_field", "params": {"charge_model": charge_model}, "resources": {"time_min": 1}})
     return {"campaign": {"name": "screen", "executor": "local"},
             "input": {"path": str(input_path)},

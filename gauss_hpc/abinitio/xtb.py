@@ -28,7 +28,7 @@ from ..chem import donor_distances
 from ..chem.structure import AssemblyError, Complex, ligand_blocks, swap_metal
 from ..chem.geometry import ligand_geometry
 from .basis import atomic_number
-from .constants import BOHR_TO_ANGSTROM, LANTHANIDES
+from .constants import BOHR_TO_ANGSTROM, KELVIN_TO_HARTREE, LANTHANIDES
 from .result import Result, Status
 
 BACKEND = "xtb"
@@ -61,7 +61,7 @@ METHODS = ("GFN2-xTB", "GFN1-xTB")      # tblite's parametrisations a relaxation
 
 
 def _calculator(numbers, positions_bohr, charge: int, uhf: int, *, accuracy: float, max_iterations: int,
-                features: bool = False, method: str = METHOD):
+                features: bool = False, method: str = METHOD, electronic_temperature: float = 300.0):
     from tblite.interface import Calculator
     if method not in METHODS:
         raise ValueError(f"xTB method {method!r}: expected one of {METHODS}")
@@ -69,6 +69,7 @@ def _calculator(numbers, positions_bohr, charge: int, uhf: int, *, accuracy: flo
     calc.set("verbosity", 0)
     calc.set("accuracy", float(accuracy))
     calc.set("max-iter", int(max_iterations))
+    calc.set("temperature", float(electronic_temperature) * KELVIN_TO_HARTREE)   # Fermi smearing, K -> Eh
     if features:
         calc.add("xtbml")      # atomic dipole moments (dipm_A) of the GFN2 multipole electrostatics
     return calc
@@ -100,6 +101,7 @@ def _singlepoint_features(numbers, positions_bohr, charge: int, uhf: int, *, acc
     return calc.singlepoint()
 
 
+LBFGS_HISTORY = 40         # L-BFGS memory: stiff restraints converge in about half the steps of scipy's 10
 RESTRAINT_K = 2.0          # Eh/bohr^2 of a distance restraint: holds a metal-donor bond within about 0.02 A
 ANGLE_RESTRAINT_K = 0.5    # Eh/rad^2 of an angle restraint: holds a metal-donor-neighbour angle within a few degrees
 
@@ -136,7 +138,7 @@ def _restraint(flat: np.ndarray, restraints, k: float, k_angle: float = ANGLE_RE
 
 def relax(numbers, positions_bohr, charge: int, uhf: int = 0, *, max_steps: int = 300, gradient_tol: float = 1e-3,
           accuracy: float = 1.0, max_iterations: int = 250, restraints=(), restraint_k: float = RESTRAINT_K,
-          method: str = METHOD) -> tuple[np.ndarray, float, bool, int]:
+          method: str = METHOD, electronic_temperature: float = 300.0) -> tuple[np.ndarray, float, bool, int]:
     """GFN2-xTB minimum near `positions_bohr`: (positions in bohr, energy in Eh, converged, steps). L-BFGS on
     tblite energies and gradients; converged when the largest gradient component is below `gradient_tol`.
     `restraints`: (i, j, r0 in bohr) atom pairs held near r0, or (i, j, k, theta0 in radians) angles at j held
@@ -146,11 +148,13 @@ def relax(numbers, positions_bohr, charge: int, uhf: int = 0, *, max_steps: int 
     Each step's SCF starts from the previous step's wavefunction, as geometry optimisers do: from the atomic
     guess every time, the SCF of some anionic complexes fails to converge a few steps in, at geometries a tenth of
     a bohr from a converged one ([Dy(H2O)5L2]+ with L = [O-]c1cc[nH]c1CN, generated in a design round). Where the
-    restart fails too, the step is tried once more from the atomic guess."""
+    restart fails too, the step is tried once more from the atomic guess. `electronic_temperature` (K) of the
+    Fermi smearing: the fast tier's restrained relaxations use 1000 K (FAST_TIER), where the SCF of pseudohalide
+    complexes held at stretched bonds fails at 300 K (bench/results/xtb_relax_protocols_*.json)."""
     from scipy.optimize import minimize
 
     calc = _calculator(numbers, positions_bohr, charge, uhf, accuracy=accuracy, max_iterations=max_iterations,
-                       method=method)
+                       method=method, electronic_temperature=electronic_temperature)
     shape = np.shape(positions_bohr)
     previous = []           # the last converged wavefunction (tblite Result), the restart of the next step
 
@@ -171,7 +175,8 @@ def relax(numbers, positions_bohr, charge: int, uhf: int = 0, *, max_steps: int 
         return energy + extra, grad + extra_grad
 
     opt = minimize(restrained, np.asarray(positions_bohr, float).ravel(), jac=True, method="L-BFGS-B",
-                   options={"maxiter": int(max_steps), "gtol": float(gradient_tol), "ftol": 1e-12})
+                   options={"maxiter": int(max_steps), "gtol": float(gradient_tol), "ftol": 1e-12,
+                            "maxcor": LBFGS_HISTORY})
     energy, grad = restrained(opt.x)
     converged = bool(np.abs(grad).max() < gradient_tol * 5)   # L-BFGS stops on the projected gradient
     return opt.x.reshape(shape), energy - _restraint(opt.x, restraints, restraint_k)[0], converged, int(opt.nit)
@@ -238,10 +243,19 @@ def complex_charges(cx: Complex, *, swap_to: str | None = "Y", accuracy: float =
     return np.asarray(res.get("charges"), float)
 
 
+# The fast geometry tier (screen --geometry fast, jobs/casscf_second_set.toml): GFN2-xTB of the Y analogue with
+# the axial and equatorial metal-donor bonds and the axial metal-donor-neighbour angles held at the DFT tier's
+# values for their donor class, and Fermi smearing at 1000 K so that the SCF holds at those stretched bonds
+# (bench/geometry_tiers.py, bench/xtb_relax_protocols.py measure both).
+FAST_TIER = {"swap_to": "Y", "axial_distances": "calibrated", "equatorial_distances": "calibrated",
+             "axial_angles": "calibrated", "electronic_temperature": 1000.0}
+
+
 def relax_complex(cx: Complex, *, name: str | None = None, workdir=None, swap_to: str | None = "Y",
                   max_steps: int = 300, gradient_tol: float = 1e-3, accuracy: float = 1.0,
                   max_iterations: int = 250, threads: int = 1, axial_distances=None, equatorial_distances=None,
-                  axial_angles=None, trans_angle=None, method: str = METHOD, **_options) -> Result:
+                  axial_angles=None, trans_angle=None, method: str = METHOD, electronic_temperature: float = 300.0,
+                  **_options) -> Result:
     """GFN2-xTB relaxation of a complex. An open-shell 4f metal is swapped to `swap_to` (Y: closed shell,
     similar ionic radius) for the calculation. `axial_distances` (Angstrom, one per axial donor, None = free)
     restrains the metal-axial donor bonds near those lengths; "calibrated" takes them from the shipped calibration
@@ -250,8 +264,9 @@ def relax_complex(cx: Complex, *, name: str | None = None, workdir=None, swap_to
     the equatorial donors, one per equatorial donor or "calibrated" (by the class of each equatorial ligand;
     water where the complex does not name them). `axial_angles`: degrees, one per axial donor (None = free), at
     which the metal-donor-neighbour angle is restrained (`donor_neighbour`: GFN2-xTB bends pseudohalides and binds
-    O-bound cyanate nearly side-on); `trans_angle`: degrees at which the donor-metal-donor angle of the two axial
-    donors is restrained (GFN2-xTB makes it nearly linear). `method`: GFN2-xTB or GFN1-xTB. Values: symbols and
+    O-bound cyanate nearly side-on), or "calibrated" (by donor class, as the distances); `trans_angle`: degrees at which the donor-metal-donor angle of the two axial
+    donors is restrained (GFN2-xTB makes it nearly linear). `method`: GFN2-xTB or GFN1-xTB;
+    `electronic_temperature` in K (`relax`). FAST_TIER holds the fast geometry tier's settings. Values: symbols and
     coordinates (Angstrom) of the relaxed structure as computed, `complex` (Complex.to_dict with the original metal
     back), energy (Eh), atomic_charges, steps, relaxed_metal."""
     start = time.perf_counter()
@@ -267,7 +282,8 @@ def relax_complex(cx: Complex, *, name: str | None = None, workdir=None, swap_to
         def relax_from(coords):
             return relax(numbers, coords / BOHR_TO_ANGSTROM, work.charge, work.multiplicity - 1,
                          max_steps=max_steps, gradient_tol=gradient_tol, accuracy=accuracy,
-                         max_iterations=max_iterations, restraints=restraints, method=method)
+                         max_iterations=max_iterations, restraints=restraints, method=method,
+                         electronic_temperature=electronic_temperature)
 
         try:
             positions, energy, converged, steps = relax_from(place_donors(work, targets))
@@ -278,7 +294,7 @@ def relax_complex(cx: Complex, *, name: str | None = None, workdir=None, swap_to
                 raise
             positions, energy, converged, steps = relax_from(work.coords)
         calc = _calculator(numbers, positions, work.charge, work.multiplicity - 1, accuracy=accuracy,
-                           max_iterations=max_iterations, method=method)
+                           max_iterations=max_iterations, method=method, electronic_temperature=electronic_temperature)
         charges = np.asarray(calc.singlepoint().get("charges"), float)
     except Exception as exc:      # one bad complex (or swap_metal refusing a metal) must not stop a batch
         return Result.failure(name, BACKEND, _failure_status(exc), f"complex {name}: {exc}",
@@ -298,20 +314,22 @@ def relax_complex(cx: Complex, *, name: str | None = None, workdir=None, swap_to
 
 def bond_targets(cx: Complex, axial_distances, equatorial_distances) -> dict[int, float]:
     """{donor atom: metal-donor length in Angstrom} of the restrained bonds, from lengths or "calibrated"."""
-    axial = _bond_lengths(axial_distances, "axial_distances", cx.ligand_smiles,
-                          lambda smi: donor_distances.shipped().distance(smi))
-    equatorial = _bond_lengths(equatorial_distances, "equatorial_distances",
-                               cx.equatorial_smiles or ["O"] * len(cx.equatorial_donors),
-                               lambda smi: donor_distances.shipped().equatorial_distance(smi))
+    axial = _per_donor(axial_distances, "axial_distances", cx.ligand_smiles,
+                       lambda smi: donor_distances.shipped().distance(smi))
+    equatorial = _per_donor(equatorial_distances, "equatorial_distances",
+                            cx.equatorial_smiles or ["O"] * len(cx.equatorial_donors),
+                            lambda smi: donor_distances.shipped().equatorial_distance(smi))
     return {donor: float(r) for donors, lengths in ((cx.axial_donors, axial), (cx.equatorial_donors, equatorial))
             if lengths is not None for donor, r in zip(donors, lengths, strict=True) if r is not None}
 
 
 def angle_terms(cx: Complex, axial_angles, trans_angle) -> list[tuple]:
-    """(i, j, k, radians) angle restraints: metal-donor-neighbour at each axial donor given an angle in degrees,
-    and the axial donor-metal-donor angle."""
+    """(i, j, k, radians) angle restraints: metal-donor-neighbour at each axial donor given an angle in degrees
+    or "calibrated", and the axial donor-metal-donor angle."""
+    angles = _per_donor(axial_angles, "axial_angles", cx.ligand_smiles,
+                        lambda smi: donor_distances.shipped().angle(smi))
     terms = [(cx.metal_index, donor, donor_neighbour(cx, donor), np.radians(float(angle)))
-             for donor, angle in zip(cx.axial_donors, axial_angles or [None] * len(cx.axial_donors), strict=True)
+             for donor, angle in zip(cx.axial_donors, angles or [None] * len(cx.axial_donors), strict=True)
              if angle is not None]
     if trans_angle is not None:
         first, second = cx.axial_donors
@@ -345,12 +363,12 @@ def place_donors(cx: Complex, targets: dict[int, float]) -> np.ndarray:
     return coords
 
 
-def _bond_lengths(lengths, what: str, ligands: list[str], calibrated) -> list | None:
-    """Restraint lengths in Angstrom, one per donor (None: free), from numbers or "calibrated"."""
-    if not isinstance(lengths, str):
-        return lengths
-    if lengths != "calibrated":
-        raise ValueError(f"{what} {lengths!r}: give lengths in Angstrom or 'calibrated'")
+def _per_donor(values, what: str, ligands: list[str], calibrated) -> list | None:
+    """Restraint targets, one per donor (None: free), from numbers or "calibrated" (by each donor's ligand)."""
+    if not isinstance(values, str):
+        return values
+    if values != "calibrated":
+        raise ValueError(f"{what} {values!r}: give the values (Angstrom, degrees) or 'calibrated'")
     return [calibrated(smi) for smi in ligands]
 
 

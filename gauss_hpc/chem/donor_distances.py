@@ -8,10 +8,20 @@ equatorial one at the DFT tier's length for the equatorial ligand's class (abini
 axial_distances=..., equatorial_distances=...)).
 
 A donor class is the donor atom's element, formal charge and whether it is aromatic or in a multiple bond
-(O- alkoxide vs O- on an sp2 carbon: phenolate, carboxylate, enolate; N sp3 vs sp2 vs sp): `donor_class`. The
+(O- alkoxide vs O- on an sp2 carbon: phenolate, carboxylate, enolate; O- or N- at the end of a pseudohalide, on an
+sp atom: cyanate, azide, isocyanate; N sp3 vs sp2 vs sp): `donor_class`. The
 calibration (`calibrate`, from DFT-tier results.h5 files; shipped as donor_distances.json with the complexes it
 came from) is the mean axial distance per class, with a fallback to the class without its hybridisation, then to
 the element and charge alone, so that every donor has a length; and the same for the equatorial donors.
+
+Lengths are not all: GFN2-xTB also gets the angle at an anionic donor wrong (Y-O-H of hydroxide 122 deg against 160
+at DFT, the Y-N-N of azide 174 against 158-165), and with the lengths right KD1 still follows that angle. The
+calibration therefore also holds the mean metal-donor-neighbour angle of the axial donors per class (`angle`; the
+neighbour as xtb.donor_neighbour picks it), without fallbacks: the angle at the donor is a matter of how it binds,
+and O-bound cyanate (Y-O-C 106 deg) and hydroxide (Y-O-H 161) share an element and a charge. Held out of the
+geometry bench, each took the other's angle through that fallback and its CASSCF KD1 moved 180-230 cm-1 away from
+the DFT geometry's, where leaving the angle to GFN2-xTB missed by 90-100. A class without DFT complexes keeps
+GFN2-xTB's angle.
 """
 
 from __future__ import annotations
@@ -29,8 +39,9 @@ CALIBRATION = "donor_distances.json"          # package data next to this module
 
 
 def donor_class(smiles: str) -> str:
-    """'O-.sp3', 'O-.sp2', 'O.sp3', 'O.sp2', 'N-.sp2', 'N.sp', ... of the donor atom (atom 0 of a donor-first
-    SMILES). ValueError naming the SMILES when it does not parse."""
+    """'O-.sp3', 'O-.sp2', 'O-.sp', 'O.sp3', 'O.sp2', 'N-.sp2', 'N.sp', ... of the donor atom (atom 0 of a
+    donor-first SMILES); an anionic donor on an sp atom (the end of a pseudohalide) is '.sp'. ValueError naming
+    the SMILES when it does not parse."""
     mol = Chem.MolFromSmiles(smiles) if smiles else None
     if mol is None:
         raise ValueError(f"ligand {smiles!r}: not a valid SMILES")
@@ -41,6 +52,8 @@ def donor_class(smiles: str) -> str:
                                              for n in atom.GetNeighbors())
     if charge == "-" and hybrid == "sp3" and conjugated:      # phenolate, carboxylate, enolate O-: RDKit says sp3
         hybrid = "sp2"
+    if charge == "-" and any(n.GetHybridization() == Chem.HybridizationType.SP for n in atom.GetNeighbors()):
+        hybrid = "sp"           # a pseudohalide's end (azide, cyanate, isocyanate): binds unlike phenolate or pyrrolide
     return f"{atom.GetSymbol()}{charge}.{hybrid}"
 
 
@@ -56,27 +69,34 @@ class Calibration:
     source: dict                        # what it was fitted on
     equatorial: dict[str, float] = field(default_factory=dict)   # the same for the equatorial donors
     equatorial_counts: dict[str, int] = field(default_factory=dict)
+    angles: dict[str, float] = field(default_factory=dict)       # axial metal-donor-neighbour angle, degrees
+    angle_counts: dict[str, int] = field(default_factory=dict)
 
     def distance(self, smiles: str) -> float:
-        return _lookup(self.distances, smiles, "axial")
+        return _lookup(self.distances, smiles, "axial distance")
 
     def equatorial_distance(self, smiles: str) -> float:
         """No fallback to all donors: the equatorial calibration knows the templates' ligands it was fitted on
         (water), and another ligand (pyridine, THF) needs DFT complexes of its own."""
-        return _lookup(self.equatorial, smiles, "equatorial")
+        return _lookup(self.equatorial, smiles, "equatorial distance")
+
+    def angle(self, smiles: str) -> float | None:
+        """Degrees of the axial metal-donor-neighbour angle of the ligand's donor class; None (left free) where
+        the class has no DFT complex, or the ligand is one atom (F-, Cl-: no angle to hold)."""
+        return self.angles.get(donor_class(smiles))
 
     def to_dict(self) -> dict:
         return {"distances": self.distances, "counts": self.counts, "equatorial": self.equatorial,
-                "equatorial_counts": self.equatorial_counts, "source": self.source}
+                "equatorial_counts": self.equatorial_counts, "angles": self.angles,
+                "angle_counts": self.angle_counts, "source": self.source}
 
 
-def _lookup(table: dict[str, float], smiles: str, position: str) -> float:
+def _lookup(table: dict[str, float], smiles: str, what: str) -> float:
     for key in _fallbacks(donor_class(smiles)):
         if key in table:
             return table[key]
-    raise KeyError(f"ligand {smiles!r}: no calibrated {position} distance for class {donor_class(smiles)!r} "
-                   "nor a fallback; add DFT-tier complexes with it (bench/geometry_tiers.py --write-calibration) "
-                   "or give the lengths in Angstrom")
+    raise KeyError(f"ligand {smiles!r}: no calibrated {what} for class {donor_class(smiles)!r} nor a fallback; "
+                   "add DFT-tier complexes with it (bench/geometry_tiers.py --write-calibration) or give the values")
 
 
 def _class_means(smiles: list[str], distances: list[float], min_count: int) -> tuple[dict, dict]:
@@ -91,16 +111,20 @@ def _class_means(smiles: list[str], distances: list[float], min_count: int) -> t
 
 
 def fit(smiles: list[str], distances: list[float], source: dict | None = None, min_count: int = 1,
-        equatorial: tuple[list[str], list[float]] = ([], [])) -> Calibration:
+        equatorial: tuple[list[str], list[float]] = ([], []), angles: list[float] | None = None) -> Calibration:
     """Mean axial distance per class and per coarser key (element and charge; everything) from one axial
     distance per complex (the mean of its two axial bonds); `equatorial`: (equatorial ligand, mean equatorial
-    distance) per complex, fitted the same way."""
+    distance) per complex, fitted the same way; `angles`: the mean axial metal-donor-neighbour angle per complex
+    (degrees, NaN where there is none), fitted per class only."""
     axial, counts = _class_means(smiles, distances, min_count)
     eq, eq_counts = _class_means(*equatorial, min_count)
+    angle, angle_counts = _class_means(smiles, angles if angles is not None else [], min_count)
+    angle = {k: v for k, v in angle.items() if "." in k}           # classes only: see the module's docstring
+    angle_counts = {k: v for k, v in angle_counts.items() if "." in k}
     eq.pop("*", None)                   # see Calibration.equatorial_distance
     eq_counts.pop("*", None)
     return Calibration(distances=axial, counts=counts, source=dict(source or {}), equatorial=eq,
-                       equatorial_counts=eq_counts)
+                       equatorial_counts=eq_counts, angles=angle, angle_counts=angle_counts)
 
 
 def axial_distances_of(results_file: str | Path, geometry_step: str = "dft_relax") -> tuple[list, list, np.ndarray]:
