@@ -57,3 +57,19 @@ def test_a_missing_or_foreign_input_is_one_clear_error(tmp_path, capsys):
     store.write_history(history, {"epoch": [1]})
     assert screen.main([str(history), "--out", str(tmp_path / "o.h5"), "--quiet"]) == 2
     assert "expected samples.h5 or ligands.h5" in capsys.readouterr().err
+
+
+def test_fast_geometry_holds_the_shipped_calibration(tmp_path):
+    """`--geometry fast` relaxes each complex with the fast tier (xtb.FAST_TIER, the shipped calibration): the axial
+    bonds come out at the calibrated length of the ligand's donor class."""
+    from gauss_hpc.chem import donor_distances as dd
+
+    calibration = dd.shipped()
+    ligands = tmp_path / "ligands.smi"
+    ligands.write_text("[OH-]\thydroxide\nN\tammonia\n")
+    out = tmp_path / "fast.h5"
+    assert screen.main([str(ligands), "--out", str(out), "--geometry", "fast", "--workers", "1", "--quiet"]) == 0
+    table = store.read_results(out).set_index("name")
+    assert (table["status"] == "ok").all(), table["message"].tolist()
+    for name, smiles in (("hydroxide", "[OH-]"), ("ammonia", "N")):
+        assert table.loc[name, "axial_distance_mean"] == pytest.approx(calibration.distance(smiles), abs=0.03)

@@ -101,7 +101,7 @@ def _singlepoint_features(numbers, positions_bohr, charge: int, uhf: int, *, acc
     return calc.singlepoint()
 
 
-LBFGS_HISTORY = 40         # L-BFGS memory: stiff restraints converge in about half the steps of scipy's 10
+LBFGS_HISTORY = 40         # L-BFGS memory (scipy's default is 10): stiff restraints need the longer history
 RESTRAINT_K = 2.0          # Eh/bohr^2 of a distance restraint: holds a metal-donor bond within about 0.02 A
 ANGLE_RESTRAINT_K = 0.5    # Eh/rad^2 of an angle restraint: holds a metal-donor-neighbour angle within a few degrees
 

@@ -14,14 +14,13 @@ calibration (`calibrate`, from DFT-tier results.h5 files; shipped as donor_dista
 came from) is the mean axial distance per class, with a fallback to the class without its hybridisation, then to
 the element and charge alone, so that every donor has a length; and the same for the equatorial donors.
 
-Lengths are not all: GFN2-xTB also gets the angle at an anionic donor wrong (Y-O-H of hydroxide 122 deg against 160
-at DFT, the Y-N-N of azide 174 against 158-165), and with the lengths right KD1 still follows that angle. The
-calibration therefore also holds the mean metal-donor-neighbour angle of the axial donors per class (`angle`; the
-neighbour as xtb.donor_neighbour picks it), without fallbacks: the angle at the donor is a matter of how it binds,
-and O-bound cyanate (Y-O-C 106 deg) and hydroxide (Y-O-H 161) share an element and a charge. Held out of the
-geometry bench, each took the other's angle through that fallback and its CASSCF KD1 moved 180-230 cm-1 away from
-the DFT geometry's, where leaving the angle to GFN2-xTB missed by 90-100. A class without DFT complexes keeps
-GFN2-xTB's angle.
+Lengths are not all: GFN2-xTB also gets the angle at an anionic donor wrong (hydroxide's Y-O-H, azide's Y-N-N),
+and with the lengths right KD1 still follows that angle. The calibration therefore also holds the mean
+metal-donor-neighbour angle of the axial donors per class (`angle`; the neighbour as xtb.donor_neighbour picks it),
+without fallbacks: the angle at the donor is a matter of how it binds, and O-bound cyanate (bent) and hydroxide
+(nearly linear) share an element and a charge; borrowing each other's angle moved their KD1 further from the DFT
+geometry's than GFN2-xTB's own angle did (docs/geometry_tiers.md). A class without DFT complexes keeps GFN2-xTB's
+angle.
 """
 
 from __future__ import annotations
