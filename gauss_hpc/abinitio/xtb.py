@@ -264,9 +264,10 @@ def relax_complex(cx: Complex, *, name: str | None = None, workdir=None, swap_to
     the equatorial donors, one per equatorial donor or "calibrated" (by the class of each equatorial ligand;
     water where the complex does not name them). `axial_angles`: degrees, one per axial donor (None = free), at
     which the metal-donor-neighbour angle is restrained (`donor_neighbour`: GFN2-xTB bends pseudohalides and binds
-    O-bound cyanate nearly side-on), or "calibrated" (by donor class, as the distances); `trans_angle`: degrees at which the donor-metal-donor angle of the two axial
-    donors is restrained (GFN2-xTB makes it nearly linear). `method`: GFN2-xTB or GFN1-xTB;
-    `electronic_temperature` in K (`relax`). FAST_TIER holds the fast geometry tier's settings. Values: symbols and
+    O-bound cyanate nearly side-on), or "calibrated" (by donor class, as the distances); `trans_angle`: degrees
+    at which the donor-metal-donor angle of the two axial donors is restrained (GFN2-xTB makes it nearly linear).
+    `method`: GFN2-xTB or GFN1-xTB; `electronic_temperature` in K (`relax`). FAST_TIER holds the fast geometry
+    tier's settings. Values: symbols and
     coordinates (Angstrom) of the relaxed structure as computed, `complex` (Complex.to_dict with the original metal
     back), energy (Eh), atomic_charges, steps, relaxed_metal."""
     start = time.perf_counter()
