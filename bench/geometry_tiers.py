@@ -192,6 +192,14 @@ def reference(paths: list[Path]) -> tuple[list[dict], list[dict], dict]:
     return complexes, excluded, carbon_contacts
 
 
+def held_out(complexes: list[dict], k: int) -> dd.Calibration:
+    """The calibration fitted on every complex of `reference()` but the k-th (leave one out)."""
+    others = [c for j, c in enumerate(complexes) if j != k]
+    return dd.fit([c["smiles"] for c in others], [c["dft"] for c in others],
+                  equatorial=([c["equatorial_ligand"] for c in others], [c["dft_eq"] for c in others]),
+                  angles=[float(np.mean(c["dft_angles"])) for c in others])
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("results", nargs="+", type=Path, help="DFT-tier results.h5 files")
@@ -212,7 +220,6 @@ def main(argv=None) -> int:
     dft_geometries = [c["dft_geometry"] for c in complexes]
     dft_eq = [c["dft_eq"] for c in complexes]
     water = [[c["equatorial_ligand"]] for c in complexes]
-    angle = [float(np.mean(c["dft_angles"])) for c in complexes]
     rows, geometries = [], []
     for k, (name, smi, d_dft, cx) in enumerate(zip(names, smiles, dft, assembled)):
         row = {"name": name, "smiles": smi, "class": broad_class(smi), "donor_class": dd.donor_class(smi),
@@ -221,16 +228,13 @@ def main(argv=None) -> int:
         made = {"assembled": cx}
         row["gfn2"], row["gfn2_eq"], row["gfn2_s"], made["gfn2"] = relaxed(cx)
         row["gfn1"], row["gfn1_eq"], row["gfn1_s"], made["gfn1"] = relaxed(cx, method="GFN1-xTB")
-        others = [j for j in range(len(names)) if j != k]
-        held_out = dd.fit([smiles[j] for j in others], [dft[j] for j in others],
-                          equatorial=([water[j][0] for j in others], [dft_eq[j] for j in others]),
-                          angles=[angle[j] for j in others])
+        calibration = held_out(complexes, k)
         for variant, equatorial, angles in (("gfn2_class_loo", False, False), ("gfn2_class_eq_loo", True, False),
                                             ("gfn2_class_geometry_loo", True, True)):
             try:
-                axial = [held_out.distance(smi)] * 2
-                eq = [held_out.equatorial_distance(water[k][0])] * len(cx.equatorial_donors) if equatorial else None
-                at = [held_out.angle(smi)] * 2 if angles else None
+                axial = [calibration.distance(smi)] * 2
+                eq = [calibration.equatorial_distance(water[k][0])] * len(cx.equatorial_donors) if equatorial else None
+                at = [calibration.angle(smi)] * 2 if angles else None
             except KeyError:
                 row[variant] = row[f"{variant}_eq"] = float("nan")
                 row[f"{variant}_s"], made[variant] = 0.0, None
@@ -261,8 +265,8 @@ def main(argv=None) -> int:
     for k, row in enumerate(rows):
         others = [j for j in range(len(rows)) if j != k and np.isfinite(offsets[j])]
         try:
-            held_out = dd.fit([rows[j]["smiles"] for j in others], [offsets[j] for j in others])
-            row["gfn2_offset_loo"] = row["gfn2"] + held_out.distance(row["smiles"])
+            offset_fit = dd.fit([rows[j]["smiles"] for j in others], [offsets[j] for j in others])
+            row["gfn2_offset_loo"] = row["gfn2"] + offset_fit.distance(row["smiles"])
         except KeyError:
             row["gfn2_offset_loo"] = float("nan")
         row["gfn2_offset_loo_s"] = row["gfn2_s"]
@@ -279,7 +283,8 @@ def main(argv=None) -> int:
         source = {"fitted_on": names, "reference": [str(p) for p in args.results],
                   "method": "BP86-D3(BJ)/def2-SVP (PySCF+geomeTRIC), Y analogue", "date": report["date"],
                   "bench": "bench/geometry_tiers.py"}
-        fitted = dd.fit(smiles, dft, equatorial=([w[0] for w in water], dft_eq), angles=angle, source=source)
+        fitted = dd.fit(smiles, dft, equatorial=([w[0] for w in water], dft_eq),
+                        angles=[float(np.mean(c["dft_angles"])) for c in complexes], source=source)
         path = ROOT / "gauss_hpc" / dd.CALIBRATION
         path.write_text(json.dumps(fitted.to_dict(), indent=1) + "\n")
         report["calibration_written"] = str(path.relative_to(ROOT))

@@ -32,9 +32,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from gauss_hpc.abinitio import xtb  # noqa: E402
-from gauss_hpc.chem import donor_distances as dd  # noqa: E402
 from gauss_hpc.chem.complexes import Complex  # noqa: E402
-from geometry_tiers import distances, reference  # noqa: E402
+from geometry_tiers import distances, held_out, reference  # noqa: E402
 
 PROTOCOLS = {"300K_memory10": (300.0, 10), "300K_memory40": (300.0, 40),
              "1000K_memory40": (1000.0, 40), "3000K_memory40": (3000.0, 40)}
@@ -43,17 +42,13 @@ BASELINE = "300K_memory40"
 
 def targets(complexes: list[dict], k: int) -> dict[str, dict]:
     """The relax_complex restraint arguments of complex k for each target set."""
-    others = [j for j in range(len(complexes)) if j != k]
-    held_out = dd.fit([complexes[j]["smiles"] for j in others], [complexes[j]["dft"] for j in others],
-                      equatorial=([complexes[j]["equatorial_ligand"] for j in others],
-                                  [complexes[j]["dft_eq"] for j in others]),
-                      angles=[float(np.mean(complexes[j]["dft_angles"])) for j in others])
+    calibration = held_out(complexes, k)
     c = complexes[k]
     n_eq = len(c["assembled"].equatorial_donors)
-    lengths = {"axial_distances": [held_out.distance(c["smiles"])] * 2,
-               "equatorial_distances": [held_out.equatorial_distance(c["equatorial_ligand"])] * n_eq}
+    lengths = {"axial_distances": [calibration.distance(c["smiles"])] * 2,
+               "equatorial_distances": [calibration.equatorial_distance(c["equatorial_ligand"])] * n_eq}
     return {"class_eq": lengths,
-            "class_geometry": {**lengths, "axial_angles": [held_out.angle(c["smiles"])] * 2},
+            "class_geometry": {**lengths, "axial_angles": [calibration.angle(c["smiles"])] * 2},
             "own_geometry": {"axial_distances": [c["dft"]] * 2, "equatorial_distances": [c["dft_eq"]] * n_eq,
                              "axial_angles": c["dft_angles"]}}
 
